@@ -1,0 +1,18 @@
+// Each subcommand of the zipcache program registers itself on the CLI11 app and
+// returns the function that runs it once options are parsed.
+#pragma once
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace zc::app {
+
+using Runner = std::function<int()>;
+struct Command {
+  CLI::App* sub;
+  Runner run;
+};
+
+Command add_kv_command(CLI::App& app);
+
+}  // namespace zc::app

@@ -1,0 +1,28 @@
+// Errors at boundaries (files, options, requests) are thrown as zc::Error with a
+// message that says what was wrong and where; the command line prints it on one line.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace zc {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Throws zc::Error with a fmt-formatted message.
+template <typename... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+// Internal invariant: a broken one is a bug in zipcache, not bad input.
+#define ZC_CHECK(cond)                                                                \
+  do {                                                                                \
+    if (!(cond)) ::zc::fail("internal error: {} ({}:{})", #cond, __FILE__, __LINE__); \
+  } while (0)
+
+}  // namespace zc
