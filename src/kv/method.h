@@ -39,6 +39,11 @@ struct MethodConfig {
   // H2O: fraction of tokens kept (heavy hitters + recent window, half each).
   double budget = 0.2;
 
+  // Salient tokens given by the caller instead of computed (ZipCache/MiKV prefill):
+  // one ascending list of token positions per KV head, or a single list for all heads.
+  // Empty: scores decide (the normal case).
+  std::vector<std::vector<int>> given_salient;
+
   // Diagnostics only (not needed for attention, not counted as cache storage):
   // remember each stored token's position so snapshot() can report it.
   bool record_positions = false;
