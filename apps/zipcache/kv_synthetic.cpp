@@ -53,7 +53,10 @@ SyntheticKv make_synthetic_kv(int L, int n_heads, int n_kv_heads, int head_dim, 
     // outlier key channels with large magnitude and offset, uneven value channels.
     std::vector<float> u(d);
     double norm = 0;
-    for (auto& x : u) norm += double(x = rng.normal()) * x;
+    for (auto& x : u) {
+      x = rng.normal();
+      norm += double(x) * x;
+    }
     for (auto& x : u) x = float(x / std::sqrt(norm));
     std::vector<float> key_scale(d, 1.0f), key_offset(d, 0.0f), value_scale(d, 1.0f);
     for (int j = 0; j < std::max(1, d / 32); ++j) {
