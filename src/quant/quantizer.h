@@ -18,6 +18,10 @@ enum class Scheme {
 };
 
 std::string scheme_name(Scheme s);
+// "tokenwise", "channelwise", "groupwise", "cstq"; anything else throws zc::Error.
+Scheme parse_scheme(const std::string& name);
+// Number of (lo, step) pairs a rows x cols matrix stores (0 when rows == 0).
+size_t group_count(Scheme scheme, int rows, int cols, int group = 0);
 
 struct QuantizedMatrix {
   int rows = 0, cols = 0, bits = 0, group = 0;  // group: only for Groupwise
