@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -73,6 +74,19 @@ std::vector<uint8_t> le_bytes(const std::vector<T>& values) {
   std::vector<uint8_t> out(values.size() * sizeof(T));
   if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
   return out;
+}
+
+// Exact value of IEEE binary16 / bfloat16 bits, from the format definitions (the
+// independent reference for the library's conversions).
+inline double half_value(uint16_t h) {
+  const double sign = (h >> 15) ? -1.0 : 1.0;
+  const int exp = (h >> 10) & 31, mant = h & 1023;
+  return exp == 0 ? sign * std::ldexp(mant, -24) : sign * std::ldexp(1.0 + mant / 1024.0, exp - 15);
+}
+inline double bf16_value(uint16_t b) {
+  const double sign = (b >> 15) ? -1.0 : 1.0;
+  const int exp = (b >> 7) & 255, mant = b & 127;
+  return exp == 0 ? sign * std::ldexp(mant, -133) : sign * std::ldexp(1.0 + mant / 128.0, exp - 127);
 }
 
 // Runs `fn`, expects a zc::Error whose message contains every one of `parts`.

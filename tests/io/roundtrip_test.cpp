@@ -22,21 +22,11 @@
 namespace zc::io {
 namespace {
 
+using testing::bf16_value;
 using testing::expect_error;
+using testing::half_value;
 using testing::read_bytes;
 using testing::TempDir;
-
-// Exact value of IEEE binary16 / bfloat16 bits, from the format definitions.
-double half_value(uint16_t h) {
-  const double sign = (h >> 15) ? -1.0 : 1.0;
-  const int exp = (h >> 10) & 31, mant = h & 1023;
-  return exp == 0 ? sign * std::ldexp(mant, -24) : sign * std::ldexp(1.0 + mant / 1024.0, exp - 15);
-}
-double bf16_value(uint16_t b) {
-  const double sign = (b >> 15) ? -1.0 : 1.0;
-  const int exp = (b >> 7) & 255, mant = b & 127;
-  return exp == 0 ? sign * std::ldexp(mant, -133) : sign * std::ldexp(1.0 + mant / 128.0, exp - 127);
-}
 
 // All finite non-negative values of a 16-bit format, sorted, with their bits.
 struct Grid {
