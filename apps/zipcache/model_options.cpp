@@ -1,0 +1,62 @@
+#include "model_options.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace zc::app {
+
+namespace fs = std::filesystem;
+
+void add_model_options(CLI::App* sub, ModelOptions& o) {
+  sub->add_option("-m,--model", o.model_dir,
+                  "Hugging Face model folder (config.json, safetensors, tokenizer.json); "
+                  "default: the bundled model");
+  sub->add_option("-t,--threads", o.threads, "CPU threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  sub->add_option("--kv", o.kv, "KV cache method NAME[:key=value,...] (repeatable); see --help");
+}
+
+// The bundled model: ZIPCACHE_MODEL, else models/default beside the build tree or
+// the installed binary (the first folder holding a config.json).
+static std::string bundled_model_dir() {
+  if (const char* env = std::getenv("ZIPCACHE_MODEL")) return env;
+  std::vector<fs::path> roots;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path())
+      roots.push_back(p);
+  roots.push_back(fs::current_path());
+  for (const auto& root : roots) {
+    const fs::path dir = root / "models" / "default";
+    if (fs::exists(dir / "config.json")) return dir.string();
+  }
+  fail("no model given (-m DIR) and no bundled model found under models/default");
+}
+
+std::string resolve_model_dir(const ModelOptions& o) {
+  if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
+  const std::string dir = o.model_dir.empty() ? bundled_model_dir() : o.model_dir;
+  if (!fs::is_directory(dir)) fail("{}: not a folder (expected a Hugging Face model folder)", dir);
+  return dir;
+}
+
+std::vector<kv::MethodConfig> parse_methods(const std::vector<std::string>& specs,
+                                            const std::vector<std::string>& fallback) {
+  std::vector<kv::MethodConfig> out;
+  for (const auto& s : specs.empty() ? fallback : specs) out.push_back(kv::parse_method(s));
+  return out;
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) bytes /= 1024, ++u;
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.2f} {}", bytes, units[u]);
+}
+
+}  // namespace zc::app

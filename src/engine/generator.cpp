@@ -1,0 +1,86 @@
+#include "engine/generator.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+#include "engine/stop_strings.h"
+
+namespace zc::engine {
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+}  // namespace
+
+GenerationResult generate(const model::Model& model, const tok::Tokenizer& tokenizer,
+                          const kv::MethodConfig& method, std::span<const int32_t> prompt,
+                          const GenerationOptions& options, const TextCallback& on_text) {
+  const int max_context = model.config().max_position_embeddings;
+  const int context = options.context > 0 ? options.context : max_context;
+  if (context > max_context)
+    fail("context {} is larger than the model's max_position_embeddings {}", context, max_context);
+  if (prompt.empty()) fail("the prompt is empty (no tokens)");
+  if (int(prompt.size()) >= context)
+    fail("the prompt has {} tokens but the context holds {} (raise -c or shorten the prompt)",
+         prompt.size(), context);
+
+  GenerationResult result;
+  result.prompt_tokens = int(prompt.size());
+  model::SequenceState seq = model.new_sequence(method, context);
+  Sampler sampler(options.sampling);
+  StopMatcher stops(options.stop);
+  tok::StreamDecoder detok(tokenizer, /*skip_special_tokens=*/true);
+  const auto& eos = !model.config().eos_token_ids.empty() ? model.config().eos_token_ids
+                                                           : std::vector<int>{};
+  auto is_eos = [&](int32_t id) {
+    if (options.ignore_eos) return false;
+    const auto& tok_eos = tokenizer.eos_ids();
+    return std::find(eos.begin(), eos.end(), id) != eos.end() ||
+           std::find(tok_eos.begin(), tok_eos.end(), id) != tok_eos.end();
+  };
+  auto emit = [&](const std::string& text) {
+    if (text.empty()) return;
+    result.text += text;
+    if (on_text) on_text(text);
+  };
+
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  auto start = std::chrono::steady_clock::now();
+  std::vector<float> logits = model.forward(seq, prompt);
+  result.prefill_seconds = seconds_since(start);
+
+  start = std::chrono::steady_clock::now();
+  result.stop_reason = "max tokens";
+  for (int n = 0; options.max_tokens < 0 || n < options.max_tokens; ++n) {
+    const int32_t next = sampler.sample(logits, history);
+    if (is_eos(next)) {
+      result.stop_reason = "eos";
+      break;
+    }
+    result.tokens.push_back(next);
+    history.push_back(next);
+    emit(stops.feed(detok.step(next)));
+    if (stops.stopped()) {
+      result.stop_reason = "stop string";
+      break;
+    }
+    if (seq.position >= context) {
+      result.stop_reason = "context full";
+      break;
+    }
+    if (options.max_tokens >= 0 && n + 1 == options.max_tokens) break;
+    const int32_t step[1] = {next};
+    logits = model.forward(seq, std::span<const int32_t>(step, 1));
+  }
+  if (!stops.stopped()) {
+    emit(stops.feed(detok.flush()));
+    emit(stops.flush());
+  }
+  result.decode_seconds = seconds_since(start);
+  result.memory = seq.memory();
+  return result;
+}
+
+}  // namespace zc::engine

@@ -1,0 +1,42 @@
+// Generating text for one prompt: prefill the prompt through the chosen KV cache,
+// then decode one token at a time, sampling, stopping on EOS, stop strings, the token
+// limit or a full context, and streaming only complete UTF-8 text.
+#pragma once
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "kv/cache.h"
+#include "kv/method.h"
+#include "model/forward.h"
+#include "tokenizer/tokenizer.h"
+
+namespace zc::engine {
+
+struct GenerationOptions {
+  int max_tokens = 128;              // -n; < 0: until EOS or a full context
+  int context = 0;                   // -c; 0: the model's max_position_embeddings
+  SamplingParams sampling;
+  std::vector<std::string> stop;     // stop strings (not included in the output)
+  bool ignore_eos = false;
+};
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;       // generated ids (the EOS not included)
+  std::string text;                  // what was streamed
+  std::string stop_reason;           // "eos", "stop string", "max tokens", "context full"
+  int prompt_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+  kv::MemoryReport memory;           // of all layers' caches at the end
+};
+
+using TextCallback = std::function<void(const std::string&)>;
+
+// Throws zc::Error for an empty prompt or one that does not fit the context.
+GenerationResult generate(const model::Model& model, const tok::Tokenizer& tokenizer,
+                          const kv::MethodConfig& method, std::span<const int32_t> prompt,
+                          const GenerationOptions& options, const TextCallback& on_text = {});
+
+}  // namespace zc::engine
