@@ -1,7 +1,9 @@
 // `zipcache generate`: stream a completion, then report speed and KV memory. Several
 // --kv methods run one after the other on the same prompt, for a side-by-side look.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -45,7 +47,10 @@ int run(GenerateOptions& o) {
   const std::string dir = resolve_model_dir(o.model);
   const auto methods = parse_methods(o.model.kv, {"fp16"});
   const model::Model model = model::Model::load(dir);
-  const tok::Tokenizer tokenizer = tok::Tokenizer::from_dir(dir);
+  // A folder without tokenizer.json still runs on token ids (--ids): the output is ids.
+  std::optional<tok::Tokenizer> tokenizer;
+  if (o.token_ids.empty() || std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json"))
+    tokenizer.emplace(tok::Tokenizer::from_dir(dir));
 
   std::vector<int32_t> prompt;
   if (!o.token_ids.empty()) {
@@ -58,7 +63,7 @@ int run(GenerateOptions& o) {
       text.assign(std::istreambuf_iterator<char>(in), {});
     }
     if (text.empty()) fail("no prompt: give -p TEXT, -f FILE or --ids 1,2,3");
-    prompt = tokenizer.encode(text, !o.no_bos);
+    prompt = tokenizer->encode(text, !o.no_bos);
   }
   for (int32_t id : prompt)
     if (id >= model.config().vocab_size)
@@ -67,7 +72,7 @@ int run(GenerateOptions& o) {
   for (const auto& method : methods) {
     if (methods.size() > 1) fmt::print("=== --kv {} ===\n", kv::describe(method));
     std::fflush(stdout);
-    const auto r = engine::generate(model, tokenizer, method, prompt, o.gen, [](const std::string& t) {
+    const auto r = engine::generate(model, tokenizer ? &*tokenizer : nullptr, method, prompt, o.gen, [](const std::string& t) {
       std::fwrite(t.data(), 1, t.size(), stdout);
       std::fflush(stdout);
     });

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <string>
 
 #include "core/error.h"
 #include "engine/stop_strings.h"
@@ -14,7 +16,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 }  // namespace
 
-GenerationResult generate(const model::Model& model, const tok::Tokenizer& tokenizer,
+GenerationResult generate(const model::Model& model, const tok::Tokenizer* tokenizer,
                           const kv::MethodConfig& method, std::span<const int32_t> prompt,
                           const GenerationOptions& options, const TextCallback& on_text) {
   const int max_context = model.config().max_position_embeddings;
@@ -31,14 +33,19 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer& token
   model::SequenceState seq = model.new_sequence(method, context);
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
-  tok::StreamDecoder detok(tokenizer, /*skip_special_tokens=*/true);
-  const auto& eos = !model.config().eos_token_ids.empty() ? model.config().eos_token_ids
-                                                           : std::vector<int>{};
+  std::optional<tok::StreamDecoder> detok;
+  if (tokenizer) detok.emplace(*tokenizer, /*skip_special_tokens=*/true);
+  auto piece = [&](int32_t id) {
+    if (detok) return detok->step(id);
+    return (result.tokens.size() > 1 ? "," : "") + std::to_string(id);
+  };
+  const std::vector<int>& eos = model.config().eos_token_ids;
   auto is_eos = [&](int32_t id) {
     if (options.ignore_eos) return false;
-    const auto& tok_eos = tokenizer.eos_ids();
-    return std::find(eos.begin(), eos.end(), id) != eos.end() ||
-           std::find(tok_eos.begin(), tok_eos.end(), id) != tok_eos.end();
+    if (std::find(eos.begin(), eos.end(), id) != eos.end()) return true;
+    if (!tokenizer) return false;
+    const auto& tok_eos = tokenizer->eos_ids();
+    return std::find(tok_eos.begin(), tok_eos.end(), id) != tok_eos.end();
   };
   auto emit = [&](const std::string& text) {
     if (text.empty()) return;
@@ -61,7 +68,7 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer& token
     }
     result.tokens.push_back(next);
     history.push_back(next);
-    emit(stops.feed(detok.step(next)));
+    emit(stops.feed(piece(next)));
     if (stops.stopped()) {
       result.stop_reason = "stop string";
       break;
@@ -75,7 +82,7 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer& token
     logits = model.forward(seq, std::span<const int32_t>(step, 1));
   }
   if (!stops.stopped()) {
-    emit(stops.feed(detok.flush()));
+    if (detok) emit(stops.feed(detok->flush()));
     emit(stops.flush());
   }
   result.decode_seconds = seconds_since(start);

@@ -35,7 +35,9 @@ struct GenerationResult {
 using TextCallback = std::function<void(const std::string&)>;
 
 // Throws zc::Error for an empty prompt or one that does not fit the context.
-GenerationResult generate(const model::Model& model, const tok::Tokenizer& tokenizer,
+// Without a tokenizer (a model folder that has none, prompt given as ids) the
+// stream is the generated ids, comma-separated.
+GenerationResult generate(const model::Model& model, const tok::Tokenizer* tokenizer,
                           const kv::MethodConfig& method, std::span<const int32_t> prompt,
                           const GenerationOptions& options, const TextCallback& on_text = {});
 
