@@ -37,7 +37,9 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer* token
   if (tokenizer) detok.emplace(*tokenizer, /*skip_special_tokens=*/true);
   auto piece = [&](int32_t id) {
     if (detok) return detok->step(id);
-    return (result.tokens.size() > 1 ? "," : "") + std::to_string(id);
+    std::string text = std::to_string(id);
+    if (result.tokens.size() > 1) text.insert(text.begin(), ',');
+    return text;
   };
   const std::vector<int>& eos = model.config().eos_token_ids;
   auto is_eos = [&](int32_t id) {
