@@ -47,6 +47,12 @@ struct MethodConfig {
   // Diagnostics only (not needed for attention, not counted as cache storage):
   // remember each stored token's position so snapshot() can report it.
   bool record_positions = false;
+
+  // ZipCache and MiKV: how keys are quantized. ZipCache: channelwise over the set
+  // (SPEC.md section 4). MiKV: groupwise, groups of key_group channels per token, as
+  // the ZipCache paper's MiKV baseline quantizes "groupwise" (SPEC.md section 5).
+  quant::Scheme key_scheme = quant::Scheme::Channelwise;
+  int key_group = 32;  // when key_scheme is Groupwise
 };
 
 // Parses "fp32", "fp16", "kivi2", "kivi4", "zipcache", "h2o", "mikv" with options after ':'.
