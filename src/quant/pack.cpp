@@ -32,7 +32,8 @@ void pack_codes(const uint8_t* codes, size_t count, int bits, uint8_t* out) {
     unsigned packed = 0;
     for (size_t j = 0; j < n; ++j) {
       const unsigned c = codes[first + j];
-      if (c >= limit) fail("pack_codes: code {} at index {} does not fit in {} bits", c, first + j, bits);
+      if (c >= limit)
+        fail("pack_codes: code {} at index {} does not fit in {} bits", c, first + j, bits);
       packed |= c << (j * static_cast<size_t>(bits));
     }
     out[byte] = static_cast<uint8_t>(packed);

@@ -2,6 +2,8 @@
 // (affine.cpp). Group order of lo/step: Tokenwise by row, Channelwise by column,
 // Groupwise row-major (row, group), Cstq by row (after column scaling).
 // A matrix with 0 rows stores nothing (no groups, no channel scales).
+#include "quant/quantizer.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -11,16 +13,19 @@
 #include "core/half.h"
 #include "quant/half_round.h"
 #include "quant/pack.h"
-#include "quant/quantizer.h"
 
 namespace zc::quant {
 
 std::string scheme_name(Scheme s) {
   switch (s) {
-    case Scheme::Tokenwise: return "tokenwise";
-    case Scheme::Channelwise: return "channelwise";
-    case Scheme::Groupwise: return "groupwise";
-    case Scheme::Cstq: return "cstq";
+    case Scheme::Tokenwise:
+      return "tokenwise";
+    case Scheme::Channelwise:
+      return "channelwise";
+    case Scheme::Groupwise:
+      return "groupwise";
+    case Scheme::Cstq:
+      return "cstq";
   }
   return "unknown";
 }
@@ -43,9 +48,12 @@ size_t group_count(Scheme scheme, int rows, int cols, int group) {
   if (rows == 0) return 0;
   switch (scheme) {
     case Scheme::Tokenwise:
-    case Scheme::Cstq: return static_cast<size_t>(rows);
-    case Scheme::Channelwise: return static_cast<size_t>(cols);
-    case Scheme::Groupwise: return static_cast<size_t>(rows) * static_cast<size_t>(cols / group);
+    case Scheme::Cstq:
+      return static_cast<size_t>(rows);
+    case Scheme::Channelwise:
+      return static_cast<size_t>(cols);
+    case Scheme::Groupwise:
+      return static_cast<size_t>(rows) * static_cast<size_t>(cols / group);
   }
   return 0;
 }
@@ -63,7 +71,8 @@ void check_args(const float* x, int rows, int cols, int bits, Scheme scheme, int
   if (rows > 0 && x == nullptr) fail("quantize: null input for a {} x {} matrix", rows, cols);
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
-      const float v = x[static_cast<size_t>(r) * static_cast<size_t>(cols) + static_cast<size_t>(c)];
+      const float v =
+          x[static_cast<size_t>(r) * static_cast<size_t>(cols) + static_cast<size_t>(c)];
       if (!std::isfinite(v)) fail("quantize: non-finite value {} at row {}, col {}", v, r, c);
     }
   }
@@ -90,10 +99,11 @@ void check_matrix(const QuantizedMatrix& q, const char* where) {
   const size_t scales = q.scheme == Scheme::Cstq && q.rows > 0 ? static_cast<size_t>(q.cols) : 0;
   if (q.codes.size() != packed_bytes(n, q.bits) || q.lo.size() != groups ||
       q.step.size() != groups || q.channel_scale.size() != scales) {
-    fail("{}: malformed QuantizedMatrix ({} code bytes, {} lo, {} step, {} scales; expected {}, "
-         "{}, {}, {})",
-         where, q.codes.size(), q.lo.size(), q.step.size(), q.channel_scale.size(),
-         packed_bytes(n, q.bits), groups, groups, scales);
+    fail(
+        "{}: malformed QuantizedMatrix ({} code bytes, {} lo, {} step, {} scales; expected {}, "
+        "{}, {}, {})",
+        where, q.codes.size(), q.lo.size(), q.step.size(), q.channel_scale.size(),
+        packed_bytes(n, q.bits), groups, groups, scales);
   }
 }
 
@@ -134,7 +144,8 @@ QuantizedMatrix quantize(const float* x, int rows, int cols, int bits, Scheme sc
     case Scheme::Cstq: {
       if (R == 0) break;
       // c_j = sqrt(max_t |x[t, j]|), stored as the nearest fp16 (double sqrt, one
-      // rounding); the columns are divided by the stored (rounded) scale so that dequantization inverts exactly what was done.
+      // rounding); the columns are divided by the stored (rounded) scale so that dequantization
+      // inverts exactly what was done.
       std::vector<float> scale(C, 0.0f);
       q.channel_scale.resize(C);
       for (size_t c = 0; c < C; ++c) {
@@ -147,7 +158,8 @@ QuantizedMatrix quantize(const float* x, int rows, int cols, int bits, Scheme sc
       // squared) is stored as 0 and dequantizes to exactly 0.
       std::vector<float> y(R * C);
       for (size_t r = 0; r < R; ++r) {
-        for (size_t c = 0; c < C; ++c) y[r * C + c] = scale[c] > 0.0f ? x[r * C + c] / scale[c] : 0.0f;
+        for (size_t c = 0; c < C; ++c)
+          y[r * C + c] = scale[c] > 0.0f ? x[r * C + c] / scale[c] : 0.0f;
       }
       for (size_t r = 0; r < R; ++r) quantize_group(&y[r * C], C, 1, bits, q, &codes[r * C]);
       break;

@@ -1,10 +1,10 @@
 // The group quantizer of SPEC.md section 1: fit_affine / encode / decode.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "quant/quantizer.h"
@@ -24,10 +24,10 @@ TEST(Affine, FitsMinAndRangeOverAStride) {
   EXPECT_EQ(half_value(a.step), 2.0);  // (5 - -1) / 3
   EXPECT_EQ(zq::encode(5, a, 2), 3);
   EXPECT_EQ(zq::encode(-1, a, 2), 0);
-  EXPECT_EQ(zq::encode(0.9f, a, 2), 1);   // (0.9 + 1) / 2 = 0.95
-  EXPECT_EQ(zq::encode(2.1f, a, 2), 2);   // 1.55
-  EXPECT_EQ(zq::encode(100, a, 2), 3);    // clamped high
-  EXPECT_EQ(zq::encode(-50, a, 2), 0);    // clamped low
+  EXPECT_EQ(zq::encode(0.9f, a, 2), 1);  // (0.9 + 1) / 2 = 0.95
+  EXPECT_EQ(zq::encode(2.1f, a, 2), 2);  // 1.55
+  EXPECT_EQ(zq::encode(100, a, 2), 3);   // clamped high
+  EXPECT_EQ(zq::encode(-50, a, 2), 0);   // clamped low
   EXPECT_EQ(zq::decode(0, a), -1.0f);
   EXPECT_EQ(zq::decode(3, a), 5.0f);
   const zq::Affine b = zq::fit_affine(x, 5, 1, 8);

@@ -1,11 +1,11 @@
 // CSTQ (SPEC.md section 2) on data with outlier channels: dividing the columns by
 // sqrt(max |x|) before tokenwise quantization is what lets 2-bit values survive.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "quant/quantizer.h"
 
@@ -34,7 +34,8 @@ TEST(Cstq, BeatsTokenwiseOnOutlierChannels) {
     for (int bits : {2, 4}) {
       const double tok = mse(x, zq::quantize(x.data(), rows, cols, bits, zq::Scheme::Tokenwise));
       const double cst = mse(x, zq::quantize(x.data(), rows, cols, bits, zq::Scheme::Cstq));
-      if (seed == 1) std::printf("outlier channels, %d bits: MSE tokenwise %.4f, cstq %.4f\n", bits, tok, cst);
+      if (seed == 1)
+        std::printf("outlier channels, %d bits: MSE tokenwise %.4f, cstq %.4f\n", bits, tok, cst);
       EXPECT_LT(cst, tok) << bits << " bits, seed " << seed;
       if (bits == 2) {
         EXPECT_LT(cst, 0.75 * tok) << "seed " << seed;

@@ -1,13 +1,14 @@
 // Bit packing (SPEC.md section 1): exact byte layout for hand-made codes, round
 // trips, and bad bit widths.
+#include "quant/pack.h"
+
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <random>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "core/error.h"
-#include "quant/pack.h"
 
 namespace zq = zc::quant;
 

@@ -1,5 +1,9 @@
 // Every scheme of SPEC.md section 2 at 2/4/8 bits over many shapes, against a
 // double-precision reference of the formulas (reference.h).
+#include "quant/quantizer.h"
+
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -8,10 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "core/error.h"
-#include "quant/quantizer.h"
 #include "reference.h"
 
 namespace zq = zc::quant;
@@ -35,14 +36,16 @@ std::vector<float> make_data(int rows, int cols, double scale, uint32_t seed) {
   std::vector<float> x(size_t(rows) * size_t(cols));
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
-      x[size_t(r) * size_t(cols) + size_t(c)] = float(col_mean[size_t(c)] + col_scale[size_t(c)] * nd(gen));
+      x[size_t(r) * size_t(cols) + size_t(c)] =
+          float(col_mean[size_t(c)] + col_scale[size_t(c)] * nd(gen));
     }
   }
   if (rows >= 3) {
     for (int c = 0; c < cols; ++c) x[size_t(cols) + size_t(c)] = 0.75f;  // row 1 constant
   }
   if (rows >= 2 && cols >= 3) {
-    for (int r = 0; r < rows; ++r) x[size_t(r) * size_t(cols) + 2] = 0.75f;  // column 2 constant (row 1 stays so)
+    for (int r = 0; r < rows; ++r)
+      x[size_t(r) * size_t(cols) + 2] = 0.75f;  // column 2 constant (row 1 stays so)
   }
   return x;
 }
@@ -72,7 +75,8 @@ Expected reference(const std::vector<float>& x, int rows, int cols, int bits, zq
       e.channel_scale.push_back(s);
       mult[c] = s;
       // The scaled matrix is an fp32 intermediate of the quantizer.
-      for (size_t r = 0; r < R; ++r) y[r * C + c] = s > 0 ? double(float(x[r * C + c] / float(s))) : 0.0;
+      for (size_t r = 0; r < R; ++r)
+        y[r * C + c] = s > 0 ? double(float(x[r * C + c] / float(s))) : 0.0;
     }
   }
   // Groups as lists of flat indices.
@@ -113,10 +117,14 @@ Expected reference(const std::vector<float>& x, int rows, int cols, int bits, zq
 size_t expected_bytes(int rows, int cols, int bits, zq::Scheme scheme, int group) {
   const size_t codes = (size_t(rows) * size_t(cols) * size_t(bits) + 7) / 8;
   switch (scheme) {
-    case zq::Scheme::Tokenwise: return codes + size_t(rows) * 4;
-    case zq::Scheme::Channelwise: return codes + size_t(cols) * 4;
-    case zq::Scheme::Groupwise: return codes + size_t(rows) * size_t(cols / group) * 4;
-    case zq::Scheme::Cstq: return codes + size_t(rows) * 4 + size_t(cols) * 2;
+    case zq::Scheme::Tokenwise:
+      return codes + size_t(rows) * 4;
+    case zq::Scheme::Channelwise:
+      return codes + size_t(cols) * 4;
+    case zq::Scheme::Groupwise:
+      return codes + size_t(rows) * size_t(cols / group) * 4;
+    case zq::Scheme::Cstq:
+      return codes + size_t(rows) * 4 + size_t(cols) * 2;
   }
   return 0;
 }
@@ -223,8 +231,8 @@ TEST(Quantizer, NamesAndGroupCounts) {
   EXPECT_EQ(zq::scheme_name(zq::Scheme::Channelwise), "channelwise");
   EXPECT_EQ(zq::scheme_name(zq::Scheme::Groupwise), "groupwise");
   EXPECT_EQ(zq::scheme_name(zq::Scheme::Cstq), "cstq");
-  for (auto s : {zq::Scheme::Tokenwise, zq::Scheme::Channelwise, zq::Scheme::Groupwise,
-                 zq::Scheme::Cstq}) {
+  for (auto s :
+       {zq::Scheme::Tokenwise, zq::Scheme::Channelwise, zq::Scheme::Groupwise, zq::Scheme::Cstq}) {
     EXPECT_EQ(zq::parse_scheme(zq::scheme_name(s)), s);
   }
   EXPECT_THROW(zq::parse_scheme("kivi"), zc::Error);
@@ -245,8 +253,8 @@ std::string error_of(const std::function<void()>& fn) {
 TEST(Quantizer, RejectsBadInput) {
   std::vector<float> x(6 * 8, 0.5f);
   x[2 * 8 + 3] = std::numeric_limits<float>::quiet_NaN();
-  for (auto s : {zq::Scheme::Tokenwise, zq::Scheme::Channelwise, zq::Scheme::Groupwise,
-                 zq::Scheme::Cstq}) {
+  for (auto s :
+       {zq::Scheme::Tokenwise, zq::Scheme::Channelwise, zq::Scheme::Groupwise, zq::Scheme::Cstq}) {
     const std::string msg = error_of([&] { zq::quantize(x.data(), 6, 8, 2, s, 4); });
     EXPECT_NE(msg.find("row 2, col 3"), std::string::npos) << msg;
   }

@@ -26,7 +26,10 @@ inline double nearest_half(double d) {
   int lo = 0, hi = 0x7bff;  // invariant: value(lo) <= a (or lo == 0)
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (half_value(uint16_t(mid)) <= a) lo = mid; else hi = mid - 1;
+    if (half_value(uint16_t(mid)) <= a)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   int best = lo;
   if (lo < 0x7bff) {
@@ -38,7 +41,7 @@ inline double nearest_half(double d) {
 }
 
 struct RefGroup {
-  double lo = 0, step = 0;      // fp16-rounded parameters
+  double lo = 0, step = 0;  // fp16-rounded parameters
   double exact_lo = 0, exact_step = 0;
   int levels = 0;
   // Largest error the stored parameters allow: half a step inside the grid plus how
