@@ -44,6 +44,18 @@ AddedToken parse_added_token(const json& j, const std::string& where, size_t ind
   return t;
 }
 
+// Whether the decoder (or a Sequence inside it) has a component of this type.
+bool decoder_has(const json& j, const std::string& type) {
+  if (!j.is_object()) return false;
+  if (j.value("type", "") == type) return true;
+  const auto parts = j.find("decoders");
+  if (parts == j.end() || !parts->is_array()) return false;
+  for (const json& part : *parts) {
+    if (decoder_has(part, type)) return true;
+  }
+  return false;
+}
+
 const json& field_or_null(const json& root, const char* key) {
   static const json null_json;
   const auto it = root.find(key);
@@ -76,6 +88,7 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
   impl->pre_tokenizer = make_pre_tokenizer(field_or_null(root, "pre_tokenizer"), path);
   impl->post_processor = make_post_processor(field_or_null(root, "post_processor"), path);
   impl->decoder = make_decoder(field_or_null(root, "decoder"), path);
+  impl->byte_fallback_decoder = decoder_has(field_or_null(root, "decoder"), "ByteFallback");
 
   const json& added = field_or_null(root, "added_tokens");
   if (!added.is_null() && !added.is_array()) zc::fail("{}: added_tokens must be an array", path);

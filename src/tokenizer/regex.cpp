@@ -102,6 +102,8 @@ void Regex::find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>&
   MatchState& st = match_state();
   const auto subject = reinterpret_cast<PCRE2_SPTR>(s.data());
   size_t pos = 0;
+  size_t last_end = 0;
+  bool have_last = false;
   while (pos <= s.size()) {
     int rc = pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, st.data, st.context);
     if (jit_ && rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
@@ -116,13 +118,17 @@ void Regex::find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>&
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.data);
     const size_t start = ov[0], end = ov[1];
-    out.emplace_back(start, end);
-    if (end > start) {
-      pos = end;
-    } else {  // an empty match: step over one character so the scan advances
-      if (end >= s.size()) break;
-      pos = end + utf8_len(static_cast<unsigned char>(s[end]));
+    // As the onig crate's find_iter (and Rust regex): an empty match right where the
+    // previous match ended is not reported; the search steps one character on instead.
+    if (start == end && have_last && last_end == end) {
+      if (pos >= s.size()) break;
+      pos += utf8_len(static_cast<unsigned char>(s[pos]));
+      continue;
     }
+    out.emplace_back(start, end);
+    have_last = true;
+    last_end = end;
+    pos = end;
   }
 }
 

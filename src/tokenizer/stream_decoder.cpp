@@ -10,6 +10,8 @@
 // the context (whose text was already emitted) exactly as it does in the full decode.
 #include "tokenizer/tokenizer.h"
 
+#include "tokenizer/tokenizer_impl.h"
+
 
 namespace zc::tok {
 
@@ -17,6 +19,11 @@ namespace {
 
 bool ends_with_replacement(const std::string& s) {
   return s.size() >= 3 && s.compare(s.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+}
+
+bool is_byte_token(const std::string& t) {  // <0xNN>, as HF's ByteFallback reads it
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+  return t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && hex(t[3]) && hex(t[4]);
 }
 
 }  // namespace
@@ -32,6 +39,17 @@ void StreamDecoder::reset() {
 
 std::string StreamDecoder::step(int32_t id) {
   ids_.push_back(id);
+  if (tok_->impl_->byte_fallback_decoder) {
+    // ByteFallback turns a whole run of byte tokens into U+FFFDs when the run is not valid
+    // UTF-8, so a run that is valid so far may still change: wait for its end.
+    // (Skipped ids do not end a run: look at the last token decode() keeps.)
+    for (auto it = ids_.rbegin(); it != ids_.rend(); ++it) {
+      if (const std::string* token = tok_->impl_->decoded_token(*it, skip_special_)) {
+        if (is_byte_token(*token)) return {};
+        break;
+      }
+    }
+  }
   const std::string text = tok_->decode(ids_, skip_special_);
   if (text.size() <= prefix_.size() || ends_with_replacement(text)) return {};  // hold back
   std::string chunk;

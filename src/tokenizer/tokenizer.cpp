@@ -82,17 +82,20 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   return ids;
 }
 
+const std::string* Tokenizer::Impl::decoded_token(int32_t id, bool skip_special_tokens) const {
+  const auto it = added_by_id.find(id);
+  if (it != added_by_id.end()) {
+    const AddedToken& t = added[it->second];
+    return skip_special_tokens && t.special ? nullptr : &t.content;
+  }
+  return model->id_to_token(id);
+}
+
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids) {
-    const auto added = impl_->added_by_id.find(id);
-    if (added != impl_->added_by_id.end()) {
-      const AddedToken& t = impl_->added[added->second];
-      if (!(skip_special_tokens && t.special)) tokens.push_back(t.content);
-    } else if (const std::string* token = impl_->model->id_to_token(id)) {
-      tokens.push_back(*token);
-    }
+    if (const std::string* token = impl_->decoded_token(id, skip_special_tokens)) tokens.push_back(*token);
   }
   std::string text;
   if (impl_->decoder) {

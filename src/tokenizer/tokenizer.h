@@ -62,6 +62,7 @@ class Tokenizer {
   struct Impl;
 
  private:
+  friend class StreamDecoder;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -72,7 +73,8 @@ class Tokenizer {
 // DecodeStream does), so decoder rules that depend on position (SentencePiece's
 // leading-space strip, Metaspace) act exactly as in the full decode; a chunk that would
 // end in an incomplete UTF-8 sequence (seen as a trailing U+FFFD) is held back until a
-// later id completes it. Every returned chunk is valid UTF-8.
+// later id completes it, and so is a run of <0xNN> byte tokens until it ends (HF's
+// ByteFallback judges a run as a whole). Every returned chunk is valid UTF-8.
 class StreamDecoder {
  public:
   // The tokenizer must outlive the decoder.

@@ -30,10 +30,13 @@ struct Tokenizer::Impl {
   std::vector<int32_t> eos;
   bool add_bos = false, add_eos = false;  // tokenizer_config.json add_bos_token / add_eos_token
   int32_t vocab_size = 0;
+  bool byte_fallback_decoder = false;  // the decoder chain has ByteFallback
 
   // Encodes one stretch of text between raw added tokens (normalize, match normalized
   // added tokens, pre-tokenize, BPE).
   void encode_segment(std::string_view text, bool at_start, std::vector<int32_t>& ids) const;
+  // The token string decode() uses for id, or nullptr where decode() skips the id.
+  const std::string* decoded_token(int32_t id, bool skip_special_tokens) const;
 };
 
 // Builds the Impl from parsed tokenizer.json (loader.cpp).
