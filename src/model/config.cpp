@@ -3,9 +3,8 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -15,10 +14,14 @@ using nlohmann::json;
 
 std::string arch_name(Arch a) {
   switch (a) {
-    case Arch::Llama: return "LlamaForCausalLM";
-    case Arch::Mistral: return "MistralForCausalLM";
-    case Arch::Qwen2: return "Qwen2ForCausalLM";
-    case Arch::Qwen3: return "Qwen3ForCausalLM";
+    case Arch::Llama:
+      return "LlamaForCausalLM";
+    case Arch::Mistral:
+      return "MistralForCausalLM";
+    case Arch::Qwen2:
+      return "Qwen2ForCausalLM";
+    case Arch::Qwen3:
+      return "Qwen3ForCausalLM";
   }
   return "?";
 }
@@ -92,7 +95,8 @@ class Reader {
     auto one = [&](const json& e) {
       if (!e.is_number_integer() || e.get<int64_t>() < 0 ||
           e.get<int64_t>() > std::numeric_limits<int>::max()) {
-        bad(name, fmt::format("must be a non-negative integer or a list of them, got {}", v.dump()));
+        bad(name,
+            fmt::format("must be a non-negative integer or a list of them, got {}", v.dump()));
       }
       ids.push_back(static_cast<int>(e.get<int64_t>()));
     };
@@ -189,22 +193,25 @@ ModelConfig parse_config(const json& j, const std::string& where) {
   c.max_position_embeddings = r.positive("max_position_embeddings");
   c.n_kv_heads = r.positive_or("num_key_value_heads", c.n_heads);
   if (c.n_heads % c.n_kv_heads != 0) {
-    r.bad("num_key_value_heads", fmt::format("({}) must divide num_attention_heads ({})",
-                                             c.n_kv_heads, c.n_heads));
+    r.bad("num_key_value_heads",
+          fmt::format("({}) must divide num_attention_heads ({})", c.n_kv_heads, c.n_heads));
   }
   if (r.has("head_dim")) {
     c.head_dim = r.positive("head_dim");
   } else {
     if (c.hidden_size % c.n_heads != 0) {
       r.bad("hidden_size", fmt::format("({}) is not a multiple of num_attention_heads ({}) and "
-                                       "head_dim is not given", c.hidden_size, c.n_heads));
+                                       "head_dim is not given",
+                                       c.hidden_size, c.n_heads));
     }
     c.head_dim = c.hidden_size / c.n_heads;
   }
-  if (c.head_dim % 2 != 0) r.bad("head_dim", fmt::format("must be even for RoPE, got {}", c.head_dim));
+  if (c.head_dim % 2 != 0)
+    r.bad("head_dim", fmt::format("must be even for RoPE, got {}", c.head_dim));
 
   c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6);
-  if (c.rms_norm_eps < 0) r.bad("rms_norm_eps", fmt::format("must be >= 0, got {}", c.rms_norm_eps));
+  if (c.rms_norm_eps < 0)
+    r.bad("rms_norm_eps", fmt::format("must be >= 0, got {}", c.rms_norm_eps));
 
   c.rope_theta = r.number_or("rope_theta", 10000.0);
   if (r.has("rope_scaling")) c.rope = parse_rope(j.at("rope_scaling"), where, "rope_scaling");

@@ -4,10 +4,9 @@
 // biases, tied embeddings), Qwen3ForCausalLM (per-head q/k RMSNorm, separate head_dim).
 // Every problem is a zc::Error "<dir>/config.json: field 'X' ..." naming the field.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace zc::model {
 
@@ -45,10 +44,10 @@ struct ModelConfig {
   bool qkv_bias = false;
   bool o_bias = false;
   bool mlp_bias = false;
-  bool qk_norm = false;  // Qwen3: RMSNorm over head_dim of each q and k head before RoPE
-  int bos_token_id = -1;               // -1: none
-  std::vector<int> eos_token_ids;      // may be empty
-  std::string torch_dtype;             // the stored weight type ("bfloat16", ...); may be empty
+  bool qk_norm = false;            // Qwen3: RMSNorm over head_dim of each q and k head before RoPE
+  int bos_token_id = -1;           // -1: none
+  std::vector<int> eos_token_ids;  // may be empty
+  std::string torch_dtype;         // the stored weight type ("bfloat16", ...); may be empty
 };
 
 // Parses a config object; `where` prefixes every error (usually "<dir>/config.json").

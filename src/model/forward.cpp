@@ -32,8 +32,10 @@ Model::Model(ModelConfig config, ModelWeights weights)
 
 SequenceState Model::new_sequence(const kv::MethodConfig& method, int context_limit) const {
   if (context_limit < 0 || context_limit > config_.max_position_embeddings) {
-    fail("context limit {} must be in [1, {}] (max_position_embeddings of the model; 0 for the maximum)",
-         context_limit, config_.max_position_embeddings);
+    fail(
+        "context limit {} must be in [1, {}] (max_position_embeddings of the model; 0 for the "
+        "maximum)",
+        context_limit, config_.max_position_embeddings);
   }
   SequenceState s;
   s.context_limit = context_limit == 0 ? config_.max_position_embeddings : context_limit;
@@ -78,9 +80,11 @@ std::vector<std::vector<float>> Model::forward(std::span<const ForwardRequest> b
     }
     const size_t end = static_cast<size_t>(r.seq->position) + r.tokens.size();
     if (end > static_cast<size_t>(r.seq->context_limit)) {
-      fail("forward: request {}: {} tokens after {} already processed exceed the context limit of {} "
-           "tokens (max_position_embeddings {})",
-           b, r.tokens.size(), r.seq->position, r.seq->context_limit, c.max_position_embeddings);
+      fail(
+          "forward: request {}: {} tokens after {} already processed exceed the context limit of "
+          "{} "
+          "tokens (max_position_embeddings {})",
+          b, r.tokens.size(), r.seq->position, r.seq->context_limit, c.max_position_embeddings);
     }
     n_rows += r.tokens.size();
   }

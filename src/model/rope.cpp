@@ -42,7 +42,8 @@ std::vector<float> rope_inv_freq(const ModelConfig& config) {
   return inv;
 }
 
-void rope_cos_sin(const std::vector<float>& inv_freq, int position, float* cos_out, float* sin_out) {
+void rope_cos_sin(const std::vector<float>& inv_freq, int position, float* cos_out,
+                  float* sin_out) {
   const float p = static_cast<float>(position);
   for (size_t i = 0; i < inv_freq.size(); ++i) {
     // The fp32 angle as HF forms it (inv_freq @ position_ids in fp32); its cos/sin

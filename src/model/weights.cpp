@@ -1,8 +1,8 @@
 #include "model/weights.h"
 
-#include <cstdint>
-
 #include <fmt/ranges.h>
+
+#include <cstdint>
 
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -13,11 +13,13 @@ namespace {
 
 class Loader {
  public:
-  Loader(const io::WeightStore& store, std::string where) : store_(store), where_(std::move(where)) {}
+  Loader(const io::WeightStore& store, std::string where)
+      : store_(store), where_(std::move(where)) {}
 
   std::vector<float> get(const std::string& name, std::vector<int64_t> shape) const {
     if (!store_.has(name)) {
-      fail("{}: tensor '{}' is missing (expected shape [{}])", where_, name, fmt::join(shape, ", "));
+      fail("{}: tensor '{}' is missing (expected shape [{}])", where_, name,
+           fmt::join(shape, ", "));
     }
     const io::TensorInfo& info = store_.info(name);
     if (info.shape != shape) {

@@ -20,12 +20,12 @@ class WeightStore;
 namespace zc::model {
 
 struct LayerWeights {
-  std::vector<float> input_norm, post_norm;          // [hidden]
-  std::vector<float> wq, wk, wv, wo;                 // [out, in]
-  std::vector<float> bq, bk, bv, bo;                 // empty when the layer has no bias
-  std::vector<float> q_norm, k_norm;                 // [head_dim], Qwen3 only
-  std::vector<float> w_gate, w_up, w_down;           // [inter, hidden], [inter, hidden], [hidden, inter]
-  std::vector<float> b_gate, b_up, b_down;           // empty unless mlp_bias
+  std::vector<float> input_norm, post_norm;  // [hidden]
+  std::vector<float> wq, wk, wv, wo;         // [out, in]
+  std::vector<float> bq, bk, bv, bo;         // empty when the layer has no bias
+  std::vector<float> q_norm, k_norm;         // [head_dim], Qwen3 only
+  std::vector<float> w_gate, w_up, w_down;   // [inter, hidden], [inter, hidden], [hidden, inter]
+  std::vector<float> b_gate, b_up, b_down;   // empty unless mlp_bias
 };
 
 struct ModelWeights {
