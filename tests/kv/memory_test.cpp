@@ -36,14 +36,15 @@ TEST(Memory, ZipCacheAt4096TokensCompressesAtLeastFiveTimes) {
   EXPECT_NEAR(m.bits_per_value(), 16.0 * 384896 / 2097152, 1e-12);
 }
 
-TEST(Memory, MiKVAt4096Tokens) {
+TEST(Memory, MiKVAt1024Tokens) {
   // Groupwise keys and values, groups of 32 of the 128 channels: 4 groups x 4 B per
-  // token and tensor, codes as for ZipCache.
-  const auto m = prefilled("mikv", Dims{2, 1, 128}, 4096);
-  EXPECT_EQ(m.code_bytes, 2u * 104832 + 2u * 78656);
-  EXPECT_EQ(m.param_bytes, 2u * 4096 * 16);
-  EXPECT_EQ(m.total(), 498048u);
-  EXPECT_DOUBLE_EQ(m.ratio(), 2097152.0 / 498048.0);  // 4.211
+  // token and tensor. 410 salient tokens (codes 410*128/2 = 26240 B per tensor), 614
+  // regular (614*128/4 = 19648 B per tensor).
+  const auto m = prefilled("mikv", Dims{1, 1, 128}, 1024);
+  EXPECT_EQ(m.code_bytes, 2u * 26240 + 2u * 19648);
+  EXPECT_EQ(m.param_bytes, 2u * 1024 * 16);
+  EXPECT_EQ(m.total(), 124544u);
+  EXPECT_DOUBLE_EQ(m.ratio(), 524288.0 / 124544.0);  // 4.210
 }
 
 TEST(Memory, SmallZipCacheConfigurations) {
