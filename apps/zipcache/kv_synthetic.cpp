@@ -42,12 +42,19 @@ SyntheticKv make_synthetic_kv(int L, int n_heads, int n_kv_heads, int head_dim, 
   // spread over the whole context, so accumulated scores (biased to early tokens)
   // and normalized scores pick different sets.
   std::vector<float> pull(L, 0.0f);
-  for (int t = 0; t < L; ++t) pull[t] = std::max(0.0f, rng.normal(0.0f, 1.2f));
+  for (int t = 0; t < L; ++t) pull[t] = rng.normal(0.0f, 1.0f);
   pull[0] = 3.0f;
   for (int t = 0; t < L; ++t)
     if (pull[t] > 1.2f) s.important.push_back(t);
 
   const float sqrt_d = std::sqrt(float(d));
+  // Locality, as real attention has it: a shared component in the RoPE channel pairs
+  // whose wavelengths span about 25 to 600 tokens, so q_t . k_s is large for nearby
+  // tokens and averages out far away (the rotations decorrelate). Recent tokens then
+  // matter to the newest queries although few queries have seen them yet, which is
+  // what accumulated scores get wrong.
+  const int band_lo = int(std::lround(d * 0.075)), band_hi = std::max(band_lo + 1, int(std::lround(d * 0.25)));
+  const float locality = std::sqrt(6.0f * sqrt_d / float(band_hi - band_lo));
   for (int h = 0; h < n_kv_heads; ++h) {
     // Per head: a direction u that important keys share and queries look for, a few
     // outlier key channels with large magnitude and offset, uneven value channels.
@@ -73,6 +80,7 @@ SyntheticKv make_synthetic_kv(int L, int n_heads, int n_kv_heads, int head_dim, 
         k[c] = key_scale[c] * rng.normal() * 0.5f + key_offset[c];
         v[c] = value_scale[c] * rng.normal();
       }
+      for (int c = band_lo; c < band_hi; ++c) k[c] += locality;
       apply_rope(k, d, t);
       // Content match on top of position: independent of distance.
       for (int c = 0; c < d; ++c) k[c] += pull[t] * 0.5f * sqrt_d * u[c];
@@ -83,6 +91,7 @@ SyntheticKv make_synthetic_kv(int L, int n_heads, int n_kv_heads, int head_dim, 
       for (int t = 0; t < L; ++t) {
         float* q = &s.q[(size_t(t) * n_heads + qh) * d];
         for (int c = 0; c < d; ++c) q[c] = rng.normal() * 0.6f;
+        for (int c = band_lo; c < band_hi; ++c) q[c] += locality;
         apply_rope(q, d, t);
         for (int c = 0; c < d; ++c) q[c] += 5.0f * u[c];
       }

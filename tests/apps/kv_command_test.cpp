@@ -114,9 +114,11 @@ TEST(KvCommand, MalformedFilesGiveOneLineErrors) {
     for (int i = 0; i < 8; ++i) s[size_t(i)] = char((n >> (8 * i)) & 0xff);
     return s + json + std::string(data, '\0');
   };
+  std::string lying = header("{}", 0);
+  lying[0] = '\x7f';  // claims a 127-byte header in a 10-byte file
   const std::vector<Case> cases = {
       {"truncated", std::string("\x10\x00\x00", 3), "shorter than"},
-      {"lying", header("{}", 0).replace(0, 1, "\x7f"), "larger than the file"},
+      {"lying", lying, "larger than the file"},
       {"dtype", header(R"({"k":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}})", 4), "Q7"},
       {"range", header(R"({"k":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 4), "out of range"},
       {"missing_v", header(R"({"k":{"dtype":"F32","shape":[1,1,1],"data_offsets":[0,4]}})", 4), "'v'"},
