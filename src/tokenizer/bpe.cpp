@@ -92,7 +92,9 @@ BpeModel::BpeModel(const json& model, const std::string& where) {
     const auto ia = vocab_.find(a), ib = vocab_.find(b);
     if (ia == vocab_.end()) zc::fail("{}: model.merges[{}]: token '{}' is not in model.vocab", where, rank, a);
     if (ib == vocab_.end()) zc::fail("{}: model.merges[{}]: token '{}' is not in model.vocab", where, rank, b);
-    if (b.size() < prefix_.size()) zc::fail("{}: model.merges[{}]: '{}' is shorter than the subword prefix", where, rank, b);
+    if (b.size() < prefix_.size()) {
+      zc::fail("{}: model.merges[{}]: '{}' is shorter than the subword prefix", where, rank, b);
+    }
     a.append(b, prefix_.size());  // the merged token: a + b without its continuing prefix
     const auto in = vocab_.find(a);
     if (in == vocab_.end()) zc::fail("{}: model.merges[{}]: merged token '{}' is not in model.vocab", where, rank, a);
@@ -134,7 +136,10 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
   merge_word(word, out);
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (cache_.size() < kCacheWords) cache_.emplace(std::string(word), std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
+    if (cache_.size() < kCacheWords) {
+      cache_.emplace(std::string(word),
+                     std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
+    }
   }
 }
 

@@ -145,7 +145,8 @@ class StripDecoder final : public Decoder {
 // where it is dropped (unless the prepend scheme is "never").
 class MetaspaceDecoder final : public Decoder {
  public:
-  MetaspaceDecoder(std::string replacement, bool drop_first) : replacement_(std::move(replacement)), drop_first_(drop_first) {}
+  MetaspaceDecoder(std::string replacement, bool drop_first)
+      : replacement_(std::move(replacement)), drop_first_(drop_first) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
       std::string out;
@@ -205,8 +206,9 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where, c
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
   if (type == "Fuse") return std::make_unique<FuseDecoder>();
   if (type == "Strip") {
-    return std::make_unique<StripDecoder>(single_char(get_string(j, "content", where, field), where, field + ".content"),
-                                          get_count(j, "start", where, field), get_count(j, "stop", where, field));
+    const char32_t content = single_char(get_string(j, "content", where, field), where, field + ".content");
+    return std::make_unique<StripDecoder>(content, get_count(j, "start", where, field),
+                                          get_count(j, "stop", where, field));
   }
   if (type == "Metaspace") {
     const std::string replacement = get_string(j, "replacement", where, field);

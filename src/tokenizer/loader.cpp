@@ -178,7 +178,13 @@ void load_special_config(Tokenizer::Impl& impl, const std::string& config_path, 
       zc::fail("{}: eos_token_id must be an integer or a list of integers", generation_path);
     }
     const auto bos = gen.find("bos_token_id");
-    if (impl.bos < 0 && bos != gen.end() && bos->is_number_integer()) impl.bos = bos->get<int32_t>();
+    if (impl.bos < 0 && bos != gen.end() && bos->is_number_integer()) {
+      const int64_t id = bos->get<int64_t>();
+      if (id < 0 || id >= impl.vocab_size) {
+        zc::fail("{}: bos_token_id {} is outside the vocabulary", generation_path, id);
+      }
+      impl.bos = static_cast<int32_t>(id);
+    }
   }
 }
 

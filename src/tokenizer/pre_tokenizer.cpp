@@ -133,7 +133,8 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
     split.reserve(pieces.size() * 4);
     std::vector<std::pair<size_t, size_t>> matches;
     for (Piece& p : pieces) {
-      if (add_prefix_space_ && (p.text.empty() || p.text[0] != ' ')) p.text = std::string(1, ' ') + p.text;  // (not insert(): a g++ 12 -Wrestrict false positive)
+      // (not p.text.insert(0, " "): a g++ 12 -Wrestrict false positive)
+      if (add_prefix_space_ && (p.text.empty() || p.text[0] != ' ')) p.text = std::string(1, ' ') + p.text;
       if (regex_) {
         matches.clear();
         regex_->find_all(p.text, matches);

@@ -68,7 +68,8 @@ TEST_P(Random, StreamingRandomIdsEqualsFullDecode) {
         all += chunk;
       }
       all += stream.flush();
-      EXPECT_EQ(all, tok.decode(ids, skip)) << "trial " << trial << " skip " << skip << " ids " << ::testing::PrintToString(ids);
+      EXPECT_EQ(all, tok.decode(ids, skip))
+          << "trial " << trial << " skip " << skip << " ids " << ::testing::PrintToString(ids);
     }
   }
 }
@@ -80,7 +81,9 @@ TEST_P(Random, ConcurrentEncodesMatchHF) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&m, &mismatches, t] {
       for (int round = 0; round < 3; ++round) {
-        for (const auto& c : m.cases) mismatches[static_cast<size_t>(t)] += m.tok->encode(c.text, true) != c.ids_with_special;
+        for (const auto& c : m.cases) {
+          mismatches[static_cast<size_t>(t)] += m.tok->encode(c.text, true) != c.ids_with_special;
+        }
       }
     });
   }

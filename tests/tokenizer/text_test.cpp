@@ -51,7 +51,9 @@ TEST(Utf8, CodePointsRoundTrip) {
 }
 
 TEST(Utf8, UnicodeClasses) {
-  for (char32_t cp : {0x20, 0x09, 0x0A, 0x0D, 0x85, 0xA0, 0x3000, 0x2028}) EXPECT_TRUE(is_white_space(cp)) << uint32_t(cp);
+  for (char32_t cp : {0x20, 0x09, 0x0A, 0x0D, 0x85, 0xA0, 0x3000, 0x2028}) {
+    EXPECT_TRUE(is_white_space(cp)) << uint32_t(cp);
+  }
   for (char32_t cp : {0x41, 0x200B, 0x180E, 0x5F}) EXPECT_FALSE(is_white_space(cp)) << uint32_t(cp);
   for (char32_t cp : {0x61, 0x5F, 0x39, 0xE9, 0x65E5, 0x0301, 0x0664}) EXPECT_TRUE(is_word_char(cp)) << uint32_t(cp);
   for (char32_t cp : {0x2D, 0x2C, 0x20, 0x1F600}) EXPECT_FALSE(is_word_char(cp)) << uint32_t(cp);
@@ -73,8 +75,9 @@ std::vector<std::string> matches(const Regex& re, const std::string& s) {
   return out;
 }
 
-const char* const kLlama3 =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+const char* const kLlama3 =  // the Split regex of Llama 3's tokenizer.json
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|)"
+    R"(\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 TEST(Regex, OnigurumaSpaceClassIncludesNel) {
   EXPECT_EQ(onig_to_pcre2(kLlama3),
