@@ -1,6 +1,8 @@
 // Pre-tokenizers of tokenizer.json (HF pre_tokenizers/): Sequence, Split (the regexes of
-// Llama 3, Qwen2/3, SmolLM), ByteLevel (GPT-2 regex and byte-to-character map),
-// Metaspace (newer SentencePiece-style exports).
+// Llama 3, Qwen2/3), ByteLevel (GPT-2 regex and byte-to-character map), Digits (SmolLM,
+// StarCoder), Metaspace (newer SentencePiece-style exports).
+#include <utf8proc.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -158,6 +160,32 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
   std::unique_ptr<Regex> regex_;
 };
 
+// HF pre_tokenizers/digits.rs: every numeric character (Rust char::is_numeric: Nd, Nl,
+// No) is a delimiter of its own, kept apart (individual_digits) or in runs (Contiguous).
+class DigitsPreTokenizer final : public PreTokenizer {
+ public:
+  explicit DigitsPreTokenizer(bool individual) : individual_(individual) {}
+  void pre_tokenize(std::vector<Piece>& pieces) const override {
+    std::vector<Piece> out;
+    std::vector<std::pair<size_t, size_t>> matches;
+    for (const Piece& p : pieces) {
+      matches.clear();
+      for (size_t i = 0; i < p.text.size();) {
+        const size_t start = i;
+        const auto category = utf8proc_category(static_cast<utf8proc_int32_t>(utf8_next(p.text, i)));
+        if (category == UTF8PROC_CATEGORY_ND || category == UTF8PROC_CATEGORY_NL || category == UTF8PROC_CATEGORY_NO) {
+          matches.emplace_back(start, i);
+        }
+      }
+      split_piece(p, matches, individual_ ? Behavior::Isolated : Behavior::Contiguous, false, out);
+    }
+    pieces = std::move(out);
+  }
+
+ private:
+  bool individual_;
+};
+
 enum class PrependScheme { Always, First, Never };
 
 PrependScheme parse_prepend_scheme(const json& j, const std::string& where, const std::string& field) {
@@ -249,6 +277,9 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
   if (type == "ByteLevel") {
     return std::make_unique<ByteLevelPreTokenizer>(get_bool(j, "add_prefix_space", true, where, field),
                                                    get_bool(j, "use_regex", true, where, field), where);
+  }
+  if (type == "Digits") {
+    return std::make_unique<DigitsPreTokenizer>(get_bool(j, "individual_digits", false, where, field));
   }
   if (type == "Metaspace") {
     return std::make_unique<MetaspacePreTokenizer>(metaspace_replacement(j, where, field),

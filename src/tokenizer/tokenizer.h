@@ -10,7 +10,7 @@
 //   model          BPE (merges as "a b" strings or [a, b] pairs, byte_fallback, unk,
 //                  fuse_unk, ignore_merges, continuing_subword_prefix, end_of_word_suffix)
 //   normalizer     Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Strip
-//   pre_tokenizer  Sequence, Split (String or Regex), ByteLevel, Metaspace
+//   pre_tokenizer  Sequence, Split (String or Regex), ByteLevel, Digits, Metaspace
 //   post_processor TemplateProcessing, ByteLevel, Sequence, BertProcessing, RobertaProcessing
 //   decoder        Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace
 #pragma once

@@ -130,6 +130,23 @@ TEST(PreTokenizers, ByteLevelWithPrefixSpaceAndGpt2Regex) {
   EXPECT_EQ(tok.decode({4, 4, 5}), " Hi Hi\n");
 }
 
+TEST(PreTokenizers, DigitsAloneOrInRuns) {
+  // HF's digits.rs tests: "Hey 123 friend!" -> "Hey ", "123", " friend!" (runs) or
+  // "Hey ", "1", "2", "3", " friend!" (individual_digits); seen through merges that
+  // only act inside a pre-token. U+0664 (Arabic-Indic four) is numeric too.
+  json vocab = ascii_vocab();
+  vocab["12"] = 95;
+  vocab["123"] = 96;
+  vocab["y "] = 97;
+  vocab["\xD9\xA4"] = 98;
+  json j = toy::bpe_json(vocab, json::array({"1 2", "12 3", json::array({"y", " "})}));  // (" " needs a pair)
+  j["pre_tokenizer"] = {{"type", "Digits"}, {"individual_digits", false}};
+  EXPECT_EQ(toy::load(j).encode("Hey 123 friend!", false), cat({chars("He"), {97, 96}, chars(" friend!")}));
+  EXPECT_EQ(toy::load(j).encode("a\xD9\xA4" "1", false), cat({chars("a"), {98}, chars("1")}));
+  j["pre_tokenizer"]["individual_digits"] = true;
+  EXPECT_EQ(toy::load(j).encode("Hey 123 friend!", false), cat({chars("He"), {97}, chars("123 friend!")}));
+}
+
 TEST(PreTokenizers, MetaspaceFirstPrependsOnlyAtTheStart) {
   const std::string m = "\xE2\x96\x81";  // ▁
   const json vocab = {{m, 0}, {"h", 1}, {"i", 2}, {m + "h", 3}, {m + "hi", 4}};
