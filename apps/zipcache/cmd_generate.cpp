@@ -84,7 +84,7 @@ int run(GenerateOptions& o) {
                "[{}] KV cache {} for {} tokens (fp16 would be {}): {:.2f}x, {:.2f} bits/value\n",
                kv::describe(method), r.prompt_tokens, r.prompt_tokens / std::max(r.prefill_seconds, 1e-9),
                r.prefill_seconds, r.tokens.size(), decode_tps, r.stop_reason, kv::describe(method),
-               human_bytes(double(r.memory.total())), r.memory.tokens_seen,
+               human_bytes(double(r.memory.total())), r.prompt_tokens + r.tokens.size(),
                human_bytes(double(r.memory.fp16_bytes)), r.memory.ratio(), r.memory.bits_per_value());
   }
   return 0;

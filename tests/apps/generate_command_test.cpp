@@ -28,7 +28,10 @@ TEST_P(GoldenGenerate, GreedyIdsMatchTransformers) {
   const auto golden = nlohmann::json::parse(zc::test::read_text(model + "/golden.json"));
   const auto& c = golden["cases"].back();
   std::string ids;
-  for (const auto& id : c["prompt_ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
+  for (const auto& id : c["prompt_ids"]) {
+    if (!ids.empty()) ids += ',';
+    ids += std::to_string(id.get<int>());
+  }
   const auto want = c["greedy_ids"].get<std::vector<int>>();
   const auto margin = c["greedy_top2_margin"].get<std::vector<double>>();
   const auto r = run_cli("generate -m " + model + " --ids " + ids + " --temp 0 --ignore-eos -n " +

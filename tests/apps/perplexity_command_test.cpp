@@ -1,0 +1,69 @@
+// `zipcache perplexity` end to end: a golden model folder copied with a small
+// character-level tokenizer.json (ids fit its 512-token vocabulary).
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "run_cli.h"
+
+namespace {
+
+using zc::test::run_cli;
+using zc::test::TempDir;
+
+// A BPE tokenizer with one token per printable ASCII character and no merges.
+void write_char_tokenizer(const std::filesystem::path& dir) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int c = 32; c < 127; ++c) vocab[std::string(1, char(c))] = c - 32;
+  vocab["\n"] = 95;
+  nlohmann::json j;
+  j["version"] = "1.0";
+  j["added_tokens"] = nlohmann::json::array();
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "\\s*\\S+"}}}, {"behavior", "Isolated"}, {"invert", false}};
+  j["post_processor"] = nullptr;
+  j["decoder"] = nullptr;
+  j["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}, {"unk_token", nullptr}};
+  std::ofstream(dir / "tokenizer.json") << j.dump();
+}
+
+TEST(PerplexityCommand, TableHasEveryMethodWithItsRatio) {
+  TempDir dir;
+  const auto model = dir / "model";
+  std::filesystem::create_directories(model);
+  for (const char* f : {"config.json", "model.safetensors"})
+    std::filesystem::copy_file(zc::test::testdata(std::string("models/llama3-tiny/") + f), model / f);
+  write_char_tokenizer(model);
+  std::string text;
+  for (int i = 0; text.size() < 700; ++i) {
+    text += "line ";
+    text += std::to_string(i * 7919 % 1000);
+    text += " says hello.\n";
+  }
+  std::ofstream(dir / "text.txt") << text;
+  const auto r = run_cli("perplexity -m " + model.string() + " -f " + (dir / "text.txt").string() +
+                             " --ctx 300 --prefix 150 --kv fp16 --kv kivi2 --kv zipcache:gap=50", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* m : {"fp16", "kivi2", "zipcache"}) EXPECT_NE(r.out.find(m), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("perplexity"), std::string::npos);
+  EXPECT_NE(r.out.find("1.00x"), std::string::npos) << r.out;  // fp16's ratio
+  // Two windows of 300 tokens, 150 decoded each.
+  EXPECT_NE(r.out.find(" 300 "), std::string::npos) << r.out;
+}
+
+TEST(PerplexityCommand, TooShortTextAndMissingFileAreErrors) {
+  TempDir dir;
+  std::ofstream(dir / "short.txt") << "hi";
+  const std::string model = zc::test::testdata("models/llama3-tiny");
+  auto r = run_cli("perplexity -m " + model + " -f " + (dir / "missing.txt").string(), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("missing.txt"), std::string::npos) << r.err;
+  // The golden folder has no tokenizer.json: the error names the file.
+  r = run_cli("perplexity -m " + model + " -f " + (dir / "short.txt").string(), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("tokenizer.json"), std::string::npos) << r.err;
+}
+
+}  // namespace
