@@ -92,9 +92,8 @@ std::string kv_file_help() {
             the attention-output error (measured on the last 128 query rows)
   salient   [S] or [n_kv_heads, S]  optional integer token positions: use these as the
             salient tokens of zipcache/mikv instead of computing saliency
-From PyTorch: out = model(ids, output_attentions=False, use_cache=True);
-  k, v = out.past_key_values[layer]  (take [0] of the batch), and capture q with a hook
-  on self_attn (after RoPE); save with safetensors.torch.save_file({"k": k, "v": v, "q": q}).
+From a Hugging Face model: python3 tools/dump_kv.py MODEL_DIR --prompt TEXT --layer N -o kv.safetensors
+(see docs/kv-files.md).
 )";
 }
 

@@ -77,7 +77,7 @@ def main():
     ap.add_argument("--lengths", default="1000,2000,4000")
     ap.add_argument("--tasks", default="lines,passkey,kv,vartrack")
     ap.add_argument("--dtype", default="float16")
-    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--ppl-window", type=int, default=1024)
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)

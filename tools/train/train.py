@@ -115,7 +115,10 @@ def main():
     ap.add_argument("--decay-frac", type=float, default=0.25)
     ap.add_argument("--tokens-per-step", type=int, default=131072)
     ap.add_argument("--workers", type=int, default=12)
-    ap.add_argument("--p-brown-row", type=float, default=0.15)
+    ap.add_argument("--p-brown-row", type=float, default=0.0,
+                    help="probability that a whole row is Brown text; Brown also fills row ends. "
+                         "Brown has only ~1.5M training tokens: a 0.15 share made the model memorize it")
+    ap.add_argument("--heldout-every", type=int, default=200)
     ap.add_argument("--log-every", type=int, default=25)
     args = ap.parse_args()
 
@@ -135,6 +138,12 @@ def main():
     brown_npy = "/tmp/brown_train_ids.npy"
     np.save(brown_npy, np.array(flat, dtype=np.int32))
     print(f"brown train tokens {len(flat)}  ({time.time() - t_start:.1f}s)", flush=True)
+    hflat = []
+    for l in open(os.path.join(args.stage, "brown_heldout.jsonl")):
+        hflat.append(bos)
+        hflat.extend(tok.encode(json.loads(l)["text"], add_special_tokens=False).ids)
+    nh = min(64, len(hflat) // 1024)
+    held_np = np.array(hflat[:nh * 1024], dtype=np.int64).reshape(nh, 1024)
 
     prev_meta = None
     if args.init:
@@ -197,6 +206,15 @@ def main():
         return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * (1 - x))
 
     history = prev_meta.get("history", []) if prev_meta else []
+    held_t = torch.from_numpy(held_np).cuda()
+
+    def heldout_loss():
+        model.eval()
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            lg = model(input_ids=held_t, use_cache=False).logits
+            l = F.cross_entropy(lg[:, :-1].float().reshape(-1, lg.size(-1)), held_t[:, 1:].reshape(-1))
+        model.train()
+        return l.item()
     print(f"setup done {time.time() - t_start:.1f}s; training for {args.budget}s", flush=True)
     model.train()
     t0 = time.time()
@@ -253,6 +271,8 @@ def main():
                    "task": round(task_loss.item(), 4), "task_tok_acc": round(tacc.item(), 4),
                    "gnorm": round(gn.item(), 3),
                    "tok_per_s": round(tokens / (time.time() - t0)), "data_wait_s": round(wait_s, 1)}
+            if step % args.heldout_every == 0:
+                rec["heldout_lm"] = round(heldout_loss(), 4)
             history.append(rec)
             print(json.dumps(rec), flush=True)
         if not mid_saved and elapsed > args.budget * 0.5:
@@ -261,6 +281,10 @@ def main():
     elapsed = time.time() - t0
     for p in procs:
         p.terminate()
+    hl = heldout_loss()
+    history.append({"gstep": g_steps + step, "final_heldout_lm": round(hl, 4),
+                    "final_heldout_ppl": round(math.exp(hl), 2)})
+    print(json.dumps(history[-1]), flush=True)
     save(args.out, elapsed)
     print(f"saved {args.out}: steps {step} tokens {tokens} in {elapsed:.1f}s "
           f"({tokens / elapsed:.0f} tok/s), data wait {wait_s:.1f}s", flush=True)
