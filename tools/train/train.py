@@ -15,7 +15,7 @@ worker id; all training seeds are below 1,000,000 (evaluation uses seeds from
 1,000,000 up).
 
     python3 tools/train/train.py --stage .traindata/stage --tokenizer DIR/tokenizer.json \
-        --out $OUT/ckpt --budget 420 [--init PREV_CKPT] [--hf-out /tmp/hf]
+        --out $OUT/ckpt --budget 340 [--init PREV_CKPT_OR_MODEL_DIR] [--hf-out /tmp/hf]
 """
 import argparse
 import json
@@ -107,6 +107,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--init", default=None)
     ap.add_argument("--hf-out", default=None)
+    ap.add_argument("--init-seconds", type=float, default=340.0,
+                    help="global training seconds assumed when --init is a model folder (curriculum)")
     ap.add_argument("--budget", type=float, default=420.0, help="training seconds in this call")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--lr", type=float, default=1.5e-3)
@@ -146,9 +148,12 @@ def main():
     held_np = np.array(hflat[:nh * 1024], dtype=np.int64).reshape(nh, 1024)
 
     prev_meta = None
-    if args.init:
+    if args.init and os.path.exists(os.path.join(args.init, "meta.json")):
         with open(os.path.join(args.init, "meta.json")) as f:
             prev_meta = json.load(f)
+    elif args.init:  # a shipped model folder (model.safetensors): continue from its weights
+        prev_meta = {"global_seconds": args.init_seconds, "global_steps": 0, "global_tokens": 0,
+                     "calls": 1, "history": []}
     g_seconds = prev_meta["global_seconds"] if prev_meta else 0.0
     g_steps = prev_meta["global_steps"] if prev_meta else 0
     g_tokens = prev_meta["global_tokens"] if prev_meta else 0
@@ -182,7 +187,11 @@ def main():
     model = LlamaForCausalLM(cfg)
     print("attn implementation", getattr(model.config, "_attn_implementation", "?"), flush=True)
     if args.init:
-        sd, _ = common.load_shards(args.init)
+        if os.path.exists(os.path.join(args.init, "meta.json")):
+            sd, _ = common.load_shards(args.init)
+        else:
+            from safetensors.torch import load_file
+            sd = load_file(os.path.join(args.init, "model.safetensors"))
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
         print("loaded", args.init, "missing", missing, "unexpected", unexpected, flush=True)
     model = model.cuda()
