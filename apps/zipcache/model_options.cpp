@@ -11,6 +11,8 @@ namespace zc::app {
 
 namespace fs = std::filesystem;
 
+constexpr const char* kBundledModel = "zipcache-tiny-19m";
+
 void add_model_options(CLI::App* sub, ModelOptions& o) {
   sub->add_option("-m,--model", o.model_dir,
                   "Hugging Face model folder (config.json, safetensors, tokenizer.json); "
@@ -20,8 +22,8 @@ void add_model_options(CLI::App* sub, ModelOptions& o) {
   sub->add_option("--kv", o.kv, "KV cache method NAME[:key=value,...] (repeatable); see --help");
 }
 
-// The bundled model: ZIPCACHE_MODEL, else models/default beside the build tree or
-// the installed binary (the first folder holding a config.json).
+// The bundled model: ZIPCACHE_MODEL, else models/zipcache-tiny-19m found by walking up
+// from the binary (build tree or install prefix), else from the current folder.
 static std::string bundled_model_dir() {
   if (const char* env = std::getenv("ZIPCACHE_MODEL")) return env;
   std::vector<fs::path> roots;
@@ -32,10 +34,10 @@ static std::string bundled_model_dir() {
       roots.push_back(p);
   roots.push_back(fs::current_path());
   for (const auto& root : roots) {
-    const fs::path dir = root / "models" / "default";
+    const fs::path dir = root / "models" / kBundledModel;
     if (fs::exists(dir / "config.json")) return dir.string();
   }
-  fail("no model given (-m DIR) and no bundled model found under models/default");
+  fail("no model given (-m DIR) and the bundled model models/{} was not found", kBundledModel);
 }
 
 std::string resolve_model_dir(const ModelOptions& o) {
