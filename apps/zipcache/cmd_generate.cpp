@@ -82,8 +82,8 @@ int run(GenerateOptions& o) {
                "\n\n[{}] prompt {} tokens, prefill {:.1f} tok/s ({:.3f} s); generated {} tokens, "
                "decode {:.1f} tok/s; stop: {}\n"
                "[{}] KV cache {} for {} tokens (fp16 would be {}): {:.2f}x, {:.2f} bits/value\n",
-               kv::describe(method), r.prompt_tokens, r.prompt_tokens / std::max(r.prefill_seconds, 1e-9),
-               r.prefill_seconds, r.tokens.size(), decode_tps, r.stop_reason, kv::describe(method),
+               method_label(method), r.prompt_tokens, r.prompt_tokens / std::max(r.prefill_seconds, 1e-9),
+               r.prefill_seconds, r.tokens.size(), decode_tps, r.stop_reason, method_label(method),
                human_bytes(double(r.memory.total())), r.prompt_tokens + r.tokens.size(),
                human_bytes(double(r.memory.fp16_bytes)), r.memory.ratio(), r.memory.bits_per_value());
   }

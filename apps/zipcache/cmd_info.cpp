@@ -18,8 +18,8 @@ struct InfoCommand {
   int tokens = 4096;
 };
 
-// Storage per token of each method, measured by filling a real cache of one layer
-// and one KV head... all heads: methods' parameters depend on the context length.
+// Storage of one layer's cache filled with `tokens` tokens (all KV heads): measured,
+// since parameters and windows make the per-token cost depend on the length.
 kv::MemoryReport measure(const model::ModelConfig& c, const kv::MethodConfig& method, int tokens) {
   kv::KvShape shape{c.n_heads, c.n_kv_heads, c.head_dim, 0.0f, 0};
   auto cache = kv::make_cache(method, shape);
@@ -30,8 +30,7 @@ kv::MemoryReport measure(const model::ModelConfig& c, const kv::MethodConfig& me
   for (auto& x : k) x = float((s = s * 1664525u + 1013904223u) >> 8) / float(1 << 24) - 0.5f;
   std::vector<float> out(q.size());
   cache->prefill(q.data(), k.data(), k.data(), tokens, out.data());
-  auto m = cache->memory();
-  return m;
+  return cache->memory();
 }
 
 int run(InfoCommand& o) {
@@ -68,7 +67,7 @@ int run(InfoCommand& o) {
   for (const auto& m : methods) {
     const auto r = measure(c, m, tokens);
     const double per_token = double(r.total()) / tokens * c.n_layers;
-    fmt::print("  {:<28} {:>10}/token  {:>6.2f}x  {:>6.3f} bits/value\n", kv::describe(m),
+    fmt::print("  {:<28} {:>10}/token  {:>6.2f}x  {:>6.3f} bits/value\n", method_label(m),
                human_bytes(per_token), r.ratio(), r.bits_per_value());
   }
   return 0;

@@ -33,12 +33,12 @@ int run(PerplexityCommand& o) {
   fmt::print("{}: {} tokens; windows of {} tokens, {} prefilled, {} decoded through the cache\n\n",
              o.file, tokens.size(), o.ppl.context, prefix, o.ppl.context - prefix);
   size_t width = 6;
-  for (const auto& m : methods) width = std::max(width, kv::describe(m).size());
+  for (const auto& m : methods) width = std::max(width, method_label(m).size());
   fmt::print("{:<{}}  {:>10}  {:>8}  {:>9}  {:>8}  {:>8}\n", "method", width, "perplexity", "tokens",
              "bits/val", "ratio", "seconds");
   for (const auto& m : methods) {
     const auto r = engine::perplexity(model, m, tokens, o.ppl);
-    fmt::print("{:<{}}  {:>10.4f}  {:>8}  {:>9.3f}  {:>7.2f}x  {:>8.1f}\n", kv::describe(m), width,
+    fmt::print("{:<{}}  {:>10.4f}  {:>8}  {:>9.3f}  {:>7.2f}x  {:>8.1f}\n", method_label(m), width,
                r.perplexity(), r.scored_tokens, r.memory.bits_per_value(), r.memory.ratio(), r.seconds);
     std::fflush(stdout);
   }

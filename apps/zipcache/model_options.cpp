@@ -22,10 +22,7 @@ void add_model_options(CLI::App* sub, ModelOptions& o) {
   sub->add_option("--kv", o.kv, "KV cache method NAME[:key=value,...] (repeatable); see --help");
 }
 
-// The bundled model: ZIPCACHE_MODEL, else models/zipcache-tiny-19m found by walking up
-// from the binary (build tree or install prefix), else from the current folder.
-static std::string bundled_model_dir() {
-  if (const char* env = std::getenv("ZIPCACHE_MODEL")) return env;
+std::string find_bundled(const std::string& relative) {
   std::vector<fs::path> roots;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -33,11 +30,18 @@ static std::string bundled_model_dir() {
     for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path())
       roots.push_back(p);
   roots.push_back(fs::current_path());
-  for (const auto& root : roots) {
-    const fs::path dir = root / "models" / kBundledModel;
-    if (fs::exists(dir / "config.json")) return dir.string();
-  }
-  fail("no model given (-m DIR) and the bundled model models/{} was not found", kBundledModel);
+  for (const auto& root : roots)
+    if (fs::exists(root / relative)) return (root / relative).string();
+  return "";
+}
+
+// The bundled model: ZIPCACHE_MODEL, else models/zipcache-tiny-19m.
+static std::string bundled_model_dir() {
+  if (const char* env = std::getenv("ZIPCACHE_MODEL")) return env;
+  const std::string dir = find_bundled(std::string("models/") + kBundledModel + "/config.json");
+  if (dir.empty())
+    fail("no model given (-m DIR) and the bundled model models/{} was not found", kBundledModel);
+  return fs::path(dir).parent_path().string();
 }
 
 std::string resolve_model_dir(const ModelOptions& o) {
@@ -52,6 +56,10 @@ std::vector<kv::MethodConfig> parse_methods(const std::vector<std::string>& spec
   std::vector<kv::MethodConfig> out;
   for (const auto& s : specs.empty() ? fallback : specs) out.push_back(kv::parse_method(s));
   return out;
+}
+
+std::string method_label(const kv::MethodConfig& m) {
+  return m.label.empty() ? kv::method_name(m.method) : m.label;
 }
 
 std::string human_bytes(double bytes) {

@@ -21,6 +21,11 @@ void add_model_options(CLI::App* sub, ModelOptions& o);
 std::string resolve_model_dir(const ModelOptions& o);
 std::vector<kv::MethodConfig> parse_methods(const std::vector<std::string>& specs,
                                             const std::vector<std::string>& fallback);
+// A file shipped with zipcache (e.g. "data/eval/words.json"), found by walking up from
+// the binary (build tree or install prefix), then in the current folder; "" if absent.
+std::string find_bundled(const std::string& relative);
+// The method as the user wrote it (e.g. "zipcache:ratio=0.3"), for table rows.
+std::string method_label(const kv::MethodConfig& m);
 // "1.23 MiB" style.
 std::string human_bytes(double bytes);
 
