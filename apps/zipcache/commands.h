@@ -17,5 +17,6 @@ Command add_kv_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
 Command add_perplexity_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
 
 }  // namespace zc::app
