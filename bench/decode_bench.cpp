@@ -10,6 +10,9 @@
 // Bytes processed: every stored byte the step reads (codes, fp16 parameters, channel
 // scales, fp16 rows), so GB/s is the cache bandwidth the kernel reaches.
 //
+// BM_DecodeAttentionSmall/<method>/<ctx>: the same with 8 query heads and 2 KV heads
+// (a small model) at 16, 128 and 1088 tokens, where thread overhead shows.
+//
 // BM_CacheAppend/<method>/1024: the real kv::Cache (make_cache with the method's
 // defaults), prefilled with 1024 - 64 random tokens outside the timing, then 64 timed
 // append() calls (context 960 .. 1024): includes each policy's own work per step
@@ -39,10 +42,11 @@ std::vector<float> random_vector(size_t n, uint64_t seed, float sd) {
   return v;
 }
 
-void decode_attention(benchmark::State& state, const std::string& method, int ctx, int threads) {
+void decode_attention(benchmark::State& state, const std::string& method, int ctx, int threads,
+                      int n_heads, int n_kv_heads) {
   zc::ThreadPool::set_default_threads(threads);
-  zc_bench::Layout layout = zc_bench::make_layout(method, ctx);
-  const auto q = random_vector(size_t(kHeads) * kDim, 11, 1.0f);
+  zc_bench::Layout layout = zc_bench::make_layout(method, ctx, n_heads, n_kv_heads);
+  const auto q = random_vector(size_t(n_heads) * kDim, 11, 1.0f);
   std::vector<float> out(q.size());
   const zc::kv::SourceFn sources = layout.sources();
   for (auto _ : state) {
@@ -82,7 +86,20 @@ const bool registered = [] {
       for (int threads : {1, 2}) {
         const std::string name = "BM_DecodeAttention/" + std::string(m) + "/" +
                                  std::to_string(ctx) + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(name.c_str(), decode_attention, std::string(m), ctx, threads)
+        benchmark::RegisterBenchmark(name.c_str(), decode_attention, std::string(m), ctx, threads,
+                                     kHeads, kKvHeads)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+    // A small model's layer (8 query heads, 2 KV heads): little work per step, where
+    // handing it to threads must not cost more than it saves.
+    for (int ctx : {16, 128, 1088}) {
+      for (int threads : {1, 2}) {
+        const std::string name = "BM_DecodeAttentionSmall/" + std::string(m) + "/" +
+                                 std::to_string(ctx) + "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), decode_attention, std::string(m), ctx, threads,
+                                     8, 2)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }

@@ -11,6 +11,7 @@
 //    in the fp16 window (half a streaming gap), which track their attention (probs).
 //  - mikv: as zipcache with keys and values groupwise (G = 32).
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -63,20 +64,21 @@ inline void random_rows(zc::Rng& rng, int rows, std::vector<float>& k, std::vect
   }
 }
 
-inline Layout make_layout(const std::string& method, int ctx) {
+inline Layout make_layout(const std::string& method, int ctx, int n_heads = kHeads,
+                          int n_kv_heads = kKvHeads) {
   using zc::quant::Scheme;
   Layout L;
-  L.shape.n_heads = kHeads, L.shape.n_kv_heads = kKvHeads, L.shape.head_dim = kDim;
-  L.heads.resize(kKvHeads);
+  L.shape.n_heads = n_heads, L.shape.n_kv_heads = n_kv_heads, L.shape.head_dim = kDim;
+  L.heads.resize(size_t(n_kv_heads));
   zc::Rng rng(1234);
   std::vector<float> k, v;
   for (auto& head : L.heads) {
     auto add_block = [&](int rows, int bits, Scheme ks, Scheme vs, int group) {
       random_rows(rng, rows, k, v);
-      head.k.push_back(zc::quant::quantize(k.data(), rows, kDim, bits, ks,
-                                           ks == Scheme::Groupwise ? group : 0));
-      head.v.push_back(zc::quant::quantize(v.data(), rows, kDim, bits, vs,
-                                           vs == Scheme::Groupwise ? group : 0));
+      head.k.push_back(
+          zc::quant::quantize(k.data(), rows, kDim, bits, ks, ks == Scheme::Groupwise ? group : 0));
+      head.v.push_back(
+          zc::quant::quantize(v.data(), rows, kDim, bits, vs, vs == Scheme::Groupwise ? group : 0));
       L.bytes += head.k.back().bytes() + head.v.back().bytes();
     };
     int window = 0;
@@ -92,14 +94,14 @@ inline Layout make_layout(const std::string& method, int ctx) {
         add_block(32, 2, Scheme::Channelwise, Scheme::Groupwise, 32);
       }
     } else if (method == "zipcache" || method == "mikv") {
-      window = 50;
+      window = std::min(50, ctx);
       track = true;
       const int prompt = ctx - window, salient = int(std::lround(0.4 * prompt));
       const bool mikv = method == "mikv";
       const Scheme ks = mikv ? Scheme::Groupwise : Scheme::Channelwise;
       const Scheme vs = mikv ? Scheme::Groupwise : Scheme::Cstq;
-      add_block(salient, 4, ks, vs, 32);
-      add_block(prompt - salient, 2, ks, vs, 32);
+      if (salient > 0) add_block(salient, 4, ks, vs, 32);
+      if (prompt > salient) add_block(prompt - salient, 2, ks, vs, 32);
     } else {
       throw std::runtime_error("decode bench: unknown method " + method);
     }

@@ -60,7 +60,8 @@ const bool registered = [] {
         const std::string name = std::string(what) + "/" + zc::quant::scheme_name(s) + "/" +
                                  std::to_string(bits) + "bit";
         if (is_quantize) {
-          benchmark::RegisterBenchmark(name.c_str(), quantize, s, bits)->Unit(benchmark::kMicrosecond);
+          benchmark::RegisterBenchmark(name.c_str(), quantize, s, bits)
+              ->Unit(benchmark::kMicrosecond);
         } else {
           benchmark::RegisterBenchmark(name.c_str(), dequantize, s, bits)
               ->Unit(benchmark::kMicrosecond);

@@ -4,10 +4,12 @@
 // the rows of a quantized block (keys and values as two quant::QuantizedMatrix). One
 // query attends over all of them in a single softmax merged source by source
 // (flash-decoding style: each source yields a partial max, sum and weighted value sum
-// that are rescaled into the running ones). Quantized rows are dequantized one at a
-// time into a d-float scratch (quant::dequantize_row); no copy of a whole cache is
-// ever made (SPEC.md section 4, "Attention over the cache"). Softmax does not depend
-// on the order of keys, so sources may be in any order.
+// that are rescaled into the running ones). A quantized block is read by the block
+// kernels of quant/decode_kernels.h, which compute q.k and p*v straight from the
+// packed codes and the block's parameters (converted from fp16 once per block and
+// step); fp16 rows are converted a row at a time into a d-float scratch. No copy of a
+// cache is ever made (SPEC.md section 4, "Attention over the cache"). Softmax does not
+// depend on the order of keys, so sources may be in any order.
 //
 // Optionally each source receives, per row, the attention probability that row got,
 // summed over the query heads of the KV head (the "A[k, i]" of SPEC.md section 3);
@@ -55,7 +57,9 @@ float softmax_scale(const KvShape& shape);
 // Decode: one query q [n_heads, d] at position `pos` over the sources of each KV head;
 // out [n_heads, d]. With shape.sliding_window W > 0 a row at position p' is seen only
 // when p' > pos - W (every source must then have first_pos >= 0). Parallel over KV
-// heads; each KV head's probs are written by one thread only.
+// heads when the step has enough work to pay for waking threads (short contexts with
+// few KV heads run on the calling thread); each KV head's probs are written by one
+// thread only.
 void decode_attention(const KvShape& shape, const float* q, int pos, const SourceFn& cached,
                       float* out);
 

@@ -12,7 +12,9 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "quant/half_round.h"
+#include "quant/matrix_check.h"
 #include "quant/pack.h"
+#include "quant/unpack.h"
 
 namespace zc::quant {
 
@@ -87,6 +89,8 @@ void quantize_group(const float* x, size_t n, size_t stride, int bits, Quantized
   for (size_t i = 0; i < n; ++i) codes[i * stride] = encode(x[i * stride], a, bits);
 }
 
+}  // namespace
+
 void check_matrix(const QuantizedMatrix& q, const char* where) {
   const bool shape_ok = q.rows >= 0 && q.cols >= 1 && (q.bits == 2 || q.bits == 4 || q.bits == 8) &&
                         (q.scheme != Scheme::Groupwise || (q.group >= 1 && q.cols % q.group == 0));
@@ -106,8 +110,6 @@ void check_matrix(const QuantizedMatrix& q, const char* where) {
         packed_bytes(n, q.bits), groups, groups, scales);
   }
 }
-
-}  // namespace
 
 QuantizedMatrix quantize(const float* x, int rows, int cols, int bits, Scheme scheme, int group) {
   check_args(x, rows, cols, bits, scheme, group);
@@ -170,44 +172,65 @@ QuantizedMatrix quantize(const float* x, int rows, int cols, int bits, Scheme sc
   return q;
 }
 
-void dequantize_row(const QuantizedMatrix& q, int row, float* out) {
-  check_matrix(q, "dequantize_row");
-  if (row < 0 || row >= q.rows) fail("dequantize_row: row {} out of range [0, {})", row, q.rows);
+namespace {
+
+// Rows [r0, r1) of a validated matrix into out (row-major): codes unpacked by whole
+// bytes, then x' = code * step + lo (times c_j for CSTQ) with each parameter converted
+// from fp16 once per call, not once per element.
+void dequantize_rows(const QuantizedMatrix& q, int r0, int r1, float* out) {
   const size_t C = static_cast<size_t>(q.cols);
-  const size_t base = static_cast<size_t>(row) * C;
-  const uint8_t* packed = q.codes.data();
-  switch (q.scheme) {
-    case Scheme::Tokenwise:
-    case Scheme::Cstq: {
-      const Affine a{q.lo[static_cast<size_t>(row)], q.step[static_cast<size_t>(row)]};
-      for (size_t c = 0; c < C; ++c) out[c] = decode(packed_code(packed, base + c, q.bits), a);
-      if (q.scheme == Scheme::Cstq) {
-        for (size_t c = 0; c < C; ++c) out[c] *= half_to_float(q.channel_scale[c]);
+  std::vector<float> col_a, col_b;  // channelwise: step, lo; CSTQ: channel scales
+  if (q.scheme == Scheme::Channelwise || q.scheme == Scheme::Cstq) {
+    col_a.resize(C);
+    col_b.resize(C);
+    for (size_t c = 0; c < C; ++c) {
+      if (q.scheme == Scheme::Channelwise) {
+        col_a[c] = half_to_float(q.step[c]), col_b[c] = half_to_float(q.lo[c]);
+      } else {
+        col_a[c] = half_to_float(q.channel_scale[c]);
       }
-      break;
     }
-    case Scheme::Channelwise:
-      for (size_t c = 0; c < C; ++c) {
-        out[c] = decode(packed_code(packed, base + c, q.bits), Affine{q.lo[c], q.step[c]});
+  }
+  for (int r = r0; r < r1; ++r) {
+    const size_t row = static_cast<size_t>(r);
+    float* o = out + (row - static_cast<size_t>(r0)) * C;
+    unpack_floats(q.codes.data(), row * C, C, q.bits, o);
+    switch (q.scheme) {
+      case Scheme::Tokenwise:
+      case Scheme::Cstq: {
+        const float step = half_to_float(q.step[row]), lo = half_to_float(q.lo[row]);
+        for (size_t c = 0; c < C; ++c) o[c] = o[c] * step + lo;
+        if (q.scheme == Scheme::Cstq) {
+          for (size_t c = 0; c < C; ++c) o[c] *= col_a[c];
+        }
+        break;
       }
-      break;
-    case Scheme::Groupwise: {
-      const size_t G = static_cast<size_t>(q.group);
-      const size_t first = static_cast<size_t>(row) * (C / G);
-      for (size_t c = 0; c < C; ++c) {
-        const Affine a{q.lo[first + c / G], q.step[first + c / G]};
-        out[c] = decode(packed_code(packed, base + c, q.bits), a);
+      case Scheme::Channelwise:
+        for (size_t c = 0; c < C; ++c) o[c] = o[c] * col_a[c] + col_b[c];
+        break;
+      case Scheme::Groupwise: {
+        const size_t G = static_cast<size_t>(q.group), first = row * (C / G);
+        for (size_t g = 0; g < C / G; ++g) {
+          const float step = half_to_float(q.step[first + g]), lo = half_to_float(q.lo[first + g]);
+          for (size_t c = g * G; c < (g + 1) * G; ++c) o[c] = o[c] * step + lo;
+        }
+        break;
       }
-      break;
     }
   }
 }
 
+}  // namespace
+
+void dequantize_row(const QuantizedMatrix& q, int row, float* out) {
+  check_matrix(q, "dequantize_row");
+  if (row < 0 || row >= q.rows) fail("dequantize_row: row {} out of range [0, {})", row, q.rows);
+  dequantize_rows(q, row, row + 1, out);
+}
+
 void dequantize(const QuantizedMatrix& q, float* out) {
   check_matrix(q, "dequantize");
-  for (int r = 0; r < q.rows; ++r) {
-    dequantize_row(q, r, out + static_cast<size_t>(r) * static_cast<size_t>(q.cols));
-  }
+  dequantize_rows(q, 0, q.rows, out);
 }
 
 }  // namespace zc::quant
