@@ -34,7 +34,9 @@ Calibration match_budget(const std::string& base_spec, const kv::MethodConfig& m
   double best_err = INFINITY;
   const auto eval = [&](double knob) {
     const std::string spec = spec_with_knob(base_spec, method, knob);
-    const double ratio = measure(kv::parse_method(spec));
+    const kv::MethodConfig config = kv::parse_method(spec);
+    knob = method.method == kv::Method::H2O ? config.budget : config.saliency_ratio;  // as printed
+    const double ratio = measure(config);
     ++best.runs;
     const double f = (ratio > 0 ? 16.0 / ratio : INFINITY) - want;
     if (std::abs(f) < best_err) {
