@@ -14,6 +14,7 @@ struct Command {
 };
 
 Command add_kv_command(CLI::App& app);
+Command add_demo_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
 Command add_perplexity_command(CLI::App& app);
 Command add_info_command(CLI::App& app);

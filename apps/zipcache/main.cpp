@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "zipcache 0.1.0");
   const std::vector<zc::app::Command> commands = {
+      zc::app::add_demo_command(app),
       zc::app::add_generate_command(app),
       zc::app::add_perplexity_command(app),
       zc::app::add_info_command(app),

@@ -48,3 +48,19 @@ TEST(BundledModel, LineRetrievalWithEveryKvMethod) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(DemoCommand, AnswersWithFp16AndZipcacheAndReportsMemory) {
+  zc::test::TempDir dir;
+  const auto r = zc::test::run_cli("demo --tokens 600", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[fp16] answer:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[zipcache] answer:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1.00x"), std::string::npos) << r.out;  // fp16's ratio
+  EXPECT_NE(r.out.find("prefill tok/s"), std::string::npos) << r.out;
+  // The fp16 answer to this seed's prompt is right (checked against the prompt's own value).
+  EXPECT_NE(r.out.find("-> correct"), std::string::npos) << r.out;
+}
+
+}  // namespace
