@@ -1,12 +1,16 @@
 // Decode-attention kernels (decode_kernels.h). Per call: the block's fp16
 // parameters are converted to float once (channelwise: cols pairs; tokenwise/CSTQ/
-// groupwise: a row's pairs when the row is read), each row's codes are unpacked by
-// whole bytes into a cols-float scratch (unpack.h) that stays in L1, and every query
-// head then does plain multiply-adds against it. Scratch is per thread, so the
-// kernels allocate nothing in steady state.
+// groupwise: a row's pairs when the row is read), codes are unpacked by whole bytes
+// (unpack.h) into a small float scratch that stays in L1, kRows rows at a time, and
+// every query head then does plain multiply-adds against those rows: each query (or
+// accumulator) element loaded serves kRows rows, and the kRows independent sums keep
+// the adders busy. Scratch is per thread, so the kernels allocate nothing in steady
+// state.
 #include "quant/decode_kernels.h"
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -17,36 +21,20 @@
 namespace zc::quant {
 namespace {
 
+constexpr int kRows = 4;
+
 struct Scratch {
-  std::vector<float> u;     // one row of codes as floats
-  std::vector<float> w;     // g x cols: the query folded with step or channel scales
-  std::vector<float> bias;  // per head (and group): the lo terms
-  std::vector<float> acc;   // g x cols: block-local sums of p * code
-  std::vector<float> lo, step;
-  std::vector<float> scale;  // CSTQ channel scales
+  std::vector<float> u;         // kRows rows of codes as floats
+  std::vector<float> w;         // g x cols: the query folded with step or channel scales
+  std::vector<float> bias;      // per head (and group): the lo terms
+  std::vector<float> acc;       // g x cols: block-local sums of p * code
+  std::vector<float> lo, step;  // per channel, or per (row of kRows, group)
+  std::vector<float> scale;     // CSTQ channel scales
 };
 
 Scratch& scratch() {
   thread_local Scratch s;
   return s;
-}
-
-// Eight independent partial sums: vectorizes without reassociation (no -ffast-math).
-inline float dot(const float* a, const float* b, size_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (size_t k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  }
-  float s = 0.0f;
-  for (; i < n; ++i) s += a[i] * b[i];
-  for (size_t k = 0; k < 8; ++k) s += acc[k];
-  return s;
-}
-
-// y += a * x
-inline void axpy(float a, const float* x, float* y, size_t n) {
-  for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
 void check_call(const QuantizedMatrix& m, const void* in, int g, int r0, int r1, const void* out,
@@ -64,8 +52,9 @@ void channel_params(const QuantizedMatrix& m, Scratch& s) {
   const size_t C = size_t(m.cols);
   s.lo.resize(C);
   s.step.resize(C);
-  for (size_t c = 0; c < C; ++c)
+  for (size_t c = 0; c < C; ++c) {
     s.lo[c] = half_to_float(m.lo[c]), s.step[c] = half_to_float(m.step[c]);
+  }
 }
 
 // The CSTQ channel scales as floats (all ones for tokenwise).
@@ -77,6 +66,76 @@ void channel_scales(const QuantizedMatrix& m, Scratch& s) {
   }
 }
 
+// The (step, lo) pairs of rows [r, r + n) of a groupwise matrix: [row][group].
+void row_group_params(const QuantizedMatrix& m, int r, int n, Scratch& s) {
+  const size_t groups = size_t(m.cols / m.group);
+  s.lo.resize(size_t(kRows) * groups);
+  s.step.resize(size_t(kRows) * groups);
+  for (int i = 0; i < n; ++i) {
+    const size_t first = size_t(r + i) * groups;
+    for (size_t gi = 0; gi < groups; ++gi) {
+      s.lo[size_t(i) * groups + gi] = half_to_float(m.lo[first + gi]);
+      s.step[size_t(i) * groups + gi] = half_to_float(m.step[first + gi]);
+    }
+  }
+}
+
+// Rows [r, r + n) (n <= kRows) of codes as floats into u (kRows rows of cols); rows
+// past n are zero, so the helpers below always work on kRows rows. The n rows are
+// consecutive codes, unpacked in one go.
+void unpack_rows(const QuantizedMatrix& m, int r, int n, float* u) {
+  const size_t C = size_t(m.cols);
+  unpack_floats(m.codes.data(), size_t(r) * C, size_t(n) * C, m.bits, u);
+  std::fill(u + size_t(n) * C, u + size_t(kRows) * C, 0.0f);
+}
+
+// Four floats as one value (GCC/Clang vector extension, one SSE register on baseline
+// x86-64): the loops below use exactly the operations written (no reassociation, no
+// -ffast-math), two registers per row for eight independent sums.
+typedef float f4 __attribute__((vector_size(16)));
+
+inline f4 load4(const float* p) {
+  f4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store4(float* p, f4 v) { std::memcpy(p, &v, sizeof v); }
+inline float sum4(f4 a, f4 b) {
+  return ((a[0] + b[0]) + (a[1] + b[1])) + ((a[2] + b[2]) + (a[3] + b[3]));
+}
+
+// out[i] = sum_{c < n} w[c] * u[i * ld + c] for the kRows rows of u.
+inline void dot_4(const float* w, const float* u, size_t ld, size_t n, float* out) {
+  const float *u0 = u, *u1 = u + ld, *u2 = u + 2 * ld, *u3 = u + 3 * ld;
+  f4 a0 = {}, b0 = {}, a1 = {}, b1 = {}, a2 = {}, b2 = {}, a3 = {}, b3 = {};
+  size_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    const f4 x = load4(w + c), y = load4(w + c + 4);
+    a0 += x * load4(u0 + c), b0 += y * load4(u0 + c + 4);
+    a1 += x * load4(u1 + c), b1 += y * load4(u1 + c + 4);
+    a2 += x * load4(u2 + c), b2 += y * load4(u2 + c + 4);
+    a3 += x * load4(u3 + c), b3 += y * load4(u3 + c + 4);
+  }
+  float s0 = sum4(a0, b0), s1 = sum4(a1, b1), s2 = sum4(a2, b2), s3 = sum4(a3, b3);
+  for (; c < n; ++c) {
+    s0 += w[c] * u0[c], s1 += w[c] * u1[c], s2 += w[c] * u2[c], s3 += w[c] * u3[c];
+  }
+  out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
+}
+
+// y[c] += a[0] u[c] + a[1] u[ld + c] + a[2] u[2 ld + c] + a[3] u[3 ld + c] + b, c < n.
+inline void axpy_4(const float* a, const float* u, size_t ld, float b, float* y, size_t n) {
+  const float *u0 = u, *u1 = u + ld, *u2 = u + 2 * ld, *u3 = u + 3 * ld;
+  const float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+  size_t c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const f4 t =
+        a0 * load4(u0 + c) + a1 * load4(u1 + c) + a2 * load4(u2 + c) + a3 * load4(u3 + c) + b;
+    store4(y + c, load4(y + c) + t);
+  }
+  for (; c < n; ++c) y[c] += a0 * u0[c] + a1 * u1[c] + a2 * u2[c] + a3 * u3[c] + b;
+}
+
 }  // namespace
 
 void dot_rows(const QuantizedMatrix& k, const float* q, int g, int r0, int r1, float* out) {
@@ -84,28 +143,32 @@ void dot_rows(const QuantizedMatrix& k, const float* q, int g, int r0, int r1, f
   if (r0 == r1) return;
   const size_t C = size_t(k.cols), G = size_t(g);
   Scratch& s = scratch();
-  s.u.resize(C);
+  s.u.resize(size_t(kRows) * C);
   float* u = s.u.data();
-  const uint8_t* codes = k.codes.data();
-  auto unpack = [&](int r) { unpack_floats(codes, size_t(r) * C, C, k.bits, u); };
+  float d[kRows];
 
   switch (k.scheme) {
     case Scheme::Channelwise: {
+      // w = q * step, bias = q . lo (accumulated in double, once per block).
       channel_params(k, s);
       s.w.resize(G * C);
       s.bias.resize(G);
       for (size_t j = 0; j < G; ++j) {
-        double b = 0.0;  // q.lo once per block: accumulate it in double
+        double b = 0.0;
         for (size_t c = 0; c < C; ++c) {
           s.w[j * C + c] = q[j * C + c] * s.step[c];
           b += double(q[j * C + c]) * double(s.lo[c]);
         }
         s.bias[j] = float(b);
       }
-      for (int r = r0; r < r1; ++r) {
-        unpack(r);
+      for (int r = r0; r < r1; r += kRows) {
+        const int n = std::min(kRows, r1 - r);
+        unpack_rows(k, r, n, u);
         float* o = out + size_t(r - r0) * G;
-        for (size_t j = 0; j < G; ++j) o[j] = dot(&s.w[j * C], u, C) + s.bias[j];
+        for (size_t j = 0; j < G; ++j) {
+          dot_4(&s.w[j * C], u, C, C, d);
+          for (int i = 0; i < n; ++i) o[size_t(i) * G + j] = d[i] + s.bias[j];
+        }
       }
       break;
     }
@@ -123,41 +186,49 @@ void dot_rows(const QuantizedMatrix& k, const float* q, int g, int r0, int r1, f
         }
         s.bias[j] = float(b);
       }
-      for (int r = r0; r < r1; ++r) {
-        unpack(r);
-        const float step = half_to_float(k.step[size_t(r)]), lo = half_to_float(k.lo[size_t(r)]);
+      for (int r = r0; r < r1; r += kRows) {
+        const int n = std::min(kRows, r1 - r);
+        unpack_rows(k, r, n, u);
+        float step[kRows], lo[kRows];
+        for (int i = 0; i < n; ++i) {
+          step[i] = half_to_float(k.step[size_t(r + i)]);
+          lo[i] = half_to_float(k.lo[size_t(r + i)]);
+        }
         float* o = out + size_t(r - r0) * G;
-        for (size_t j = 0; j < G; ++j) o[j] = step * dot(&s.w[j * C], u, C) + lo * s.bias[j];
+        for (size_t j = 0; j < G; ++j) {
+          dot_4(&s.w[j * C], u, C, C, d);
+          for (int i = 0; i < n; ++i) o[size_t(i) * G + j] = step[i] * d[i] + lo[i] * s.bias[j];
+        }
       }
       break;
     }
     case Scheme::Groupwise: {
-      // bias[j * groups + i] = sum of query head j over group i.
+      // The tokenwise formula per group; bias[j * groups + gi] = sum of head j over group gi.
       const size_t Gs = size_t(k.group), groups = C / Gs;
-      s.bias.resize(G * groups);
+      std::vector<float>& qsum = s.w;
+      qsum.resize(G * groups);
       for (size_t j = 0; j < G; ++j) {
-        for (size_t i = 0; i < groups; ++i) {
+        for (size_t gi = 0; gi < groups; ++gi) {
           double b = 0.0;
-          for (size_t c = 0; c < Gs; ++c) b += double(q[j * C + i * Gs + c]);
-          s.bias[j * groups + i] = float(b);
+          for (size_t c = 0; c < Gs; ++c) b += double(q[j * C + gi * Gs + c]);
+          qsum[j * groups + gi] = float(b);
         }
       }
-      s.lo.resize(groups);
-      s.step.resize(groups);
-      for (int r = r0; r < r1; ++r) {
-        unpack(r);
-        const size_t first = size_t(r) * groups;
-        for (size_t i = 0; i < groups; ++i) {
-          s.lo[i] = half_to_float(k.lo[first + i]), s.step[i] = half_to_float(k.step[first + i]);
-        }
+      for (int r = r0; r < r1; r += kRows) {
+        const int n = std::min(kRows, r1 - r);
+        unpack_rows(k, r, n, u);
+        row_group_params(k, r, n, s);
         float* o = out + size_t(r - r0) * G;
         for (size_t j = 0; j < G; ++j) {
-          float sum = 0.0f;
-          for (size_t i = 0; i < groups; ++i) {
-            sum += s.step[i] * dot(q + j * C + i * Gs, u + i * Gs, Gs) +
-                   s.lo[i] * s.bias[j * groups + i];
+          float sum[kRows] = {};
+          for (size_t gi = 0; gi < groups; ++gi) {
+            dot_4(q + j * C + gi * Gs, u + gi * Gs, C, Gs, d);
+            for (int i = 0; i < n; ++i) {
+              sum[i] += s.step[size_t(i) * groups + gi] * d[i] +
+                        s.lo[size_t(i) * groups + gi] * qsum[j * groups + gi];
+            }
           }
-          o[j] = sum;
+          for (int i = 0; i < n; ++i) o[size_t(i) * G + j] = sum[i];
         }
       }
       break;
@@ -170,26 +241,33 @@ void accumulate_rows(const QuantizedMatrix& v, const float* p, int g, int r0, in
   if (r0 == r1) return;
   const size_t C = size_t(v.cols), G = size_t(g);
   Scratch& s = scratch();
-  s.u.resize(C);
+  s.u.resize(size_t(kRows) * C);
   float* u = s.u.data();
-  const uint8_t* codes = v.codes.data();
-  auto unpack = [&](int r) { unpack_floats(codes, size_t(r) * C, C, v.bits, u); };
 
   switch (v.scheme) {
     case Scheme::Tokenwise:
     case Scheme::Cstq: {
-      // Block sums: acc' = sum_t (p_t step_t) code_t, bias = sum_t p_t lo_t; then
-      // acc += s * (acc' + bias) with s = 1 for tokenwise.
+      // Block sums acc' = sum_t (p_t step_t) code_t and bias = sum_t p_t lo_t, then
+      // acc += s * (acc' + bias) once per block (s = 1 tokenwise).
       channel_scales(v, s);
       s.acc.assign(G * C, 0.0f);
       s.bias.assign(G, 0.0f);
-      for (int r = r0; r < r1; ++r) {
-        unpack(r);
-        const float step = half_to_float(v.step[size_t(r)]), lo = half_to_float(v.lo[size_t(r)]);
+      for (int r = r0; r < r1; r += kRows) {
+        const int n = std::min(kRows, r1 - r);
+        unpack_rows(v, r, n, u);
+        float step[kRows] = {}, lo[kRows] = {};
+        for (int i = 0; i < n; ++i) {
+          step[i] = half_to_float(v.step[size_t(r + i)]);
+          lo[i] = half_to_float(v.lo[size_t(r + i)]);
+        }
         const float* pr = p + size_t(r - r0) * G;
         for (size_t j = 0; j < G; ++j) {
-          axpy(pr[j] * step, u, &s.acc[j * C], C);
-          s.bias[j] += pr[j] * lo;
+          float a[kRows] = {};
+          for (int i = 0; i < n; ++i) {
+            a[i] = pr[size_t(i) * G + j] * step[i];
+            s.bias[j] += pr[size_t(i) * G + j] * lo[i];
+          }
+          axpy_4(a, u, C, 0.0f, &s.acc[j * C], C);
         }
       }
       for (size_t j = 0; j < G; ++j) {
@@ -200,16 +278,18 @@ void accumulate_rows(const QuantizedMatrix& v, const float* p, int g, int r0, in
       break;
     }
     case Scheme::Channelwise: {
-      // acc += step * sum_t p_t code_t + lo * sum_t p_t.
+      // acc += step * sum_t p_t code_t + lo * sum_t p_t, once per block.
       channel_params(v, s);
       s.acc.assign(G * C, 0.0f);
       s.bias.assign(G, 0.0f);
-      for (int r = r0; r < r1; ++r) {
-        unpack(r);
+      for (int r = r0; r < r1; r += kRows) {
+        const int n = std::min(kRows, r1 - r);
+        unpack_rows(v, r, n, u);
         const float* pr = p + size_t(r - r0) * G;
         for (size_t j = 0; j < G; ++j) {
-          axpy(pr[j], u, &s.acc[j * C], C);
-          s.bias[j] += pr[j];
+          float a[kRows] = {};
+          for (int i = 0; i < n; ++i) a[i] = pr[size_t(i) * G + j], s.bias[j] += a[i];
+          axpy_4(a, u, C, 0.0f, &s.acc[j * C], C);
         }
       }
       for (size_t j = 0; j < G; ++j) {
@@ -220,23 +300,21 @@ void accumulate_rows(const QuantizedMatrix& v, const float* p, int g, int r0, in
       break;
     }
     case Scheme::Groupwise: {
-      // Per row and group: acc += (p step) * code + p lo.
+      // Per group: acc += sum_t (p_t step_t) code_t + sum_t p_t lo_t.
       const size_t Gs = size_t(v.group), groups = C / Gs;
-      s.lo.resize(groups);
-      s.step.resize(groups);
-      for (int r = r0; r < r1; ++r) {
-        unpack(r);
-        const size_t first = size_t(r) * groups;
-        for (size_t i = 0; i < groups; ++i) {
-          s.lo[i] = half_to_float(v.lo[first + i]), s.step[i] = half_to_float(v.step[first + i]);
-        }
+      for (int r = r0; r < r1; r += kRows) {
+        const int n = std::min(kRows, r1 - r);
+        unpack_rows(v, r, n, u);
+        row_group_params(v, r, n, s);
         const float* pr = p + size_t(r - r0) * G;
         for (size_t j = 0; j < G; ++j) {
-          for (size_t i = 0; i < groups; ++i) {
-            const float a = pr[j] * s.step[i], b = pr[j] * s.lo[i];
-            float* y = acc + j * C + i * Gs;
-            const float* x = u + i * Gs;
-            for (size_t c = 0; c < Gs; ++c) y[c] += a * x[c] + b;
+          for (size_t gi = 0; gi < groups; ++gi) {
+            float a[kRows] = {}, b = 0.0f;
+            for (int i = 0; i < n; ++i) {
+              a[i] = pr[size_t(i) * G + j] * s.step[size_t(i) * groups + gi];
+              b += pr[size_t(i) * G + j] * s.lo[size_t(i) * groups + gi];
+            }
+            axpy_4(a, u + gi * Gs, C, b, acc + j * C + gi * Gs, Gs);
           }
         }
       }
