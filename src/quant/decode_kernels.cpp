@@ -89,51 +89,66 @@ void unpack_rows(const QuantizedMatrix& m, int r, int n, float* u) {
   std::fill(u + size_t(n) * C, u + size_t(kRows) * C, 0.0f);
 }
 
-// Four floats as one value (GCC/Clang vector extension, one SSE register on baseline
-// x86-64): the loops below use exactly the operations written (no reassociation, no
-// -ffast-math), two registers per row for eight independent sums.
-typedef float f4 __attribute__((vector_size(16)));
+// kW floats as one value (GCC/Clang vector extension): one SSE register on baseline
+// x86-64, one AVX register when the build enables AVX (e.g. -march=native). The loops
+// below use exactly the operations written (no reassociation, no -ffast-math).
+#ifdef __AVX__
+constexpr size_t kW = 8;
+#else
+constexpr size_t kW = 4;
+#endif
+typedef float fv __attribute__((vector_size(kW * sizeof(float))));
 
-inline f4 load4(const float* p) {
-  f4 v;
+inline fv load(const float* p) {
+  fv v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store4(float* p, f4 v) { std::memcpy(p, &v, sizeof v); }
-inline float sum4(f4 a, f4 b) {
-  return ((a[0] + b[0]) + (a[1] + b[1])) + ((a[2] + b[2]) + (a[3] + b[3]));
+inline void store(float* p, fv v) { std::memcpy(p, &v, sizeof v); }
+inline float sum(fv a, fv b) {
+  const fv t = a + b;
+  float s = 0.0f;
+  for (size_t i = 0; i < kW; ++i) s += t[i];
+  return s;
 }
 
-// out[i] = sum_{c < n} w[c] * u[i * ld + c] for the kRows rows of u.
+// out[i] = sum_{c < n} w[c] * u[i * ld + c] for the kRows rows of u; two vector sums
+// per row, so eight independent chains keep the adders busy.
 inline void dot_4(const float* w, const float* u, size_t ld, size_t n, float* out) {
   const float *u0 = u, *u1 = u + ld, *u2 = u + 2 * ld, *u3 = u + 3 * ld;
-  f4 a0 = {}, b0 = {}, a1 = {}, b1 = {}, a2 = {}, b2 = {}, a3 = {}, b3 = {};
+  fv a0 = {}, b0 = {}, a1 = {}, b1 = {}, a2 = {}, b2 = {}, a3 = {}, b3 = {};
   size_t c = 0;
-  for (; c + 8 <= n; c += 8) {
-    const f4 x = load4(w + c), y = load4(w + c + 4);
-    a0 += x * load4(u0 + c), b0 += y * load4(u0 + c + 4);
-    a1 += x * load4(u1 + c), b1 += y * load4(u1 + c + 4);
-    a2 += x * load4(u2 + c), b2 += y * load4(u2 + c + 4);
-    a3 += x * load4(u3 + c), b3 += y * load4(u3 + c + 4);
+  for (; c + 2 * kW <= n; c += 2 * kW) {
+    const fv x = load(w + c), y = load(w + c + kW);
+    a0 += x * load(u0 + c), b0 += y * load(u0 + c + kW);
+    a1 += x * load(u1 + c), b1 += y * load(u1 + c + kW);
+    a2 += x * load(u2 + c), b2 += y * load(u2 + c + kW);
+    a3 += x * load(u3 + c), b3 += y * load(u3 + c + kW);
   }
-  float s0 = sum4(a0, b0), s1 = sum4(a1, b1), s2 = sum4(a2, b2), s3 = sum4(a3, b3);
+  float s0 = sum(a0, b0), s1 = sum(a1, b1), s2 = sum(a2, b2), s3 = sum(a3, b3);
   for (; c < n; ++c) {
     s0 += w[c] * u0[c], s1 += w[c] * u1[c], s2 += w[c] * u2[c], s3 += w[c] * u3[c];
   }
   out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
 }
 
-// y[c] += a[0] u[c] + a[1] u[ld + c] + a[2] u[2 ld + c] + a[3] u[3 ld + c] + b, c < n.
+// y[c] += a[0] u[c] + a[1] u[ld + c] + a[2] u[2 ld + c] + a[3] u[3 ld + c] (+ b when
+// WithB), c < n.
+template <bool WithB>
 inline void axpy_4(const float* a, const float* u, size_t ld, float b, float* y, size_t n) {
   const float *u0 = u, *u1 = u + ld, *u2 = u + 2 * ld, *u3 = u + 3 * ld;
   const float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
   size_t c = 0;
-  for (; c + 4 <= n; c += 4) {
-    const f4 t =
-        a0 * load4(u0 + c) + a1 * load4(u1 + c) + a2 * load4(u2 + c) + a3 * load4(u3 + c) + b;
-    store4(y + c, load4(y + c) + t);
+  for (; c + kW <= n; c += kW) {
+    fv t = (a0 * load(u0 + c) + a1 * load(u1 + c)) + (a2 * load(u2 + c) + a3 * load(u3 + c));
+    if constexpr (WithB) t += b;
+    store(y + c, load(y + c) + t);
   }
-  for (; c < n; ++c) y[c] += a0 * u0[c] + a1 * u1[c] + a2 * u2[c] + a3 * u3[c] + b;
+  for (; c < n; ++c) {
+    float t = (a0 * u0[c] + a1 * u1[c]) + (a2 * u2[c] + a3 * u3[c]);
+    if constexpr (WithB) t += b;
+    y[c] += t;
+  }
 }
 
 }  // namespace
@@ -267,7 +282,7 @@ void accumulate_rows(const QuantizedMatrix& v, const float* p, int g, int r0, in
             a[i] = pr[size_t(i) * G + j] * step[i];
             s.bias[j] += pr[size_t(i) * G + j] * lo[i];
           }
-          axpy_4(a, u, C, 0.0f, &s.acc[j * C], C);
+          axpy_4<false>(a, u, C, 0.0f, &s.acc[j * C], C);
         }
       }
       for (size_t j = 0; j < G; ++j) {
@@ -289,7 +304,7 @@ void accumulate_rows(const QuantizedMatrix& v, const float* p, int g, int r0, in
         for (size_t j = 0; j < G; ++j) {
           float a[kRows] = {};
           for (int i = 0; i < n; ++i) a[i] = pr[size_t(i) * G + j], s.bias[j] += a[i];
-          axpy_4(a, u, C, 0.0f, &s.acc[j * C], C);
+          axpy_4<false>(a, u, C, 0.0f, &s.acc[j * C], C);
         }
       }
       for (size_t j = 0; j < G; ++j) {
@@ -314,7 +329,7 @@ void accumulate_rows(const QuantizedMatrix& v, const float* p, int g, int r0, in
               a[i] = pr[size_t(i) * G + j] * s.step[size_t(i) * groups + gi];
               b += pr[size_t(i) * G + j] * s.lo[size_t(i) * groups + gi];
             }
-            axpy_4(a, u + gi * Gs, C, b, acc + j * C + gi * Gs, Gs);
+            axpy_4<true>(a, u + gi * Gs, C, b, acc + j * C + gi * Gs, Gs);
           }
         }
       }
