@@ -95,22 +95,22 @@ Command add_eval_command(CLI::App& app) {
       "Default tasks: lines,passkey,kv,vartrack, or the file tasks whose file is given.\n\n" +
       kv::method_help());
   sub->add_option("--tasks", o->tasks, "comma-separated: lines,passkey,kv,vartrack,gsm8k,ppl,jsonl");
-  sub->add_option("-n,--items", o->items, "items per task configuration (file tasks: at most; 0: all)")
+  sub->add_option("-n,--items", o->items, "items per task configuration (default 50; file tasks: at most, 0: all)")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--lines", o->lines, "line retrieval: numbers of lines")->delimiter(',');
-  sub->add_option("--passkey-tokens", o->passkey_tokens, "passkey: prompt lengths in tokens")->delimiter(',');
-  sub->add_option("--pairs", o->kv_pairs, "key-value lookup: numbers of pairs")->delimiter(',');
-  sub->add_option("--vartrack-tokens", o->vartrack_tokens, "variable tracking: prompt lengths in tokens")
+  sub->add_option("--lines", o->lines, "line retrieval: numbers of lines (default 50,100,200)")->delimiter(',');
+  sub->add_option("--passkey-tokens", o->passkey_tokens, "passkey: prompt lengths in tokens (default 1000,2000,4000)")->delimiter(',');
+  sub->add_option("--pairs", o->kv_pairs, "key-value lookup: numbers of pairs (default 50,100,200)")->delimiter(',');
+  sub->add_option("--vartrack-tokens", o->vartrack_tokens, "variable tracking: prompt lengths in tokens (default 1000,2000)")
       ->delimiter(',');
   sub->add_option("--filler", o->filler_file, "variable tracking: filler paragraphs, one per line "
                                                "(default: the passkey garbage sentences)");
   sub->add_option("--words", o->words_file, "line names: {\"adj\": [...], \"noun\": [...]} "
                                              "(default: data/eval/words.json)");
   sub->add_option("--gsm8k", o->gsm8k_file, "GSM8k test.jsonl (question, answer with '#### N')");
-  sub->add_option("--shots", o->shots, "GSM8k: few-shot examples, the first items of the file")
+  sub->add_option("--shots", o->shots, "GSM8k: few-shot examples, the first items of the file (default 8)")
       ->check(CLI::Range(0, 100));
   sub->add_option("--text", o->text_file, "perplexity: a text file");
-  sub->add_option("--ppl-ctx", o->ppl_context, "perplexity: tokens per window")->check(CLI::Range(2, 1 << 20));
+  sub->add_option("--ppl-ctx", o->ppl_context, "perplexity: tokens per window (default 512)")->check(CLI::Range(2, 1 << 20));
   sub->add_option("--ppl-prefix", o->ppl_prefix, "perplexity: prefilled tokens per window (default: half)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--jsonl", o->jsonl_file, "JSONL of {\"prompt\": ..., \"answer\": ...}");
@@ -118,9 +118,9 @@ Command add_eval_command(CLI::App& app) {
   sub->add_option("--max-new", o->max_new, "tokens generated per item (0: the task's default)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--budget-from", o->budget_from, "match every h2o/mikv budget to this --kv method's compression");
-  sub->add_option("-s,--seed", o->seed, "base seed of the generated items");
-  sub->add_option("-o,--out", o->out, "output folder (items.jsonl, results.json, tables.txt, plots); "
-                                       "a rerun resumes");
+  sub->add_option("-s,--seed", o->seed, "base seed of the generated items (default 1)");
+  sub->add_option("-o,--out", o->out, "output folder (items.jsonl, results.json, tables.txt, plots; default "
+                                       "eval-results); a rerun resumes");
   sub->add_flag("--progress", o->progress, "progress lines on stderr even when it is not a terminal");
   sub->add_flag("--no-plots", o->no_plots, "do not run gnuplot");
   sub->add_option("--gnuplot", o->gnuplot, "gnuplot program");
