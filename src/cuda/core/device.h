@@ -1,0 +1,86 @@
+// Host-side helpers of the CUDA backend (issue 4): error checks that throw zc::Error,
+// the "is there a GPU" probe tests skip on, and an owning device buffer.
+// Host code only (g++ compiles it); kernels live in .cu files that do not include it.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace zc::cuda {
+
+// Throws zc::Error "cuda: <what>: <error name> (<description>)" unless e == cudaSuccess.
+void check(cudaError_t e, const char* what);
+// check(cudaGetLastError(), what): after a kernel launch.
+void check_launch(const char* what);
+
+// Whether a usable CUDA device exists; when not, *why says what cudaGetDeviceCount
+// answered (e.g. no driver, or zero devices).
+bool device_available(std::string* why = nullptr);
+
+// Multiprocessor count of the current device (cached after the first call).
+int sm_count();
+
+// An owning, move-only allocation of n elements of T in device memory.
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t n) { resize(n); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  ~DeviceBuffer() { release(); }
+
+  // Reallocates (contents are lost) unless the size is unchanged.
+  void resize(size_t n) {
+    if (n == n_) return;
+    release();
+    if (n > 0) {
+      void* p = nullptr;
+      check(cudaMalloc(&p, n * sizeof(T)), "cudaMalloc");
+      ptr_ = static_cast<T*>(p);
+      n_ = n;
+    }
+  }
+  void upload(const T* host, size_t n) {
+    resize(n);
+    if (n) check(cudaMemcpy(ptr_, host, n * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  }
+  void upload(const std::vector<T>& host) { upload(host.data(), host.size()); }
+  std::vector<T> download() const {
+    std::vector<T> out(n_);
+    if (n_) check(cudaMemcpy(out.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost), "download");
+    return out;
+  }
+  // Every byte set to `byte` (tests poison outputs before a kernel runs).
+  void fill_bytes(int byte) {
+    if (n_) check(cudaMemset(ptr_, byte, n_ * sizeof(T)), "cudaMemset");
+  }
+
+  T* get() const { return ptr_; }
+  size_t size() const { return n_; }
+  size_t bytes() const { return n_ * sizeof(T); }
+
+ private:
+  void release() noexcept {
+    if (ptr_) cudaFree(ptr_);
+    ptr_ = nullptr;
+    n_ = 0;
+  }
+  T* ptr_ = nullptr;
+  size_t n_ = 0;
+};
+
+}  // namespace zc::cuda

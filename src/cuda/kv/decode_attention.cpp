@@ -1,0 +1,70 @@
+// Host side of GPU decode attention (decode_attention.h): checks, split sizing and the
+// workspace; the kernels are in decode_attention.cu.
+#include "cuda/kv/decode_attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "cuda/kv/decode_launch.h"
+
+namespace zc::cuda {
+
+int auto_splits(const DecodeShape& shape, int max_pages) {
+  const int pairs = std::max(1, shape.batch * shape.n_kv_heads);
+  const int target = sm_count() * 8;  // CTAs: about one resident wave at 8 per SM
+  const int by_work = std::max(1, (max_pages + 7) / 8);
+  return std::clamp((target + pairs - 1) / pairs, 1, by_work);
+}
+
+int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q, float* out,
+                     DecodeWorkspace& ws, int splits, cudaStream_t stream) {
+  const int d = shape.head_dim;
+  if (shape.batch < 1 || shape.n_kv_heads < 1 || shape.n_heads < 1 ||
+      shape.n_heads % shape.n_kv_heads != 0) {
+    fail("cuda decode attention: bad shape (batch {}, {} heads, {} KV heads)", shape.batch,
+         shape.n_heads, shape.n_kv_heads);
+  }
+  const int g = shape.n_heads / shape.n_kv_heads;
+  if (g > 8) fail("cuda decode attention: GQA group of {} query heads (at most 8)", g);
+  if (d != kv.head_dim) fail("cuda decode attention: head_dim {} but the pages hold {}", d, kv.head_dim);
+  const int pairs = shape.batch * shape.n_kv_heads;
+  if (kv.lists != pairs) {
+    fail("cuda decode attention: {} page lists for batch {} x {} KV heads", kv.lists, shape.batch,
+         shape.n_kv_heads);
+  }
+  if (kv.min_pages < 1) fail("cuda decode attention: a (sequence, KV head) has no tokens");
+  if (q == nullptr || out == nullptr) fail("cuda decode attention: null q or out");
+  if (splits < 0) fail("cuda decode attention: splits {}", splits);
+  if (splits == 0) splits = auto_splits(shape, kv.max_pages);
+  splits = std::min(splits, kv.max_pages);
+  // Whole tiles of four pages per split, then as few splits as cover the longest list.
+  int per_split = (kv.max_pages + splits - 1) / splits;
+  per_split = (per_split + 3) / 4 * 4;
+  splits = (kv.max_pages + per_split - 1) / per_split;
+
+  ws.part_o.resize(std::max(ws.part_o.size(), size_t(pairs) * size_t(splits) * size_t(g) * size_t(d)));
+  ws.part_ml.resize(std::max(ws.part_ml.size(), size_t(pairs) * size_t(splits) * size_t(g) * 2));
+
+  detail::DecodeParams p;
+  p.pool = kv.pool.get();
+  p.pages = kv.pages.get();
+  p.offsets = kv.offsets.get();
+  p.q = q;
+  p.out = out;
+  p.part_o = ws.part_o.get();
+  p.part_ml = ws.part_ml.get();
+  p.n_heads = shape.n_heads;
+  p.n_kv = shape.n_kv_heads;
+  p.g = g;
+  p.d = d;
+  p.groups = kv.max_value_groups;
+  p.splits = splits;
+  p.pages_per_split = per_split;
+  const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
+  p.scale_log2 = scale * 1.4426950408889634f;
+  check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
+  return splits;
+}
+
+}  // namespace zc::cuda

@@ -1,0 +1,35 @@
+// Decode attention on the GPU over the paged KV layout of kv_page.h (SPEC.md section
+// 4): one query token per sequence, a batch of sequences, fp16 / ZipCache / KIVI
+// pages merged in one softmax. Split over the context flash-decoding style (several
+// CTAs per (sequence, KV head), then a merge); the g query heads of a GQA group are
+// served by one pass over their KV head's pages.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "cuda/core/device.h"
+#include "cuda/kv/kv_pages.h"
+
+namespace zc::cuda {
+
+struct DecodeShape {
+  int batch = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 0.0f;  // 0: 1 / sqrt(head_dim)
+};
+
+// Scratch for the partial results; grows as needed, reuse it across steps.
+struct DecodeWorkspace {
+  DeviceBuffer<float> part_o, part_ml;
+};
+
+// Splits the auto mode picks: enough CTAs to fill the GPU a few times over, at least
+// eight pages (256 tokens) per split.
+int auto_splits(const DecodeShape& shape, int max_pages);
+
+// q: device [batch][n_heads][d] floats; out: device [batch][n_heads][d] floats. List
+// b * n_kv_heads + h of kv holds sequence b, KV head h (every list non-empty). splits 0
+// picks auto_splits; the number used is returned. Throws zc::Error on mismatched
+// shapes, group size above 8, or an empty list.
+int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q, float* out,
+                     DecodeWorkspace& ws, int splits = 0, cudaStream_t stream = nullptr);
+
+}  // namespace zc::cuda

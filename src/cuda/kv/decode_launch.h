@@ -1,0 +1,29 @@
+// Launchers of the decode-attention kernels (decode_attention.cu), internal to
+// src/cuda/kv: decode_attention.cpp validates and sizes, then calls these.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/kv/kv_page.h"
+
+namespace zc::cuda::detail {
+
+struct DecodeParams {
+  const uint8_t* pool = nullptr;
+  const KvPage* pages = nullptr;
+  const int32_t* offsets = nullptr;  // pairs + 1
+  const float* q = nullptr;          // [batch][n_heads][d]
+  float* part_o = nullptr;           // [pairs][splits][g][d], unnormalized
+  float* part_ml = nullptr;          // [pairs][splits][g][2]: running max (log2 units), sum
+  float* out = nullptr;              // [batch][n_heads][d]
+  int n_heads = 0, n_kv = 0, g = 0, d = 0;
+  int groups = 1;            // the most value groups of any page (smem sizing)
+  int splits = 1, pages_per_split = 1;
+  float scale_log2 = 0.0f;   // softmax scale times log2(e)
+};
+
+// Split kernel over grid (splits, pairs) then the merge kernel over pairs.
+cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s);
+
+}  // namespace zc::cuda::detail

@@ -1,0 +1,54 @@
+// The GPU layout of a KV cache for decode attention (issue 4; SPEC.md section 4,
+// "Attention over the cache"). Shared by host code and kernels: plain C++ only.
+//
+// A (sequence, KV head) pair owns a list of PAGES of up to 32 tokens. A page holds the
+// keys and values of its tokens in one of three forms, chosen per page:
+//  - fp16 (kbits = vbits = 16): the fp16 streaming window / an fp16 cache;
+//  - quantized keys (kbits 2 or 4, channelwise: per-channel fp16 lo/step shared by all
+//    pages of the block the page came from) with quantized values (vbits 2 or 4;
+//    tokenwise, CSTQ or groupwise: per-token fp16 lo/step per channel group, plus
+//    per-block fp16 channel scales for CSTQ).
+// Pages of one pair may mix forms (ZipCache: 4-bit salient pages, 2-bit regular pages
+// and fp16 window pages), all merged in one softmax; order does not matter.
+//
+// Every array lives in one pool; KvPage fields k, v, kp, vp, vs are offsets in 16-byte
+// units from the pool base, so every access is an aligned 16-byte vector.
+//
+// Keys, at k: (d * kbits / 128) x 32 vectors of 16 bytes, vector (cc, t) at index
+//   cc * 32 + t holds channels [cc * CPV, (cc + 1) * CPV) of token t, CPV = 128 / kbits,
+//   element i of the vector at bits [i * kbits, (i + 1) * kbits) of the 128 bits read
+//   as four little-endian 32-bit words (word 0 first). fp16: 8 halves, channel order.
+//   A warp reads 32 consecutive vectors (512 bytes): lane = token.
+// Values, at v: (vbits / 2) x (d / 2) vectors, vector (k, p) at index k * (d / 2) + p
+//   holds channels 2p and 2p+1 for tokens [k * TK, (k + 1) * TK), TK = 64 / vbits
+//   (32 at 2 bits, 16 at 4 bits, 4 at fp16): words 0-1 channel 2p, words 2-3 channel
+//   2p+1, token u of the chunk at bits [u * vbits, (u + 1) * vbits) of the 64 bits.
+//   A thread owns a channel pair; a warp reads 32 consecutive vectors.
+// Key parameters, at kp (quantized keys): lo[d] then step[d], fp16 bits, per block.
+// Value parameters, at vp (quantized values): lo[ng][32] then step[ng][32], fp16 bits,
+//   ng = d / vgroup channel groups (1 for tokenwise and CSTQ), per page.
+// Channel scales, at vs (CSTQ): scale[d], fp16 bits, per block.
+// Tokens ntok..31 of a page are padding: zero codes, zero parameters, +0.0 fp16 values
+// (the kernel also masks them).
+// Head dim d: 64, 128 or 256.
+#pragma once
+#include <cstdint>
+
+namespace zc::cuda {
+
+inline constexpr int kPageTokens = 32;
+
+enum class PageValues : uint8_t { Fp16 = 0, Tokenwise = 1, Cstq = 2, Groupwise = 3 };
+
+struct alignas(16) KvPage {
+  uint32_t k = 0, v = 0, kp = 0, vp = 0, vs = 0;  // 16-byte units from the pool base
+  uint8_t kbits = 16, vbits = 16;
+  PageValues values = PageValues::Fp16;
+  uint8_t ntok = 0;        // valid tokens, 1..32
+  uint16_t vgroup = 0;     // channels per value group (= d unless groupwise)
+  uint16_t reserved0 = 0;
+  uint32_t reserved1 = 0;
+};
+static_assert(sizeof(KvPage) == 32, "KvPage is two 16-byte vectors");
+
+}  // namespace zc::cuda

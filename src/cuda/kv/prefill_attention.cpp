@@ -1,0 +1,36 @@
+// Host side of the flash prefill kernel (prefill_attention.h).
+#include "cuda/kv/prefill_attention.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "cuda/core/device.h"
+#include "cuda/kv/prefill_launch.h"
+
+namespace zc::cuda {
+
+void prefill_attention(const PrefillShape& shape, Dtype type, const void* q, const void* k,
+                       const void* v, void* out, cudaStream_t stream) {
+  if (shape.batch < 1 || shape.tokens < 1 || shape.n_kv_heads < 1 || shape.n_heads < 1 ||
+      shape.n_heads % shape.n_kv_heads != 0) {
+    fail("cuda prefill attention: bad shape (batch {}, {} tokens, {} heads, {} KV heads)",
+         shape.batch, shape.tokens, shape.n_heads, shape.n_kv_heads);
+  }
+  if (shape.head_dim != 64 && shape.head_dim != 128) {
+    fail("cuda prefill attention: head_dim {} is not supported (64 or 128)", shape.head_dim);
+  }
+  if (shape.n_heads > 65535 || shape.batch > 65535) {
+    fail("cuda prefill attention: {} heads x batch {} exceeds the grid", shape.n_heads, shape.batch);
+  }
+  if (!q || !k || !v || !out) fail("cuda prefill attention: null tensor");
+  detail::PrefillParams p;
+  p.q = q, p.k = k, p.v = v, p.out = out;
+  p.batch = shape.batch, p.tokens = shape.tokens, p.n_heads = shape.n_heads;
+  p.n_kv = shape.n_kv_heads, p.d = shape.head_dim;
+  const float scale =
+      shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
+  p.scale_log2 = scale * 1.4426950408889634f;
+  check(detail::launch_prefill(p, type == Dtype::BF16, stream), "prefill attention kernel");
+}
+
+}  // namespace zc::cuda

@@ -1,0 +1,175 @@
+// Quantize-and-pack kernels (SPEC.md sections 1-2), bit for bit what src/quant does:
+// - lo = fp16(min) (float -> half, round to nearest even), step = fp16((max - lo) / L)
+//   with the range divided in double and rounded once (cvt.rn.f16.f64), as
+//   quant::fit_affine does through double_to_half_nonneg;
+// - code = floor((x - lo) / step + 0.5) in double, clamped to [0, L] (quant::encode);
+// - CSTQ scale = fp16(sqrt(max |x|)) from a double sqrt (IEEE, correctly rounded) and
+//   y = x / scale in float (IEEE division: this file must not be built with fast math).
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "cuda/quant/pack_launch.h"
+
+namespace zc::cuda::detail {
+namespace {
+
+__device__ void report(unsigned long long* err, unsigned long long index, int kind) {
+  atomicMin(err, (index << 2) | static_cast<unsigned long long>(kind));
+}
+
+// Group gi of the matrix: first element, stride between elements, element count.
+struct GroupView {
+  long long base, stride;
+  int n;
+};
+
+__device__ GroupView group_view(int gi, int rows, int cols, GroupMode mode, int group) {
+  switch (mode) {
+    case GroupMode::Tokenwise:
+      return {static_cast<long long>(gi) * cols, 1, cols};
+    case GroupMode::Channelwise:
+      return {gi, cols, rows};
+    default: {
+      const int per_row = cols / group;
+      return {static_cast<long long>(gi / per_row) * cols + static_cast<long long>(gi % per_row) * group,
+              1, group};
+    }
+  }
+}
+
+// One warp per group.
+__global__ void fit_kernel(const float* __restrict__ x, int rows, int cols, int levels,
+                           GroupMode mode, int group, int n_groups, uint16_t* __restrict__ lo,
+                           uint16_t* __restrict__ step, unsigned long long* err) {
+  const int gi = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  if (gi >= n_groups) return;
+  const GroupView g = group_view(gi, rows, cols, mode, group);
+  float mn = INFINITY, mx = -INFINITY;
+  for (int e = lane; e < g.n; e += 32) {
+    const long long idx = g.base + e * g.stride;
+    const float v = x[idx];
+    if (!isfinite(v)) report(err, static_cast<unsigned long long>(idx), kNonFinite);
+    mn = fminf(mn, v);
+    mx = fmaxf(mx, v);
+  }
+  for (int o = 16; o > 0; o /= 2) {
+    mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  }
+  if (lane != 0) return;
+  const __half lo_h = __float2half_rn(mn);
+  const uint16_t lo_bits = __half_as_ushort(lo_h);
+  if ((lo_bits & 0x7c00u) == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kLoRange);
+  uint16_t step_bits = 0;
+  if (mx > mn) {
+    const double range = (static_cast<double>(mx) - static_cast<double>(mn)) / levels;
+    step_bits = __half_as_ushort(__double2half(range));
+    if (step_bits == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kStepOverflow);
+  }
+  lo[gi] = lo_bits;
+  step[gi] = step_bits;
+}
+
+// One thread per column: the max over rows reads consecutive columns across a warp.
+__global__ void cstq_scale_kernel(const float* __restrict__ x, int rows, int cols,
+                                  uint16_t* __restrict__ scale, float* __restrict__ y,
+                                  unsigned long long* err) {
+  const int c = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= cols) return;
+  float m = 0.0f;
+  for (int r = 0; r < rows; ++r) {
+    const long long idx = static_cast<long long>(r) * cols + c;
+    const float v = x[idx];
+    if (!isfinite(v)) report(err, static_cast<unsigned long long>(idx), kNonFinite);
+    m = fmaxf(m, fabsf(v));
+  }
+  const uint16_t s_bits = __half_as_ushort(__double2half(sqrt(static_cast<double>(m))));
+  scale[c] = s_bits;
+  const float s = __half2float(__ushort_as_half(s_bits));
+  for (int r = 0; r < rows; ++r) {
+    const long long idx = static_cast<long long>(r) * cols + c;
+    y[idx] = s > 0.0f ? x[idx] / s : 0.0f;
+  }
+}
+
+__device__ int group_of(long long i, int cols, GroupMode mode, int group) {
+  const int r = static_cast<int>(i / cols), c = static_cast<int>(i % cols);
+  switch (mode) {
+    case GroupMode::Tokenwise:
+      return r;
+    case GroupMode::Channelwise:
+      return c;
+    default:
+      return r * (cols / group) + c / group;
+  }
+}
+
+// One thread per packed byte.
+__global__ void encode_kernel(const float* __restrict__ x, long long count, int cols, int bits,
+                              GroupMode mode, int group, const uint16_t* __restrict__ lo,
+                              const uint16_t* __restrict__ step, uint8_t* __restrict__ codes,
+                              long long n_bytes) {
+  const long long byte = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (byte >= n_bytes) return;
+  const int per_byte = 8 / bits;
+  const int levels = (1 << bits) - 1;
+  unsigned packed = 0;
+  for (int j = 0; j < per_byte; ++j) {
+    const long long i = byte * per_byte + j;
+    if (i >= count) break;
+    const int gi = group_of(i, cols, mode, group);
+    const double st = static_cast<double>(__half2float(__ushort_as_half(step[gi])));
+    unsigned code = 0;
+    if (st != 0.0) {
+      const double lo_d = static_cast<double>(__half2float(__ushort_as_half(lo[gi])));
+      const double t = (static_cast<double>(x[i]) - lo_d) / st;
+      if (t > 0.0) {
+        const double q = floor(t + 0.5);
+        code = q >= levels ? static_cast<unsigned>(levels) : static_cast<unsigned>(q);
+      }
+    }
+    packed |= code << (j * bits);
+  }
+  codes[byte] = static_cast<uint8_t>(packed);
+}
+
+unsigned blocks_for(long long n, int per_block) {
+  return static_cast<unsigned>((n + per_block - 1) / per_block);
+}
+
+}  // namespace
+
+cudaError_t launch_fit(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
+                       uint16_t* lo, uint16_t* step, unsigned long long* err, cudaStream_t s) {
+  const int n_groups = mode == GroupMode::Tokenwise     ? rows
+                       : mode == GroupMode::Channelwise ? cols
+                                                        : rows * (cols / group);
+  if (n_groups == 0) return cudaSuccess;
+  const int threads = 128;
+  fit_kernel<<<blocks_for(static_cast<long long>(n_groups) * 32, threads), threads, 0, s>>>(
+      x, rows, cols, (1 << bits) - 1, mode, group, n_groups, lo, step, err);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_cstq_scale(const float* x, int rows, int cols, uint16_t* scale, float* y,
+                              unsigned long long* err, cudaStream_t s) {
+  const int threads = 128;
+  cstq_scale_kernel<<<blocks_for(cols, threads), threads, 0, s>>>(x, rows, cols, scale, y, err);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_encode(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
+                          const uint16_t* lo, const uint16_t* step, uint8_t* codes,
+                          cudaStream_t s) {
+  const long long count = static_cast<long long>(rows) * cols;
+  const long long n_bytes = (count + 8 / bits - 1) / (8 / bits);
+  if (n_bytes == 0) return cudaSuccess;
+  const int threads = 256;
+  encode_kernel<<<blocks_for(n_bytes, threads), threads, 0, s>>>(x, count, cols, bits, mode, group,
+                                                                  lo, step, codes, n_bytes);
+  return cudaGetLastError();
+}
+
+}  // namespace zc::cuda::detail
