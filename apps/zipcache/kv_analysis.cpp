@@ -8,6 +8,15 @@
 
 namespace zc::app {
 
+std::vector<float> swap_outer_axes(const std::vector<float>& x, int a, int b, int d) {
+  ZC_CHECK(x.size() == size_t(a) * size_t(b) * size_t(d));
+  std::vector<float> out(x.size());
+  for (int i = 0; i < a; ++i)
+    for (int j = 0; j < b; ++j)
+      std::copy_n(&x[(size_t(i) * b + j) * d], d, &out[(size_t(j) * a + i) * d]);
+  return out;
+}
+
 double relative_error(const std::vector<float>& reference, const std::vector<float>& approx) {
   ZC_CHECK(reference.size() == approx.size());
   double num = 0, den = 0;
@@ -63,14 +72,6 @@ std::vector<double> attention_rows(const KvInput& in, const std::vector<float>& 
   return out;
 }
 
-std::vector<float> to_head_major(const std::vector<float>& token_major, int L, int heads, int d) {
-  std::vector<float> out(token_major.size());
-  for (int t = 0; t < L; ++t)
-    for (int h = 0; h < heads; ++h)
-      std::copy_n(&token_major[(size_t(t) * heads + h) * d], d, &out[(size_t(h) * L + t) * d]);
-  return out;
-}
-
 }  // namespace
 
 KvResult analyse(const KvInput& in, const kv::MethodConfig& method) {
@@ -97,8 +98,8 @@ KvResult analyse(const KvInput& in, const kv::MethodConfig& method) {
   const auto& snap = result.snapshot;
   ZC_CHECK(snap.length == in.L && snap.n_kv_heads == in.n_kv_heads);
 
-  const auto k_ref = to_head_major(in.k, in.L, in.n_kv_heads, in.head_dim);
-  const auto v_ref = to_head_major(in.v, in.L, in.n_kv_heads, in.head_dim);
+  const auto k_ref = swap_outer_axes(in.k, in.L, in.n_kv_heads, in.head_dim);
+  const auto v_ref = swap_outer_axes(in.v, in.L, in.n_kv_heads, in.head_dim);
   result.k_rel_error = relative_error(k_ref, snap.k);
   result.v_rel_error = relative_error(v_ref, snap.v);
   if (has_q) {

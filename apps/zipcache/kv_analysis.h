@@ -28,6 +28,9 @@ inline constexpr int kAttentionRows = 128;
 
 KvResult analyse(const KvInput& input, const kv::MethodConfig& method);
 
+// [a, b, d] -> [b, a, d]: token-major <-> head-major.
+std::vector<float> swap_outer_axes(const std::vector<float>& x, int a, int b, int d);
+
 // Relative L2 error ||a - b|| / ||a|| in double precision, over rows whose bit width
 // is not 0 when `bits` is given (evicted tokens have no stored value to compare).
 double relative_error(const std::vector<float>& reference, const std::vector<float>& approx);

@@ -25,14 +25,6 @@ std::vector<int64_t> head_shape(const io::SafetensorsFile& f, const std::string&
   return shape;
 }
 
-std::vector<float> to_token_major(const std::vector<float>& x, int H, int L, int d) {
-  std::vector<float> out(x.size());
-  for (int h = 0; h < H; ++h)
-    for (int t = 0; t < L; ++t)
-      std::copy_n(&x[(size_t(h) * L + t) * d], d, &out[(size_t(t) * H + h) * d]);
-  return out;
-}
-
 }  // namespace
 
 LoadedKv load_kv_file(const std::string& path) {
@@ -46,8 +38,8 @@ LoadedKv load_kv_file(const std::string& path) {
   KvInput& in = out.input;
   in.n_kv_heads = int(ks[0]), in.L = int(ks[1]), in.head_dim = int(ks[2]);
   in.n_heads = in.n_kv_heads;
-  in.k = to_token_major(f.to_float("k"), in.n_kv_heads, in.L, in.head_dim);
-  in.v = to_token_major(f.to_float("v"), in.n_kv_heads, in.L, in.head_dim);
+  in.k = swap_outer_axes(f.to_float("k"), in.n_kv_heads, in.L, in.head_dim);
+  in.v = swap_outer_axes(f.to_float("v"), in.n_kv_heads, in.L, in.head_dim);
   if (f.has("q")) {
     const auto qs = head_shape(f, "q");
     if (qs[1] != in.L || qs[2] != in.head_dim)
@@ -55,7 +47,7 @@ LoadedKv load_kv_file(const std::string& path) {
     if (qs[0] % in.n_kv_heads != 0)
       fail("{}: q has {} heads, not a multiple of the {} KV heads", path, qs[0], in.n_kv_heads);
     in.n_heads = int(qs[0]);
-    in.q = to_token_major(f.to_float("q"), in.n_heads, in.L, in.head_dim);
+    in.q = swap_outer_axes(f.to_float("q"), in.n_heads, in.L, in.head_dim);
   }
   if (f.has("salient")) {
     const auto& info = f.info("salient");
