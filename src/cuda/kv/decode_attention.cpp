@@ -29,6 +29,7 @@ int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const fl
   if (g > 8) fail("cuda decode attention: GQA group of {} query heads (at most 8)", g);
   if (d != kv.head_dim) fail("cuda decode attention: head_dim {} but the pages hold {}", d, kv.head_dim);
   const int pairs = shape.batch * shape.n_kv_heads;
+  if (pairs > 65535) fail("cuda decode attention: batch {} x {} KV heads exceeds the grid", shape.batch, shape.n_kv_heads);
   if (kv.lists != pairs) {
     fail("cuda decode attention: {} page lists for batch {} x {} KV heads", kv.lists, shape.batch,
          shape.n_kv_heads);
@@ -37,7 +38,7 @@ int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const fl
   if (q == nullptr || out == nullptr) fail("cuda decode attention: null q or out");
   if (splits < 0) fail("cuda decode attention: splits {}", splits);
   if (splits == 0) splits = auto_splits(shape, kv.max_pages);
-  splits = std::min(splits, kv.max_pages);
+  splits = std::min({splits, kv.max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
   // Whole tiles of four pages per split, then as few splits as cover the longest list.
   int per_split = (kv.max_pages + splits - 1) / splits;
   per_split = (per_split + 3) / 4 * 4;

@@ -381,24 +381,31 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   }
 }
 
-// out = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M) per (pair, head of the group, channel).
+// out = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M): one CTA per (pair, head of the
+// group), one thread per channel. The splits' (m, l) go through shared memory once;
+// the partial outputs are read coalesced across channels, all splits in flight.
 __global__ void decode_merge_kernel(const DecodeParams p) {
-  const int pair = static_cast<int>(blockIdx.x);
-  const int b = pair / p.n_kv, h = pair % p.n_kv, g = p.g, d = p.d;
-  for (int i = static_cast<int>(threadIdx.x); i < g * d; i += static_cast<int>(blockDim.x)) {
-    const int j = i / d, c = i % d;
-    const size_t first = static_cast<size_t>(pair) * p.splits;
-    float m = -INFINITY;
-    for (int s = 0; s < p.splits; ++s) m = fmaxf(m, p.part_ml[((first + s) * g + j) * 2]);
-    float l = 0.0f, acc = 0.0f;
-    for (int s = 0; s < p.splits; ++s) {
-      const float ms = p.part_ml[((first + s) * g + j) * 2];
-      const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
-      l = fmaf(p.part_ml[((first + s) * g + j) * 2 + 1], w, l);
-      acc = fmaf(p.part_o[((first + s) * g + j) * d + c], w, acc);
-    }
-    p.out[(static_cast<size_t>(b) * p.n_heads + h * g + j) * d + c] = acc / l;
+  extern __shared__ float ml_s[];  // [splits][2]
+  const int pair = static_cast<int>(blockIdx.x), j = static_cast<int>(blockIdx.y);
+  const int c = static_cast<int>(threadIdx.x), g = p.g, d = p.d, splits = p.splits;
+  const size_t first = static_cast<size_t>(pair) * splits;
+  for (int s = c; s < splits; s += static_cast<int>(blockDim.x)) {
+    ml_s[2 * s] = p.part_ml[((first + s) * g + j) * 2];
+    ml_s[2 * s + 1] = p.part_ml[((first + s) * g + j) * 2 + 1];
   }
+  __syncthreads();
+  float m = -INFINITY;
+  for (int s = 0; s < splits; ++s) m = fmaxf(m, ml_s[2 * s]);
+  float l = 0.0f, acc = 0.0f;
+#pragma unroll 4
+  for (int s = 0; s < splits; ++s) {
+    const float ms = ml_s[2 * s];
+    const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
+    l = fmaf(ml_s[2 * s + 1], w, l);
+    acc = fmaf(p.part_o[((first + s) * g + j) * d + c], w, acc);
+  }
+  const int b = pair / p.n_kv, h = pair % p.n_kv;
+  p.out[(static_cast<size_t>(b) * p.n_heads + h * g + j) * d + c] = acc / l;
 }
 
 size_t smem_bytes(int gmax, const DecodeParams& p) {
@@ -437,7 +444,8 @@ cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
     e = launch_split<8>(p, pairs, s);
   }
   if (e != cudaSuccess) return e;
-  decode_merge_kernel<<<static_cast<unsigned>(pairs), kThreads, 0, s>>>(p);
+  const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>(p.g));
+  decode_merge_kernel<<<grid, static_cast<unsigned>(p.d), 2 * sizeof(float) * p.splits, s>>>(p);
   return cudaGetLastError();
 }
 
