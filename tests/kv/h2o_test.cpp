@@ -13,11 +13,8 @@ namespace {
 
 using zc_test::Dims;
 
-MethodConfig config(const std::string& spec) {
-  auto c = parse_method(spec);
-  c.record_positions = true;
-  return c;
-}
+// parse_method with record_positions on, so snapshot() can report every token.
+constexpr auto& config = zc_test::recording_config;
 
 TEST(H2O, AttentionPlumbing) {
   struct Case {

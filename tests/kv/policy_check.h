@@ -12,6 +12,12 @@
 
 namespace zc_test {
 
+inline zc::kv::MethodConfig recording_config(const std::string& spec) {
+  auto c = zc::kv::parse_method(spec);
+  c.record_positions = true;
+  return c;
+}
+
 inline zc::kv::KvShape shape_of(const Dims& d) {
   zc::kv::KvShape s;
   s.n_heads = d.H, s.n_kv_heads = d.n_kv, s.head_dim = d.d;

@@ -15,11 +15,8 @@ namespace {
 
 using zc_test::Dims;
 
-MethodConfig config(const std::string& spec) {
-  auto c = parse_method(spec);
-  c.record_positions = true;
-  return c;
-}
+// parse_method with record_positions on, so snapshot() can report every token.
+constexpr auto& config = zc_test::recording_config;
 
 bool quantized(uint8_t bits) { return bits == 2 || bits == 4 || bits == 8; }
 

@@ -14,11 +14,8 @@ namespace {
 
 using zc_test::Dims;
 
-MethodConfig config(const std::string& spec) {
-  auto c = parse_method(spec);
-  c.record_positions = true;
-  return c;
-}
+// parse_method with record_positions on, so snapshot() can report every token.
+constexpr auto& config = zc_test::recording_config;
 
 std::vector<float> prefill(Cache& cache, const zc_test::Tokens& x, int T) {
   std::vector<float> out(size_t(T) * x.dims.H * x.dims.d);
