@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/char_tokenizer.h"
 #include "run_cli.h"
 
 namespace {
@@ -25,18 +26,7 @@ fs::path make_model(const TempDir& dir) {
   auto config = nlohmann::json::parse(zc::test::read_text(zc::test::testdata("models/llama3-tiny/config.json")));
   config["max_position_embeddings"] = 2048;
   std::ofstream(model / "config.json") << config.dump();
-  nlohmann::json vocab = nlohmann::json::object();
-  for (int c = 32; c < 127; ++c) vocab[std::string(1, char(c))] = c - 32;
-  vocab["\n"] = 95;
-  nlohmann::json j = {{"version", "1.0"},
-                      {"added_tokens", nlohmann::json::array()},
-                      {"normalizer", nullptr},
-                      {"pre_tokenizer",
-                       {{"type", "Split"}, {"pattern", {{"Regex", "\\s*\\S+"}}}, {"behavior", "Isolated"}, {"invert", false}}},
-                      {"post_processor", nullptr},
-                      {"decoder", nullptr},
-                      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}, {"unk_token", nullptr}}}};
-  std::ofstream(model / "tokenizer.json") << j.dump();
+  zc::test::write_char_tokenizer(model);
   return model;
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/char_tokenizer.h"
 #include "run_cli.h"
 
 namespace {
@@ -13,21 +14,6 @@ namespace {
 using zc::test::run_cli;
 using zc::test::TempDir;
 
-// A BPE tokenizer with one token per printable ASCII character and no merges.
-void write_char_tokenizer(const std::filesystem::path& dir) {
-  nlohmann::json vocab = nlohmann::json::object();
-  for (int c = 32; c < 127; ++c) vocab[std::string(1, char(c))] = c - 32;
-  vocab["\n"] = 95;
-  nlohmann::json j;
-  j["version"] = "1.0";
-  j["added_tokens"] = nlohmann::json::array();
-  j["normalizer"] = nullptr;
-  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "\\s*\\S+"}}}, {"behavior", "Isolated"}, {"invert", false}};
-  j["post_processor"] = nullptr;
-  j["decoder"] = nullptr;
-  j["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}, {"unk_token", nullptr}};
-  std::ofstream(dir / "tokenizer.json") << j.dump();
-}
 
 TEST(PerplexityCommand, TableHasEveryMethodWithItsRatio) {
   TempDir dir;
@@ -35,7 +21,7 @@ TEST(PerplexityCommand, TableHasEveryMethodWithItsRatio) {
   std::filesystem::create_directories(model);
   for (const char* f : {"config.json", "model.safetensors"})
     std::filesystem::copy_file(zc::test::testdata(std::string("models/llama3-tiny/") + f), model / f);
-  write_char_tokenizer(model);
+  zc::test::write_char_tokenizer(model);
   std::string text;
   for (int i = 0; text.size() < 700; ++i) {
     text += "line ";

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "eval/items.h"
+#include "common/char_tokenizer.h"
 #include "eval/report.h"
 
 namespace {
@@ -24,30 +25,14 @@ namespace {
 using namespace zc::eval;
 namespace fs = std::filesystem;
 
-// One BPE token per printable ASCII character and '\n' (no merges).
-std::string char_tokenizer(const fs::path& dir) {
-  nlohmann::json vocab = nlohmann::json::object();
-  for (int c = 32; c < 127; ++c) vocab[std::string(1, char(c))] = c - 32;
-  vocab["\n"] = 95;
-  nlohmann::json j = {{"version", "1.0"},
-                      {"added_tokens", nlohmann::json::array()},
-                      {"normalizer", nullptr},
-                      {"pre_tokenizer",
-                       {{"type", "Split"}, {"pattern", {{"Regex", "\\s*\\S+"}}}, {"behavior", "Isolated"}, {"invert", false}}},
-                      {"post_processor", nullptr},
-                      {"decoder", nullptr},
-                      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}, {"unk_token", nullptr}}}};
-  fs::create_directories(dir);
-  std::ofstream(dir / "tokenizer.json") << j.dump();
-  return (dir / "tokenizer.json").string();
-}
+using zc::test::write_char_tokenizer;
 
 class RunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) / ("zc_eval_runner_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
-    tokenizer_.emplace(zc::tok::Tokenizer::from_files(char_tokenizer(dir_)));
+    tokenizer_.emplace(zc::tok::Tokenizer::from_files(write_char_tokenizer(dir_)));
     plan_.model_dir = "golden/llama3-tiny";
     plan_.seed = 11;
     plan_.words = std::make_shared<WordLists>(WordLists{{"red", "odd", "tall"}, {"cat", "dog", "bend", "owl"}});
