@@ -64,3 +64,39 @@ TEST(DemoCommand, AnswersWithFp16AndZipcacheAndReportsMemory) {
 }
 
 }  // namespace
+
+namespace {
+
+bool is_png(const std::filesystem::path& p) {
+  return zc::test::read_text(p).substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8);
+}
+
+// Issue 5's end-to-end check on the bundled model: two methods -> the table, the JSON
+// and the PNG; the fp16 cache answers these short prompts.
+TEST(BundledModel, EvalOfTwoMethodsWritesTableJsonAndPlots) {
+  zc::test::TempDir dir;
+  const auto out = dir / "out";
+  const auto r = zc::test::run_cli(
+      "eval --tasks lines,passkey --lines 5,10 --passkey-tokens 300 -n 2 --kv fp16 --kv zipcache -o " +
+          out.string(),
+      dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"lines lines=5", "lines lines=10", "passkey tokens=300", "95% CI", "fp16", "zipcache"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  const auto j = nlohmann::json::parse(zc::test::read_text(out / "results.json"));
+  EXPECT_EQ(j["summaries"].size(), 6u);
+  EXPECT_EQ(j["items"].size(), 12u);
+  EXPECT_NE(j["model"].get<std::string>().find("zipcache-tiny-19m"), std::string::npos);
+  for (const auto& s : j["summaries"]) {
+    if (s["method"] == "fp16") {
+      EXPECT_EQ(s["accuracy"].get<double>(), 1.0) << s.dump();
+    } else {
+      EXPECT_GT(s["ratio"].get<double>(), 2.0) << s.dump();
+    }
+  }
+  if (std::system("gnuplot --version >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "gnuplot is not installed (Debian: gnuplot-nox): the PNG check is skipped";
+  EXPECT_TRUE(is_png(out / "accuracy_vs_lines.png")) << r.err;
+}
+
+}  // namespace
