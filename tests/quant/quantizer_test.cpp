@@ -1,5 +1,6 @@
 // Every scheme of SPEC.md section 2 at 2/4/8 bits over many shapes, against a
 // double-precision reference of the formulas (reference.h).
+#include "common/error_of.h"
 #include "quant/quantizer.h"
 
 #include <gtest/gtest.h>
@@ -241,14 +242,7 @@ TEST(Quantizer, NamesAndGroupCounts) {
   EXPECT_EQ(zq::group_count(zq::Scheme::Channelwise, 0, 64), 0u);
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const zc::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using zc::test::error_of;
 
 TEST(Quantizer, RejectsBadInput) {
   std::vector<float> x(6 * 8, 0.5f);

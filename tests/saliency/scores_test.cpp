@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error_of.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "saliency/saliency.h"
@@ -228,14 +229,7 @@ TEST(Scores, EqualMeanAttentionIsFlatOnlyWhenNormalized) {
   }
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const zc::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using zc::test::error_of;
 
 TEST(Scores, RejectsBadInput) {
   Inputs in = make_inputs(6, 2, 2, 4, 1.0, 1);
