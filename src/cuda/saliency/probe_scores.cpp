@@ -1,0 +1,117 @@
+// Host side of the GPU probe pass (probe_scores.h): argument checks, workspace growth,
+// the one strided-batched cuBLAS GEMM of the logits, and the kernel launches
+// (probe_scores.cu holds the kernels).
+#include "cuda/saliency/probe_scores.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "cuda/saliency/saliency_launch.h"
+
+namespace zc::cuda {
+
+namespace {
+
+void check_cublas(cublasStatus_t st, const char* what) {
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    fail("cuda probe scores: {}: {} ({})", what, cublasGetStatusName(st), cublasGetStatusString(st));
+  }
+}
+
+// DeviceBuffer::resize reallocates on any change; the workspace only ever grows.
+template <typename T>
+void grow(DeviceBuffer<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+}
+
+}  // namespace
+
+ProbeWorkspace::~ProbeWorkspace() {
+  if (handle_) cublasDestroy(handle_);
+}
+
+cublasHandle_t ProbeWorkspace::handle() {
+  if (!handle_) check_cublas(cublasCreate(&handle_), "cublasCreate");
+  return handle_;
+}
+
+void probe_scores(const ProbeScoreShape& shape, const uint16_t* q, const uint16_t* k,
+                  const int32_t* probes, int n_probes, saliency::Metric metric,
+                  saliency::Norm norm, float* out, ProbeWorkspace& ws, cudaStream_t stream) {
+  const int L = shape.L, H = shape.n_heads, K = shape.n_kv_heads, d = shape.head_dim;
+  if (L < 0 || K < 1) {
+    fail("cuda probe scores: bad shape L = {}, n_kv_heads = {} (L >= 0, n_kv_heads >= 1)", L, K);
+  }
+  if (metric == saliency::Metric::Random) {
+    fail("cuda probe scores: metric random is computed on the host (saliency::scores), not here");
+  }
+  if (L == 0) return;
+  if (out == nullptr) fail("cuda probe scores: null output for L = {}", L);
+  if (metric == saliency::Metric::Recent) {
+    check(detail::launch_recent_scores(K, L, out, stream), "recent scores kernel");
+    return;
+  }
+  if (metric != saliency::Metric::Normalized && metric != saliency::Metric::Accumulated) {
+    fail("cuda probe scores: unknown metric {}", static_cast<int>(metric));
+  }
+  if (H < 1 || H % K != 0 || d < 1) {
+    fail(
+        "cuda probe scores: bad shape n_heads = {}, n_kv_heads = {}, head_dim = {} (n_heads "
+        "must be a multiple of n_kv_heads)",
+        H, K, d);
+  }
+  const float scale = shape.scale == 0.0f ? 1.0f / std::sqrt(static_cast<float>(d)) : shape.scale;
+  if (!std::isfinite(scale) || scale < 0.0f) fail("cuda probe scores: bad softmax scale {}", scale);
+  if (n_probes < 1 || n_probes > L) {
+    fail("cuda probe scores: {} probe rows for L = {} (need 1..L; select_probes gives them)",
+         n_probes, L);
+  }
+  if (q == nullptr || k == nullptr || probes == nullptr) {
+    fail("cuda probe scores: null {} for L = {}", q == nullptr ? "q" : k == nullptr ? "k" : "probes",
+         L);
+  }
+  const int g = H / K;
+  const long long R = static_cast<long long>(g) * n_probes;  // probe rows per KV head
+  if (R > std::numeric_limits<int>::max() ||
+      static_cast<long long>(K) * d > std::numeric_limits<int>::max()) {
+    fail("cuda probe scores: {} probe rows per KV head x {} KV heads exceed int GEMM sizes", R, K);
+  }
+  const auto UR = static_cast<size_t>(R), UK = static_cast<size_t>(K);
+  grow(ws.q_probe, UK * UR * static_cast<size_t>(d));
+  grow(ws.logits, UK * UR * static_cast<size_t>(L));
+  grow(ws.row_max, UK * UR);
+  grow(ws.row_inv, UK * UR);
+  grow(ws.bad_probes, 1);
+
+  check(cudaMemsetAsync(ws.bad_probes.get(), 0, sizeof(int), stream), "probe flag reset");
+  check(detail::launch_gather_probes(q, probes, n_probes, L, H, K, d, ws.q_probe.get(),
+                                     ws.bad_probes.get(), stream),
+        "probe gather kernel");
+
+  // Column-major view (cuBLAS): C (L x R, ldc L) = A^T B with A = K_h^T (d x L, lda
+  // n_kv * d: token i's key of head h at k + i * n_kv * d + h * d, batch stride d) and
+  // B = Q_h^T (d x R, ldb d). C's memory is then S_h row-major [R][L].
+  cublasHandle_t handle = ws.handle();
+  check_cublas(cublasSetStream(handle, stream), "cublasSetStream");
+  const float alpha = scale, beta = 0.0f;
+  check_cublas(cublasGemmStridedBatchedEx(
+                   handle, CUBLAS_OP_T, CUBLAS_OP_N, L, static_cast<int>(R), d, &alpha, k,
+                   CUDA_R_16BF, K * d, d, ws.q_probe.get(), CUDA_R_16BF, d, R * d, &beta,
+                   ws.logits.get(), CUDA_R_32F, L, R * L, K, CUBLAS_COMPUTE_32F,
+                   CUBLAS_GEMM_DEFAULT),
+               "logits GEMM (cublasGemmStridedBatchedEx)");
+
+  check(detail::launch_row_stats(ws.logits.get(), probes, n_probes, g, K, L, ws.row_max.get(),
+                                 ws.row_inv.get(), stream),
+        "probe row statistics kernel");
+  detail::ScoreNorm how = detail::ScoreNorm::None;
+  if (metric == saliency::Metric::Normalized) {
+    how = norm == saliency::Norm::Full ? detail::ScoreNorm::Full : detail::ScoreNorm::ProbeCount;
+  }
+  check(detail::launch_column_scores(ws.logits.get(), probes, n_probes, g, K, L, ws.row_max.get(),
+                                     ws.row_inv.get(), how, ws.bad_probes.get(), out, stream),
+        "probe column scores kernel");
+}
+
+}  // namespace zc::cuda

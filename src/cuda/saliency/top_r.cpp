@@ -1,0 +1,44 @@
+// Host side of the GPU top-r split (top_r.h): argument checks, the launch, and the one
+// NaN-flag check (top_r.cu holds the kernel).
+#include "cuda/saliency/top_r.h"
+
+#include <limits>
+
+#include "core/error.h"
+#include "cuda/core/device.h"
+#include "cuda/saliency/saliency_launch.h"
+
+namespace zc::cuda {
+
+void top_r_split(const float* scores, int lists, int n, int count, int32_t* salient_idx,
+                 int32_t* regular_idx, cudaStream_t stream) {
+  if (lists < 0 || n < 0) fail("cuda top_r_split: bad shape {} lists x {} tokens", lists, n);
+  if (count < 0 || count > n) {
+    fail("cuda top_r_split: salient count {} is outside [0, {}] (the list length)", count, n);
+  }
+  if (lists == 0 || n == 0) return;
+  if (scores == nullptr) fail("cuda top_r_split: null scores for {} lists x {} tokens", lists, n);
+  if (count > 0 && salient_idx == nullptr) {
+    fail("cuda top_r_split: null salient_idx for {} salient tokens per list", count);
+  }
+  if (count < n && regular_idx == nullptr) {
+    fail("cuda top_r_split: null regular_idx for {} regular tokens per list", n - count);
+  }
+  DeviceBuffer<unsigned long long> nan_at(1);
+  check(cudaMemsetAsync(nan_at.get(), 0xff, sizeof(unsigned long long), stream), "NaN flag reset");
+  check(detail::launch_top_r_split(scores, lists, n, count, salient_idx, regular_idx, nan_at.get(),
+                                   stream),
+        "top-r split kernel");
+  unsigned long long first = 0;
+  check(cudaMemcpyAsync(&first, nan_at.get(), sizeof(first), cudaMemcpyDeviceToHost, stream),
+        "top-r NaN flag");
+  check(cudaStreamSynchronize(stream), "top-r split");
+  if (first != std::numeric_limits<unsigned long long>::max()) {
+    const auto un = static_cast<unsigned long long>(n);
+    fail("cuda top_r_split: score of list {}, token {} is NaN (non-finite q/k or invalid probes "
+         "upstream?)",
+         first / un, first % un);
+  }
+}
+
+}  // namespace zc::cuda
