@@ -3,6 +3,7 @@
 // (probe_scores.cu holds the kernels).
 #include "cuda/saliency/probe_scores.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -77,6 +78,7 @@ void probe_scores(const ProbeScoreShape& shape, const uint16_t* q, const uint16_
       static_cast<long long>(K) * d > std::numeric_limits<int>::max()) {
     fail("cuda probe scores: {} probe rows per KV head x {} KV heads exceed int GEMM sizes", R, K);
   }
+  if (K > 65535) fail("cuda probe scores: {} KV heads exceed the grid (65535)", K);
   const auto UR = static_cast<size_t>(R), UK = static_cast<size_t>(K);
   grow(ws.q_probe, UK * UR * static_cast<size_t>(d));
   grow(ws.logits, UK * UR * static_cast<size_t>(L));
@@ -105,13 +107,22 @@ void probe_scores(const ProbeScoreShape& shape, const uint16_t* q, const uint16_
   check(detail::launch_row_stats(ws.logits.get(), probes, n_probes, g, K, L, ws.row_max.get(),
                                  ws.row_inv.get(), stream),
         "probe row statistics kernel");
+  // Enough CTAs to fill the GPU (about 4 per SM): short prompts give few token blocks,
+  // so the probe list is cut into slices whose partial sums a last kernel adds up.
+  const long long token_blocks = (static_cast<long long>(L) + 255) / 256 * K;
+  const long long want = (4LL * sm_count() + token_blocks - 1) / token_blocks;
+  const int chunks = static_cast<int>(std::min<long long>({want, n_probes, 64}));
+  grow(ws.partial, static_cast<size_t>(chunks) * UK * static_cast<size_t>(L));
+  check(detail::launch_column_sums(ws.logits.get(), probes, n_probes, g, K, L, ws.row_max.get(),
+                                   ws.row_inv.get(), chunks, ws.partial.get(), stream),
+        "probe column sums kernel");
   detail::ScoreNorm how = detail::ScoreNorm::None;
   if (metric == saliency::Metric::Normalized) {
     how = norm == saliency::Norm::Full ? detail::ScoreNorm::Full : detail::ScoreNorm::ProbeCount;
   }
-  check(detail::launch_column_scores(ws.logits.get(), probes, n_probes, g, K, L, ws.row_max.get(),
-                                     ws.row_inv.get(), how, ws.bad_probes.get(), out, stream),
-        "probe column scores kernel");
+  check(detail::launch_finish_scores(ws.partial.get(), chunks, probes, n_probes, K, L, how,
+                                     ws.bad_probes.get(), out, stream),
+        "probe score normalization kernel");
 }
 
 }  // namespace zc::cuda

@@ -91,46 +91,62 @@ __device__ int lower_bound(const int32_t* __restrict__ probes, int P, int i) {
 
 constexpr int kColumnThreads = 256;
 
-// Grid (token blocks, KV heads), thread per token i: reads S[r][i] for consecutive i
-// across the warp (coalesced); every thread of a block walks the same rows, so the row
-// statistics are broadcast loads.
+// Grid (token blocks, KV heads, probe slices), thread per token i: reads S[r][i] for
+// consecutive i across the warp (coalesced); every thread of a block walks the same
+// rows, so the row statistics are broadcast loads.
 __global__ void column_kernel(const float* __restrict__ S, const int32_t* __restrict__ probes,
                               int P, int g, int L, const float* __restrict__ row_max,
-                              const float* __restrict__ row_inv, ScoreNorm norm,
-                              const int* __restrict__ bad, float* __restrict__ out) {
+                              const float* __restrict__ row_inv, int per_chunk,
+                              float* __restrict__ partial) {
   __shared__ int first_probe;
-  const int h = static_cast<int>(blockIdx.y);
+  const int h = static_cast<int>(blockIdx.y), n_kv = static_cast<int>(gridDim.y);
+  const int c = static_cast<int>(blockIdx.z);
   const int i0 = static_cast<int>(blockIdx.x) * kColumnThreads;
   const int i = i0 + static_cast<int>(threadIdx.x);
-  if (threadIdx.x == 0) first_probe = lower_bound(probes, P, i0);
+  const int p_begin = c * per_chunk, p_end = min(P, p_begin + per_chunk);
+  if (threadIdx.x == 0) first_probe = max(p_begin, lower_bound(probes, P, i0));
   __syncthreads();
   if (i >= L) return;
-  float* o = out + static_cast<long long>(h) * L + i;
-  if (*bad) {
-    *o = __int_as_float(0x7fc00000);  // NaN: invalid probe positions
-    return;
-  }
-  const int p0 = lower_bound(probes, P, i);
+  const int p0 = lower_bound(probes, P, i);  // rows p >= p0 see token i
   const long long R = static_cast<long long>(g) * P;
   const long long head_row = static_cast<long long>(h) * R;
   float acc = 0.0f;
-  for (int p = first_probe; p < P; ++p) {
+  for (int p = first_probe; p < p_end; ++p) {
     if (p < p0) continue;
     for (int j = 0; j < g; ++j) {
       const long long row = head_row + static_cast<long long>(p) * g + j;
       acc += expf(S[row * L + i] - row_max[row]) * row_inv[row];
     }
   }
+  partial[(static_cast<long long>(c) * n_kv + h) * L + i] = acc;
+}
+
+// Thread per (KV head, token): the slices summed in a fixed order (deterministic), then
+// the normalization of SPEC.md section 3.
+__global__ void finish_kernel(const float* __restrict__ partial, int chunks,
+                              const int32_t* __restrict__ probes, int P, int n_kv, int L,
+                              ScoreNorm norm, const int* __restrict__ bad,
+                              float* __restrict__ out) {
+  const long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const long long total = static_cast<long long>(n_kv) * L;
+  if (e >= total) return;
+  if (*bad) {
+    out[e] = __int_as_float(0x7fc00000);  // NaN: invalid probe positions
+    return;
+  }
+  const int i = static_cast<int>(e % L);
+  float acc = 0.0f;
+  for (int c = 0; c < chunks; ++c) acc += partial[c * total + e];
   switch (norm) {
     case ScoreNorm::ProbeCount: {
-      const int seen = P - p0;
+      const int seen = P - lower_bound(probes, P, i);
       acc = seen > 0 ? acc / static_cast<float>(seen) : 0.0f;
       break;
     }
     case ScoreNorm::Full: acc /= static_cast<float>(L - i); break;
     default: break;
   }
-  *o = acc;
+  out[e] = acc;
 }
 
 __global__ void recent_kernel(int n_kv, int L, float* __restrict__ out) {
@@ -162,12 +178,23 @@ cudaError_t launch_row_stats(const float* S, const int32_t* probes, int n_probes
   return cudaGetLastError();
 }
 
-cudaError_t launch_column_scores(const float* S, const int32_t* probes, int n_probes, int g,
-                                 int n_kv, int L, const float* row_max, const float* row_inv,
-                                 ScoreNorm norm, const int* bad, float* out, cudaStream_t s) {
-  const dim3 grid(blocks_for(L, kColumnThreads), static_cast<unsigned>(n_kv));
-  column_kernel<<<grid, kColumnThreads, 0, s>>>(S, probes, n_probes, g, L, row_max, row_inv, norm,
-                                                bad, out);
+cudaError_t launch_column_sums(const float* S, const int32_t* probes, int n_probes, int g,
+                               int n_kv, int L, const float* row_max, const float* row_inv,
+                               int chunks, float* partial, cudaStream_t s) {
+  const int per_chunk = (n_probes + chunks - 1) / chunks;
+  const dim3 grid(blocks_for(L, kColumnThreads), static_cast<unsigned>(n_kv),
+                  static_cast<unsigned>(chunks));
+  column_kernel<<<grid, kColumnThreads, 0, s>>>(S, probes, n_probes, g, L, row_max, row_inv,
+                                                per_chunk, partial);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_finish_scores(const float* partial, int chunks, const int32_t* probes,
+                                 int n_probes, int n_kv, int L, ScoreNorm norm, const int* bad,
+                                 float* out, cudaStream_t s) {
+  const long long total = static_cast<long long>(n_kv) * L;
+  finish_kernel<<<blocks_for(total, 256), 256, 0, s>>>(partial, chunks, probes, n_probes, n_kv, L,
+                                                       norm, bad, out);
   return cudaGetLastError();
 }
 

@@ -7,7 +7,9 @@
 // the logits S_h = scale * Q_h K_h^T [g * n_probes x L] on tensor cores (bf16 in, fp32
 // accumulate and out), with K_h read in place from [L][n_kv][d]; a row kernel takes
 // each probe row's max and sum of exp over its causal prefix; a column kernel (thread
-// per token) sums the probabilities over the rows that see the token and normalizes.
+// per token, the probe list cut into slices when the prompt is short) sums the
+// probabilities over the rows that see the token; a last kernel adds the slices in a
+// fixed order (deterministic) and normalizes.
 // The workspace holds 4 * n_kv * g * n_probes * L bytes of logits (e.g. L = 8192,
 // 8 KV heads, g = 4, 10% probes: 0.86 GB).
 #pragma once
@@ -39,6 +41,7 @@ class ProbeWorkspace {
   DeviceBuffer<uint16_t> q_probe;        // [n_kv][g * n_probes][d] bf16 bits
   DeviceBuffer<float> logits;            // [n_kv][g * n_probes][L]
   DeviceBuffer<float> row_max, row_inv;  // [n_kv][g * n_probes]
+  DeviceBuffer<float> partial;           // [slices][n_kv][L] partial column sums
   DeviceBuffer<int> bad_probes;          // 1 element: set when the probes are invalid
 
   cublasHandle_t handle();  // created on first use

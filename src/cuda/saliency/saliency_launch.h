@@ -25,15 +25,22 @@ cudaError_t launch_gather_probes(const uint16_t* q, const int32_t* probes, int n
 cudaError_t launch_row_stats(const float* S, const int32_t* probes, int n_probes, int g, int n_kv,
                              int L, float* row_max, float* row_inv, cudaStream_t s);
 
-// What the column kernel divides each column sum by.
+// Partial column sums, the probe list cut into `chunks` consecutive slices (more CTAs
+// for short prompts): partial[c][h][i] = sum over rows r of slice c with
+// probes[r / g] >= i of exp(S[r][i] - row_max[r]) * row_inv[r].
+cudaError_t launch_column_sums(const float* S, const int32_t* probes, int n_probes, int g,
+                               int n_kv, int L, const float* row_max, const float* row_inv,
+                               int chunks, float* partial, cudaStream_t s);
+
+// What the final kernel divides each column sum by.
 enum class ScoreNorm : int { None = 0, ProbeCount = 1, Full = 2 };
 
-// out[h][i] = (sum over rows r with probes[r / g] >= i of exp(S[r][i] - row_max[r]) *
-// row_inv[r]) / divisor(i); divisor 1 (None), the number of probes >= i (ProbeCount; 0
-// when none), or L - i (Full). Writes NaN everywhere when *bad is set.
-cudaError_t launch_column_scores(const float* S, const int32_t* probes, int n_probes, int g,
-                                 int n_kv, int L, const float* row_max, const float* row_inv,
-                                 ScoreNorm norm, const int* bad, float* out, cudaStream_t s);
+// out[h][i] = (sum over c of partial[c][h][i], in order) / divisor(i); divisor 1 (None),
+// the number of probes >= i (ProbeCount; 0 when none), or L - i (Full). Writes NaN
+// everywhere when *bad is set.
+cudaError_t launch_finish_scores(const float* partial, int chunks, const int32_t* probes,
+                                 int n_probes, int n_kv, int L, ScoreNorm norm, const int* bad,
+                                 float* out, cudaStream_t s);
 
 // out[h][i] = i (saliency::Metric::Recent).
 cudaError_t launch_recent_scores(int n_kv, int L, float* out, cudaStream_t s);
