@@ -19,5 +19,6 @@ Command add_generate_command(CLI::App& app);
 Command add_perplexity_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 }  // namespace zc::app

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       zc::app::add_generate_command(app),
       zc::app::add_perplexity_command(app),
       zc::app::add_info_command(app),
+      zc::app::add_bench_command(app),
       zc::app::add_kv_command(app),
       zc::app::add_eval_command(app),
   };

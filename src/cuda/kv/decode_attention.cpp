@@ -17,8 +17,8 @@ int auto_splits(const DecodeShape& shape, int max_pages) {
   return std::clamp((target + pairs - 1) / pairs, 1, by_work);
 }
 
-int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q, float* out,
-                     DecodeWorkspace& ws, int splits, cudaStream_t stream) {
+int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
+                     DecodeWorkspace& ws, int splits, cudaStream_t stream, float* out_ml) {
   const int d = shape.head_dim;
   if (shape.batch < 1 || shape.n_kv_heads < 1 || shape.n_heads < 1 ||
       shape.n_heads % shape.n_kv_heads != 0) {
@@ -48,14 +48,18 @@ int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const fl
   ws.part_ml.resize(std::max(ws.part_ml.size(), size_t(pairs) * size_t(splits) * size_t(g) * 2));
 
   detail::DecodeParams p;
-  p.pool = kv.pool.get();
-  p.pages = kv.pages.get();
-  p.offsets = kv.offsets.get();
+  p.pool = kv.pool;
+  p.pages = kv.pages;
+  p.starts = kv.starts;
+  p.ends = kv.ends;
+  p.out_ml = out_ml;
   p.q = q;
   p.out = out;
   p.part_o = ws.part_o.get();
   p.part_ml = ws.part_ml.get();
   p.n_heads = shape.n_heads;
+  p.q_stride = shape.q_stride > 0 ? shape.q_stride : shape.n_heads * d;
+  if (p.q_stride < shape.n_heads * d) fail("cuda decode attention: q stride {} below {} query values", p.q_stride, shape.n_heads * d);
   p.n_kv = shape.n_kv_heads;
   p.g = g;
   p.d = d;

@@ -243,13 +243,13 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int pair = static_cast<int>(blockIdx.y), split = static_cast<int>(blockIdx.x);
   const int b = pair / p.n_kv, h = pair % p.n_kv, g = p.g;
-  const int list0 = p.offsets[pair], n_pages = p.offsets[pair + 1] - list0;
+  const int list0 = p.starts[pair], n_pages = p.ends[pair] - list0;
   const int p_begin = split * p.pages_per_split;
   const int p_end = min(n_pages, p_begin + p.pages_per_split);
 
   for (int i = tid; i < GMAX * d; i += kThreads) {
     const int j = i / d, c = i % d;
-    q_s[i] = j < g ? p.q[(static_cast<size_t>(b) * p.n_heads + h * g + j) * d + c] : 0.0f;
+    q_s[i] = j < g ? p.q[static_cast<size_t>(b) * p.q_stride + static_cast<size_t>(h * g + j) * d + c] : 0.0f;
   }
   __syncthreads();
 
@@ -405,7 +405,9 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
     acc = fmaf(p.part_o[((first + s) * g + j) * d + c], w, acc);
   }
   const int b = pair / p.n_kv, h = pair % p.n_kv;
-  p.out[(static_cast<size_t>(b) * p.n_heads + h * g + j) * d + c] = acc / l;
+  const size_t row = static_cast<size_t>(b) * p.n_heads + h * g + j;
+  p.out[row * d + c] = acc / l;
+  if (p.out_ml != nullptr && c == 0) p.out_ml[2 * row] = m, p.out_ml[2 * row + 1] = l;
 }
 
 size_t smem_bytes(int gmax, const DecodeParams& p) {

@@ -14,6 +14,7 @@ namespace zc::cuda {
 struct DecodeShape {
   int batch = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
   float scale = 0.0f;  // 0: 1 / sqrt(head_dim)
+  int q_stride = 0;    // floats between sequences' queries (0: n_heads * head_dim)
 };
 
 // Scratch for the partial results; grows as needed, reuse it across steps.
@@ -29,7 +30,16 @@ int auto_splits(const DecodeShape& shape, int max_pages);
 // b * n_kv_heads + h of kv holds sequence b, KV head h (every list non-empty). splits 0
 // picks auto_splits; the number used is returned. Throws zc::Error on mismatched
 // shapes, group size above 8, or an empty list.
-int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q, float* out,
-                     DecodeWorkspace& ws, int splits = 0, cudaStream_t stream = nullptr);
+// out_ml, when given: [batch][n_heads][2], the softmax's max (in log2 units: scores
+// times scale * log2(e)) and its sum of 2^(score - max), so that a token's probability
+// is 2^(score * scale * log2(e) - max) / sum (the ZipCache window tracks these).
+int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
+                     DecodeWorkspace& ws, int splits = 0, cudaStream_t stream = nullptr,
+                     float* out_ml = nullptr);
+inline int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q,
+                            float* out, DecodeWorkspace& ws, int splits = 0,
+                            cudaStream_t stream = nullptr) {
+  return decode_attention(shape, kv.view(), q, out, ws, splits, stream);
+}
 
 }  // namespace zc::cuda

@@ -12,12 +12,15 @@ namespace zc::cuda::detail {
 struct DecodeParams {
   const uint8_t* pool = nullptr;
   const KvPage* pages = nullptr;
-  const int32_t* offsets = nullptr;  // pairs + 1
+  const int32_t* starts = nullptr;   // [pairs]: first page of each (sequence, KV head)
+  const int32_t* ends = nullptr;     // [pairs]: one past its last page
   const float* q = nullptr;          // [batch][n_heads][d]
   float* part_o = nullptr;           // [pairs][splits][g][d], unnormalized
   float* part_ml = nullptr;          // [pairs][splits][g][2]: running max (log2 units), sum
   float* out = nullptr;              // [batch][n_heads][d]
+  float* out_ml = nullptr;           // optional [batch][n_heads][2]: softmax max (log2 units), sum
   int n_heads = 0, n_kv = 0, g = 0, d = 0;
+  int q_stride = 0;          // floats from one sequence's query heads to the next's
   int groups = 1;            // the most value groups of any page (smem sizing)
   int splits = 1, pages_per_split = 1;
   float scale_log2 = 0.0f;   // softmax scale times log2(e)

@@ -50,6 +50,20 @@ class PagedKvBuilder {
   std::vector<int32_t> offsets_{0};
 };
 
+// What decode attention reads: page descriptors of `lists` (sequence, KV head) pairs,
+// list i being pages[starts[i] .. ends[i]) (device pointers), their codes in pool.
+// Built by DevicePagedKv::view() or by the GPU cache (cuda/kv/gpu_cache.h).
+struct PagedKvView {
+  int head_dim = 0, lists = 0;
+  int max_pages = 0;         // longest list (sizes the splits)
+  int min_pages = 0;         // shortest list (0 is an error for decode attention)
+  int max_value_groups = 1;  // most value groups of any page (sizes shared memory)
+  const uint8_t* pool = nullptr;
+  const KvPage* pages = nullptr;
+  const int32_t* starts = nullptr;
+  const int32_t* ends = nullptr;
+};
+
 // The built layout in device memory.
 struct DevicePagedKv {
   int head_dim = 0, lists = 0, max_pages = 0, min_pages = 0, max_value_groups = 1;
@@ -59,6 +73,12 @@ struct DevicePagedKv {
 
   // Bytes a decode step must read: the whole pool plus the page descriptors and offsets.
   size_t bytes() const { return pool.bytes() + pages.bytes() + offsets.bytes(); }
+
+  // offsets holds lists + 1 entries: list i runs from offsets[i] to offsets[i + 1].
+  PagedKvView view() const {
+    return {head_dim, lists, max_pages, min_pages, max_value_groups, pool.get(), pages.get(),
+            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr};
+  }
 };
 
 DevicePagedKv upload(const PagedKvBuilder& b);

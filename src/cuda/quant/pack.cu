@@ -24,12 +24,17 @@ struct GroupView {
   int n;
 };
 
-__device__ GroupView group_view(int gi, int rows, int cols, GroupMode mode, int group) {
+// Channelwise groups run over blocks of `block_rows` rows (the last may be shorter):
+// group gi = block * cols + column.
+__device__ GroupView group_view(int gi, int rows, int cols, GroupMode mode, int group,
+                                int block_rows) {
   switch (mode) {
     case GroupMode::Tokenwise:
       return {static_cast<long long>(gi) * cols, 1, cols};
-    case GroupMode::Channelwise:
-      return {gi, cols, rows};
+    case GroupMode::Channelwise: {
+      const int blk = gi / cols, first = blk * block_rows;
+      return {static_cast<long long>(first) * cols + gi % cols, cols, min(block_rows, rows - first)};
+    }
     default: {
       const int per_row = cols / group;
       return {static_cast<long long>(gi / per_row) * cols + static_cast<long long>(gi % per_row) * group,
@@ -40,12 +45,13 @@ __device__ GroupView group_view(int gi, int rows, int cols, GroupMode mode, int 
 
 // One warp per group.
 __global__ void fit_kernel(const float* __restrict__ x, int rows, int cols, int levels,
-                           GroupMode mode, int group, int n_groups, uint16_t* __restrict__ lo,
-                           uint16_t* __restrict__ step, unsigned long long* err) {
+                           GroupMode mode, int group, int block_rows, int n_groups,
+                           uint16_t* __restrict__ lo, uint16_t* __restrict__ step,
+                           unsigned long long* err) {
   const int gi = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (gi >= n_groups) return;
-  const GroupView g = group_view(gi, rows, cols, mode, group);
+  const GroupView g = group_view(gi, rows, cols, mode, group, block_rows);
   float mn = INFINITY, mx = -INFINITY;
   for (int e = lane; e < g.n; e += 32) {
     const long long idx = g.base + e * g.stride;
@@ -94,13 +100,13 @@ __global__ void cstq_scale_kernel(const float* __restrict__ x, int rows, int col
   }
 }
 
-__device__ int group_of(long long i, int cols, GroupMode mode, int group) {
+__device__ int group_of(long long i, int cols, GroupMode mode, int group, int block_rows) {
   const int r = static_cast<int>(i / cols), c = static_cast<int>(i % cols);
   switch (mode) {
     case GroupMode::Tokenwise:
       return r;
     case GroupMode::Channelwise:
-      return c;
+      return (r / block_rows) * cols + c;
     default:
       return r * (cols / group) + c / group;
   }
@@ -108,7 +114,8 @@ __device__ int group_of(long long i, int cols, GroupMode mode, int group) {
 
 // One thread per packed byte.
 __global__ void encode_kernel(const float* __restrict__ x, long long count, int cols, int bits,
-                              GroupMode mode, int group, const uint16_t* __restrict__ lo,
+                              GroupMode mode, int group, int block_rows,
+                              const uint16_t* __restrict__ lo,
                               const uint16_t* __restrict__ step, uint8_t* __restrict__ codes,
                               long long n_bytes) {
   const long long byte = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -119,7 +126,7 @@ __global__ void encode_kernel(const float* __restrict__ x, long long count, int 
   for (int j = 0; j < per_byte; ++j) {
     const long long i = byte * per_byte + j;
     if (i >= count) break;
-    const int gi = group_of(i, cols, mode, group);
+    const int gi = group_of(i, cols, mode, group, block_rows);
     const double st = static_cast<double>(__half2float(__ushort_as_half(step[gi])));
     unsigned code = 0;
     if (st != 0.0) {
@@ -142,14 +149,18 @@ unsigned blocks_for(long long n, int per_block) {
 }  // namespace
 
 cudaError_t launch_fit(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
-                       uint16_t* lo, uint16_t* step, unsigned long long* err, cudaStream_t s) {
+                       uint16_t* lo, uint16_t* step, unsigned long long* err, cudaStream_t s,
+                       int block_rows) {
+  if (rows == 0) return cudaSuccess;
+  if (block_rows <= 0 || block_rows > rows) block_rows = rows;
+  const int n_blocks = (rows + block_rows - 1) / block_rows;
   const int n_groups = mode == GroupMode::Tokenwise     ? rows
-                       : mode == GroupMode::Channelwise ? cols
+                       : mode == GroupMode::Channelwise ? n_blocks * cols
                                                         : rows * (cols / group);
   if (n_groups == 0) return cudaSuccess;
   const int threads = 128;
   fit_kernel<<<blocks_for(static_cast<long long>(n_groups) * 32, threads), threads, 0, s>>>(
-      x, rows, cols, (1 << bits) - 1, mode, group, n_groups, lo, step, err);
+      x, rows, cols, (1 << bits) - 1, mode, group, block_rows, n_groups, lo, step, err);
   return cudaGetLastError();
 }
 
@@ -162,13 +173,14 @@ cudaError_t launch_cstq_scale(const float* x, int rows, int cols, uint16_t* scal
 
 cudaError_t launch_encode(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
                           const uint16_t* lo, const uint16_t* step, uint8_t* codes,
-                          cudaStream_t s) {
+                          cudaStream_t s, int block_rows) {
+  if (block_rows <= 0 || block_rows > rows) block_rows = rows;
   const long long count = static_cast<long long>(rows) * cols;
   const long long n_bytes = (count + 8 / bits - 1) / (8 / bits);
   if (n_bytes == 0) return cudaSuccess;
   const int threads = 256;
-  encode_kernel<<<blocks_for(n_bytes, threads), threads, 0, s>>>(x, count, cols, bits, mode, group,
-                                                                  lo, step, codes, n_bytes);
+  encode_kernel<<<blocks_for(n_bytes, threads), threads, 0, s>>>(
+      x, count, cols, bits, mode, group, block_rows, lo, step, codes, n_bytes);
   return cudaGetLastError();
 }
 

@@ -16,9 +16,12 @@ enum class GroupMode : int { Tokenwise = 0, Channelwise = 1, Groupwise = 2 };
 enum ErrorKind : int { kNonFinite = 1, kLoRange = 2, kStepOverflow = 3 };
 
 // lo/step (fp16 bits) of every group of x (what quant::fit_affine computes). Also flags
-// non-finite elements (index = element offset r * cols + c).
+// non-finite elements (index = element offset r * cols + c). Channelwise with
+// block_rows > 0: a group per column within each block of block_rows rows (as if each
+// block were quantized on its own), group index block * cols + column; 0 = all rows.
 cudaError_t launch_fit(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
-                       uint16_t* lo, uint16_t* step, unsigned long long* err, cudaStream_t s);
+                       uint16_t* lo, uint16_t* step, unsigned long long* err, cudaStream_t s,
+                       int block_rows = 0);
 
 // CSTQ channel scales: scale[c] = fp16(sqrt(max_r |x[r, c]|)) rounded once, and
 // y = x / scale (0 where the scale is 0). Flags non-finite elements of x.
@@ -29,6 +32,6 @@ cudaError_t launch_cstq_scale(const float* x, int rows, int cols, uint16_t* scal
 // (i % (8 / bits)) * bits, each code round((x - lo) / step) as quant::encode does.
 cudaError_t launch_encode(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
                           const uint16_t* lo, const uint16_t* step, uint8_t* codes,
-                          cudaStream_t s);
+                          cudaStream_t s, int block_rows = 0);
 
 }  // namespace zc::cuda::detail

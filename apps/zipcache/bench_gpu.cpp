@@ -1,0 +1,183 @@
+// GPU measurements of `zipcache bench` (bench_gpu.h).
+#include "bench_gpu.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "model/presets.h"
+
+#ifdef ZC_HAVE_CUDA
+#include "core/half.h"
+#include "cuda/core/device.h"
+#include "cuda/engine/gpu_model.h"
+#include "cuda/engine/gpu_runner.h"
+#include "model/forward.h"
+#endif
+
+namespace zc::app {
+
+namespace {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[std::min(v.size() - 1, size_t(p * double(v.size())))];
+}
+}  // namespace
+
+#ifdef ZC_HAVE_CUDA
+
+struct BenchModel::Impl {
+  std::string name;
+  model::ModelConfig config;
+  cuda::GpuModel gpu;
+};
+
+bool gpu_bench_available(std::string* why) { return cuda::device_available(why); }
+
+size_t gpu_free_bytes() {
+  size_t free_mem = 0, total = 0;
+  cuda::check(cudaMemGetInfo(&free_mem, &total), "cudaMemGetInfo");
+  return free_mem;
+}
+
+BenchModel BenchModel::from_dir(const std::string& dir) {
+  const auto m = model::Model::load(dir);
+  return BenchModel(new Impl{dir, m.config(), cuda::GpuModel::upload(m.config(), m.weights())});
+}
+
+BenchModel BenchModel::synthetic(const std::string& preset, uint64_t seed) {
+  const model::ModelConfig c = model::preset_config(preset);
+  return BenchModel(new Impl{preset + " (synthetic)", c, cuda::GpuModel::synthetic(c, seed)});
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Random prompt ids, reproducible.
+std::vector<int32_t> random_ids(Rng& rng, int n, int vocab) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& t : ids) t = int32_t(rng.integer(0, vocab - 1));
+  return ids;
+}
+
+// Fills every layer of sequence seq's cache by quantizing random k/v (the same code
+// path a prefill takes after attention), for batches too large to prefill here.
+void synthetic_fill(cuda::GpuRunner& r, const model::ModelConfig& c, int seq, int T, Rng& rng) {
+  const size_t kvw = size_t(c.n_kv_heads) * c.head_dim, qw = size_t(c.n_heads) * c.head_dim;
+  static std::vector<float> kv_host;
+  static std::vector<uint16_t> q_host, k_host;
+  static cuda::DeviceBuffer<float> k, v;
+  static cuda::DeviceBuffer<uint16_t> qb, kb;
+  if (kv_host.size() != size_t(T) * kvw) {
+    kv_host.resize(size_t(T) * kvw);
+    for (auto& x : kv_host) x = float(rng.normal());
+    q_host.resize(size_t(T) * qw);
+    for (auto& x : q_host) x = float_to_bf16(float(rng.normal()));
+    k_host.resize(size_t(T) * kvw);
+    for (size_t i = 0; i < k_host.size(); ++i) k_host[i] = float_to_bf16(kv_host[i]);
+    k.upload(kv_host);
+    v.upload(kv_host);
+    qb.upload(q_host);
+    kb.upload(k_host);
+  }
+  for (int l = 0; l < c.n_layers; ++l) {
+    r.cache().prefill(l, seq, k.get(), v.get(), int(kvw), T, qb.get(), kb.get());
+  }
+}
+
+}  // namespace
+
+BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& bc, size_t pool_bytes) const {
+  const model::ModelConfig& c = impl_->config;
+  cuda::KvPool pool(pool_bytes);
+  cuda::GpuRunner runner(impl_->gpu, method, pool, bc.batch, bc.context + bc.gen + 1);
+  Rng rng(1234);
+  BenchResult res;
+  res.method = method.label.empty() ? kv::method_name(method.method) : method.label;
+  res.batch = bc.batch, res.context = bc.context, res.gen = bc.gen, res.synthetic_fill = bc.synthetic_fill;
+
+  std::vector<double> prefill_times;
+  for (int rep = 0; rep < std::max(1, bc.reps); ++rep) {
+    for (int b = 0; b < bc.batch; ++b) runner.cache().reset(b);
+    runner.synchronize();
+    const auto t0 = Clock::now();
+    for (int b = 0; b < bc.batch; ++b) {
+      if (bc.synthetic_fill) {
+        synthetic_fill(runner, c, b, bc.context, rng);
+      } else {
+        runner.prefill(b, random_ids(rng, bc.context, c.vocab_size));
+      }
+    }
+    runner.synchronize();
+    prefill_times.push_back(seconds_since(t0));
+  }
+  if (!bc.synthetic_fill) res.prefill_s = median(prefill_times);
+
+  // Decode: warm-up steps first (cuBLAS heuristics, first-touch), then timed steps,
+  // each ending in a synchronization (the latency a user sees per token).
+  std::vector<int32_t> tokens(size_t(bc.batch), 1);
+  const int warmup = std::min(3, bc.gen);
+  std::vector<double> steps;
+  for (int s = 0; s < bc.gen; ++s) {
+    for (auto& t : tokens) t = int32_t(rng.integer(0, c.vocab_size - 1));
+    const auto t0 = Clock::now();
+    runner.decode(tokens);
+    runner.synchronize();
+    if (s >= warmup) steps.push_back(seconds_since(t0) * 1e3);
+  }
+  res.decode_ms = median(steps);
+  res.decode_p10_ms = percentile(steps, 0.1);
+  res.decode_p90_ms = percentile(steps, 0.9);
+  res.tokens_per_s = res.decode_ms > 0 ? bc.batch * 1e3 / res.decode_ms : 0;
+  const kv::MemoryReport mem = runner.cache().memory();
+  res.kv_fp16_bytes = mem.fp16_bytes;
+  res.kv_bytes = pool.used();
+  res.kv_peak_bytes = pool.peak();
+  res.weight_bytes = impl_->gpu.weight_bytes();
+  res.workspace_bytes = runner.workspace_bytes();
+  res.peak_bytes = res.weight_bytes + res.workspace_bytes + res.kv_peak_bytes;
+  return res;
+}
+
+#else  // built without the CUDA backend
+
+struct BenchModel::Impl {
+  model::ModelConfig config;
+};
+bool gpu_bench_available(std::string* why) {
+  if (why) *why = "this zipcache was built without CUDA (nvcc was not found at configure time)";
+  return false;
+}
+size_t gpu_free_bytes() { return 0; }
+BenchModel BenchModel::from_dir(const std::string&) { fail("zipcache bench: built without CUDA"); }
+BenchModel BenchModel::synthetic(const std::string&, uint64_t) { fail("zipcache bench: built without CUDA"); }
+BenchResult BenchModel::run(const kv::MethodConfig&, const BenchConfig&, size_t) const {
+  fail("zipcache bench: built without CUDA");
+}
+
+#endif
+
+BenchModel::BenchModel(Impl* impl) : impl_(impl) {}
+BenchModel::~BenchModel() { delete impl_; }
+BenchModel::BenchModel(BenchModel&& o) noexcept : impl_(std::exchange(o.impl_, nullptr)) {}
+BenchModel& BenchModel::operator=(BenchModel&& o) noexcept {
+  std::swap(impl_, o.impl_);
+  return *this;
+}
+const model::ModelConfig& BenchModel::config() const { return impl_->config; }
+std::string BenchModel::name() const {
+#ifdef ZC_HAVE_CUDA
+  return impl_->name;
+#else
+  return "";
+#endif
+}
+
+}  // namespace zc::app

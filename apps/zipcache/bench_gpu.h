@@ -1,0 +1,62 @@
+// The measurements behind `zipcache bench` (issue 4), in the spirit of llama-bench:
+// one configuration (model, KV method, batch, context) per call.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kv/method.h"
+#include "model/config.h"
+
+namespace zc::app {
+
+struct BenchConfig {
+  int batch = 8, context = 4096, gen = 32;
+  int reps = 1;                  // prefill repetitions (median)
+  bool synthetic_fill = false;   // fill the cache by quantizing random k/v, not by a prefill
+};
+
+struct BenchResult {
+  std::string method;
+  int batch = 0, context = 0, gen = 0;
+  double prefill_s = -1;      // whole batch, sequence after sequence (median of reps); -1: not run
+  double decode_ms = 0;       // median ms per decode step (all sequences)
+  double decode_p10_ms = 0, decode_p90_ms = 0;
+  double tokens_per_s = 0;    // batch / decode step
+  size_t kv_bytes = 0;        // pool bytes the caches hold at the end
+  size_t kv_fp16_bytes = 0;   // what an fp16 cache of the same tokens takes
+  size_t kv_peak_bytes = 0;   // most pool bytes in use at once
+  size_t weight_bytes = 0, workspace_bytes = 0;
+  size_t peak_bytes = 0;      // weights + workspace + KV peak
+  bool synthetic_fill = false;
+  double compression() const { return kv_bytes ? double(kv_fp16_bytes) / double(kv_bytes) : 0; }
+};
+
+// The model to benchmark on the GPU: a folder, or a preset's shape with random weights.
+class BenchModel {
+ public:
+  static BenchModel from_dir(const std::string& dir);
+  static BenchModel synthetic(const std::string& preset, uint64_t seed);
+  ~BenchModel();
+  BenchModel(BenchModel&&) noexcept;
+  BenchModel& operator=(BenchModel&&) noexcept;
+  const model::ModelConfig& config() const;
+  std::string name() const;
+
+  // Runs one configuration with a KV pool of pool_bytes. Throws zc::Error (e.g. the
+  // pool is too small: the message says how much was needed).
+  BenchResult run(const kv::MethodConfig& method, const BenchConfig& config, size_t pool_bytes) const;
+
+ private:
+  struct Impl;
+  explicit BenchModel(Impl* impl);
+  Impl* impl_ = nullptr;
+};
+
+// Whether this build has the GPU engine and a GPU is present; when not, *why says why.
+bool gpu_bench_available(std::string* why);
+// Free device memory now.
+size_t gpu_free_bytes();
+
+}  // namespace zc::app

@@ -1,0 +1,200 @@
+// `zipcache bench`: speed and memory of the KV methods on the GPU, in the spirit of
+// llama-bench (issue 4). A model folder or a preset's shape with random weights
+// (--synthetic llama3-8b, ...); sweeps of batch size and context; for each method the
+// prefill time, decode ms per step, tokens/s, KV bytes from the pool's allocator,
+// compression and peak memory; optionally the largest batch whose KV cache fits a
+// budget and the throughput there. Output as a table, JSON or CSV.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "bench_gpu.h"
+#include "commands.h"
+#include "core/error.h"
+#include "model/presets.h"
+#include "model_options.h"
+
+namespace zc::app {
+
+namespace {
+
+struct BenchCommand {
+  ModelOptions model;
+  std::string synthetic;
+  std::vector<int> batches = {1, 8};
+  std::vector<int> contexts = {4096};
+  int gen = 32, reps = 1;
+  double kv_mem_gib = 0;     // 0: 90% of the free memory once weights are loaded
+  double budget_gib = 0;     // 0: no largest-batch search
+  std::string format = "table", out;
+  uint64_t seed = 0;
+  std::vector<std::string> argv;
+};
+
+double gib(size_t b) { return double(b) / (1024.0 * 1024.0 * 1024.0); }
+
+nlohmann::json to_json(const BenchResult& r) {
+  nlohmann::json j = {{"method", r.method}, {"batch", r.batch}, {"context", r.context}, {"gen", r.gen},
+                      {"decode_ms", r.decode_ms}, {"decode_p10_ms", r.decode_p10_ms},
+                      {"decode_p90_ms", r.decode_p90_ms}, {"tokens_per_s", r.tokens_per_s},
+                      {"kv_bytes", r.kv_bytes}, {"kv_fp16_bytes", r.kv_fp16_bytes}, {"kv_peak_bytes", r.kv_peak_bytes},
+                      {"compression", r.compression()}, {"weight_bytes", r.weight_bytes},
+                      {"workspace_bytes", r.workspace_bytes}, {"peak_bytes", r.peak_bytes},
+                      {"cache_filled_by", r.synthetic_fill ? "random k/v quantized (no prefill)" : "prefill"}};
+  j["prefill_s"] = r.prefill_s >= 0 ? nlohmann::json(r.prefill_s) : nlohmann::json(nullptr);
+  return j;
+}
+
+std::string csv(const std::vector<BenchResult>& rows, const std::string& kind) {
+  std::string s = "kind,method,batch,context,gen,prefill_s,decode_ms,decode_p10_ms,decode_p90_ms,tokens_per_s,"
+                  "kv_bytes,kv_fp16_bytes,compression,peak_bytes\n";
+  for (const auto& r : rows) {
+    s += fmt::format("{},{},{},{},{},{},{:.4f},{:.4f},{:.4f},{:.2f},{},{},{:.4f},{}\n", kind, r.method, r.batch,
+                     r.context, r.gen, r.prefill_s >= 0 ? fmt::format("{:.4f}", r.prefill_s) : "", r.decode_ms,
+                     r.decode_p10_ms, r.decode_p90_ms, r.tokens_per_s, r.kv_bytes, r.kv_fp16_bytes, r.compression(),
+                     r.peak_bytes);
+  }
+  return s;
+}
+
+std::string table(const std::vector<BenchResult>& rows) {
+  std::string s = fmt::format("| {:<24} | {:>5} | {:>7} | {:>9} | {:>9} | {:>9} | {:>10} | {:>6} | {:>9} |\n", "method",
+                              "batch", "context", "prefill s", "decode ms", "tok/s", "KV", "ratio", "peak mem");
+  s += "|--------------------------|-------|---------|-----------|-----------|-----------|------------|--------|-----------|\n";
+  for (const auto& r : rows) {
+    s += fmt::format("| {:<24} | {:>5} | {:>7} | {:>9} | {:>9.2f} | {:>9.1f} | {:>10} | {:>5.2f}x | {:>9} |\n", r.method,
+                     r.batch, r.context, r.prefill_s >= 0 ? fmt::format("{:.3f}", r.prefill_s) : "-", r.decode_ms,
+                     r.tokens_per_s, human_bytes(double(r.kv_bytes)), r.compression(), human_bytes(double(r.peak_bytes)));
+  }
+  return s;
+}
+
+int run(BenchCommand& o) {
+  if (o.format != "table" && o.format != "json" && o.format != "csv") {
+    fail("--format '{}' (table, json or csv)", o.format);
+  }
+  for (int b : o.batches) {
+    if (b < 1) fail("--batch {}: batch sizes must be positive", b);
+  }
+  for (int c : o.contexts) {
+    if (c < 1) fail("--context {}: contexts must be positive", c);
+  }
+  if (o.gen < 4) fail("--gen {}: at least 4 decode steps (3 are warm-up)", o.gen);
+  std::string why;
+  if (!gpu_bench_available(&why)) fail("zipcache bench needs an NVIDIA GPU: {}", why);
+  const auto methods = parse_methods(o.model.kv, {"fp16", "kivi2", "zipcache"});
+  std::cerr << "loading " << (o.synthetic.empty() ? "model" : "synthetic " + o.synthetic) << " onto the GPU...\n";
+  BenchModel model = o.synthetic.empty() ? BenchModel::from_dir(resolve_model_dir(o.model))
+                                         : BenchModel::synthetic(o.synthetic, o.seed);
+  const size_t pool_bytes = o.kv_mem_gib > 0 ? size_t(o.kv_mem_gib * 1073741824.0)
+                                             : size_t(double(gpu_free_bytes()) * 0.9) - (size_t(2) << 30);
+  std::vector<BenchResult> rows, fits;
+  for (int ctx : o.contexts) {
+    for (int b : o.batches) {
+      for (const auto& m : methods) {
+        std::cerr << fmt::format("{} batch {} context {}...\n", method_label(m), b, ctx);
+        BenchConfig bc;
+        bc.batch = b, bc.context = ctx, bc.gen = o.gen, bc.reps = o.reps;
+        rows.push_back(model.run(m, bc, pool_bytes));
+        rows.back().method = method_label(m);
+      }
+    }
+  }
+  // Largest batch whose KV cache fits the budget at the first context, from the
+  // bytes per sequence the allocator reported; its caches are filled by quantizing
+  // random k/v (prefilling hundreds of sequences would dominate the run).
+  if (o.budget_gib > 0) {
+    const size_t budget = size_t(o.budget_gib * 1073741824.0);
+    for (const auto& m : methods) {
+      const BenchResult* ref = nullptr;
+      for (const auto& r : rows) {
+        if (r.method == method_label(m) && r.context == o.contexts.front()) ref = &r;
+      }
+      if (ref == nullptr) continue;
+      const double per_seq = double(ref->kv_peak_bytes) / ref->batch;
+      int fit = int(double(budget) / per_seq);
+      // Decode attention serves at most 65535 (sequence, KV head) pairs per launch.
+      fit = std::min(fit, 65535 / model.config().n_kv_heads);
+      std::cerr << fmt::format("{}: {:.1f} MiB per sequence -> batch {} in {:.1f} GiB\n", method_label(m),
+                               per_seq / 1048576.0, fit, o.budget_gib);
+      BenchConfig bc;
+      bc.batch = fit, bc.context = o.contexts.front(), bc.gen = o.gen, bc.synthetic_fill = true;
+      fits.push_back(model.run(m, bc, budget));
+      fits.back().method = method_label(m);
+    }
+  }
+
+  std::string text;
+  if (o.format == "json") {
+    nlohmann::json j;
+    j["model"] = model.name();
+    j["command"] = o.argv;
+    j["runs"] = nlohmann::json::array();
+    for (const auto& r : rows) j["runs"].push_back(to_json(r));
+    if (!fits.empty()) {
+      j["budget_gib"] = o.budget_gib;
+      j["largest_batch"] = nlohmann::json::array();
+      for (const auto& r : fits) j["largest_batch"].push_back(to_json(r));
+    }
+    text = j.dump(2) + "\n";
+  } else if (o.format == "csv") {
+    text = csv(rows, "sweep") + (fits.empty() ? "" : csv(fits, "largest_batch").substr(csv({}, "").size()));
+  } else {
+    text = fmt::format("model: {}\n\n", model.name()) + table(rows);
+    if (!fits.empty()) {
+      text += fmt::format("\nlargest batch whose KV cache fits {:.1f} GiB at context {} (caches filled by quantizing "
+                          "random k/v):\n",
+                          o.budget_gib, o.contexts.front());
+      text += table(fits);
+      const BenchResult* fp16 = nullptr;
+      for (const auto& r : fits) {
+        if (r.method == "fp16") fp16 = &r;
+      }
+      if (fp16 != nullptr) {
+        for (const auto& r : fits) {
+          text += fmt::format("  {:<24} throughput {:.2f}x fp16\n", r.method, r.tokens_per_s / fp16->tokens_per_s);
+        }
+      }
+    }
+  }
+  if (o.out.empty()) {
+    std::cout << text;
+  } else {
+    std::ofstream f(o.out);
+    if (!f) fail("cannot write {}", o.out);
+    f << text;
+    std::cerr << "wrote " << o.out << "\n";
+  }
+  (void)gib;
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("bench", "GPU speed and memory of KV methods (prefill, decode, largest batch)");
+  auto o = std::make_shared<BenchCommand>();
+  add_model_options(sub, o->model);
+  sub->add_option("--synthetic", o->synthetic, "Random weights of a known shape instead of -m: " +
+                                                   fmt::format("{}", fmt::join(model::preset_names(), ", ")))
+      ->check(CLI::IsMember(model::preset_names()));
+  sub->add_option("-b,--batch", o->batches, "Batch sizes to sweep")->delimiter(',');
+  sub->add_option("-c,--context", o->contexts, "Prompt lengths to sweep")->delimiter(',');
+  sub->add_option("-n,--gen", o->gen, "Decode steps per run (the first 3 are warm-up)");
+  sub->add_option("--reps", o->reps, "Prefill repetitions (median)");
+  sub->add_option("--kv-mem", o->kv_mem_gib, "GiB of GPU memory for the KV block pool (default: 90% of free)");
+  sub->add_option("--budget", o->budget_gib, "Also find the largest batch whose KV cache fits this many GiB");
+  sub->add_option("--format", o->format, "table, json or csv");
+  sub->add_option("-o,--out", o->out, "Write the results to this file");
+  sub->add_option("--seed", o->seed, "Seed of the synthetic weights");
+  return {sub, [o, sub] {
+            o->argv = {"zipcache", "bench"};
+            for (const auto& r : sub->remaining()) o->argv.push_back(r);
+            return run(*o);
+          }};
+}
+
+}  // namespace zc::app

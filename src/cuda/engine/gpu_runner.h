@@ -1,0 +1,66 @@
+// The forward pass on the GPU (issue 4) for a batch of sequences sharing a GpuKvCache:
+// the same computation as model::Model::forward (model/forward.h), with bf16 weights
+// and matrix inputs through cuBLAS, an fp32 residual stream, flash prefill attention
+// over bf16 q/k/v, and decode attention over the paged (compressed) cache.
+//   prefill(seq, tokens): one sequence's prompt; its last-token logits land in row seq.
+//   decode(tokens): one token per sequence, every row of logits.
+// One CUDA stream; results are read with logits_host() / greedy(), which synchronize.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cuda/core/device.h"
+#include "cuda/engine/gpu_model.h"
+#include "cuda/kv/gpu_cache.h"
+#include "cuda/model/gemm.h"
+#include "kv/method.h"
+
+namespace zc::cuda {
+
+class GpuRunner {
+ public:
+  // A batch of `batch` sequences of at most max_context tokens (0: the model's
+  // max_position_embeddings) whose caches follow `method`, carved from `pool`.
+  GpuRunner(const GpuModel& model, const kv::MethodConfig& method, KvPool& pool, int batch,
+            int max_context = 0);
+  ~GpuRunner();
+
+  // Checks the ids (zc::Error naming the bad one) and the context limit first.
+  void prefill(int seq, std::span<const int32_t> tokens);
+  void decode(std::span<const int32_t> tokens);  // exactly `batch` tokens
+
+  const float* logits() const { return logits_.get(); }  // device [batch][vocab]
+  std::vector<float> logits_host(int seq);               // synchronizes
+  std::vector<int32_t> greedy();                         // argmax per row; synchronizes
+  void synchronize();
+
+  GpuKvCache& cache() { return *cache_; }
+  const GpuKvCache& cache() const { return *cache_; }
+  int batch() const { return batch_; }
+  cudaStream_t stream() const { return stream_; }
+  size_t workspace_bytes() const;  // activations and scratch outside the pool
+
+ private:
+  void ensure_rows(int rows);
+  void check_tokens(std::span<const int32_t> tokens) const;
+  // The transformer layers for `rows` rows already embedded in x_; prefill of
+  // sequence seq (rows = T) or decode (seq = -1, rows = batch).
+  void layers(int rows, int seq);
+
+  const GpuModel& model_;
+  int batch_, max_context_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<GpuKvCache> cache_;
+  Gemm gemm_;
+  int rows_cap_ = 0;
+  DeviceBuffer<float> x_, qkv_, gu_, attn_f32_, logits_, last_;
+  DeviceBuffer<uint16_t> hb_, qb_, kb_, vb_, attn_, act_;
+  DeviceBuffer<int32_t> ids_, pos_, argmax_;
+  std::vector<int32_t> positions_h_;
+};
+
+}  // namespace zc::cuda

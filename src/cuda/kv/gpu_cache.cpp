@@ -1,0 +1,670 @@
+// The GPU KV cache (gpu_cache.h): host plans and descriptors; kernels in
+// page_kernels.cu, quantization in cuda/quant/pack.cu, saliency in cuda/saliency.
+#include "cuda/kv/gpu_cache.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <numeric>
+
+#include "core/error.h"
+#include "cuda/kv/page_launch.h"
+#include "cuda/quant/pack_launch.h"
+#include "cuda/saliency/probe_scores.h"
+#include "cuda/saliency/top_r.h"
+
+namespace zc::cuda {
+
+using detail::GroupMode;
+using detail::SeqRun;
+
+// What a page holds; its bytes follow (kv_page.h).
+struct GpuKvCache::PageSpec {
+  int kbits = 16, vbits = 16, vgroup = 0;
+  PageValues values = PageValues::Fp16;
+};
+
+struct GpuKvCache::Seq {
+  int length = 0;
+  int pages = 0;            // pages in use per list
+  int win_first_page = 0;   // the fp16 window starts at this page (slot 0)
+  int win_count = 0;        // tokens in the window
+  int prefill_T = 0;        // during a layered prefill
+  // Block-parameter chunks per (layer, KV head): unit and bytes.
+  std::vector<std::vector<std::pair<uint32_t, size_t>>> blocks;
+};
+
+struct GpuKvCache::Scratch {
+  DeviceBuffer<float> kg, vg, y, scores, wk, wv;
+  DeviceBuffer<uint8_t> kcodes, vcodes;
+  DeviceBuffer<uint16_t> klo, kstep, vlo, vstep, vscale;
+  DeviceBuffer<int32_t> idx, iota, probes;
+  DeviceBuffer<unsigned long long> err;
+  DeviceBuffer<SeqRun> runs, win;
+  DeviceBuffer<int32_t> win_count;
+  DeviceBuffer<KvPage> upd_pages;
+  DeviceBuffer<int64_t> upd_index;
+  ProbeWorkspace probe_ws;
+  std::vector<SeqRun> runs_h, win_h;
+  std::vector<int32_t> win_count_h;
+};
+
+namespace {
+
+template <typename T>
+void grow(DeviceBuffer<T>& b, size_t n) {
+  if (b.size() < n) b.resize(n);
+}
+
+size_t page_bytes(int d, int kbits, int vbits, int ng) {
+  if (kbits == 16) return size_t(d) * 32 * 2 * 2;
+  return size_t(d) * 4 * size_t(kbits) + size_t(d) * 4 * size_t(vbits) + size_t(128) * size_t(ng);
+}
+
+int pages_for(int n) { return (n + kPageTokens - 1) / kPageTokens; }
+
+}  // namespace
+
+GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, KvPool& pool,
+                       cudaStream_t stream)
+    : method_(method), shape_(shape), pool_(pool), stream_(stream), scratch_(std::make_unique<Scratch>()) {
+  const int d = shape.head_dim;
+  if (shape.n_layers < 1 || shape.batch < 1 || shape.n_kv_heads < 1 || shape.n_heads % shape.n_kv_heads != 0) {
+    fail("gpu kv cache: bad shape ({} layers, batch {}, {} heads, {} KV heads)", shape.n_layers, shape.batch,
+         shape.n_heads, shape.n_kv_heads);
+  }
+  if (d != 64 && d != 128 && d != 256) fail("gpu kv cache: head_dim {} is not supported (64, 128 or 256)", d);
+  if (shape.n_heads / shape.n_kv_heads > 8) {
+    fail("gpu kv cache: {} query heads per KV head (at most 8 on the GPU)", shape.n_heads / shape.n_kv_heads);
+  }
+  if (shape.max_context < 1) fail("gpu kv cache: max_context {} must be positive", shape.max_context);
+  const std::string name = method.label.empty() ? kv::method_name(method.method) : method.label;
+  switch (method.method) {
+    case kv::Method::Fp16:
+      if (shape.scale < 0.0f) fail("gpu kv cache: bad scale");
+      break;
+    case kv::Method::Kivi:
+      if (method.group != kPageTokens) {
+        fail("gpu kv cache: {}: the GPU path quantizes KIVI in groups of 32 tokens (one page), not {}", name,
+             method.group);
+      }
+      if (method.residual % method.group != 0) fail("gpu kv cache: {}: residual must be a multiple of the group", name);
+      if (d % method.group != 0) fail("gpu kv cache: {}: head_dim {} is not a multiple of the group", name, d);
+      if (d / method.group > 8) fail("gpu kv cache: {}: more than 8 value groups per token", name);
+      if (method.kivi_bits != 2 && method.kivi_bits != 4) fail("gpu kv cache: {}: {} bits (2 or 4 on the GPU)", name, method.kivi_bits);
+      break;
+    case kv::Method::ZipCache: {
+      const auto bad_bits = [](int b) { return b != 2 && b != 4; };
+      if (bad_bits(method.bits_high) || bad_bits(method.bits_low)) {
+        fail("gpu kv cache: {}: bits {}/{} (2 or 4 on the GPU)", name, method.bits_high, method.bits_low);
+      }
+      if (method.key_scheme != quant::Scheme::Channelwise) fail("gpu kv cache: {}: keys must be channelwise on the GPU", name);
+      if (method.metric != saliency::Metric::Normalized && method.metric != saliency::Metric::Accumulated) {
+        fail("gpu kv cache: {}: metric {} is not implemented on the GPU (normalized, accumulated)", name,
+             saliency::metric_name(method.metric));
+      }
+      if (method.stats_block % kPageTokens != 0) {
+        fail("gpu kv cache: {}: block={} must be a multiple of 32 tokens on the GPU", name, method.stats_block);
+      }
+      if (method.value_scheme == quant::Scheme::Groupwise &&
+          (method.value_group < 1 || d % method.value_group != 0 || d / method.value_group > 8 || method.value_group % 2)) {
+        fail("gpu kv cache: {}: value group {} must be even, divide head_dim {} into at most 8 groups", name,
+             method.value_group, d);
+      }
+      if (!method.given_salient.empty()) fail("gpu kv cache: {}: given salient tokens are a CPU-only option", name);
+      if (method.stream_gap < 1) fail("gpu kv cache: {}: gap must be positive", name);
+      track_ = true;
+      break;
+    }
+    default:
+      fail("gpu kv cache: method {} is not implemented on the GPU (fp16, kivi2, kivi4, zipcache)", name);
+  }
+  lists_ = shape.batch * shape.n_kv_heads;
+  // Pages a list can need: the window plus sets that each waste at most one page.
+  const int tokens_pages = pages_for(shape.max_context);
+  cap_ = tokens_pages + 4;
+  if (method.method == kv::Method::ZipCache) {
+    const int chunks = shape.max_context / std::max(1, method.stream_gap) + 2;
+    cap_ = tokens_pages + 2 * chunks + 4;
+    sums_cap_ = method.stream_gap + kPageTokens;
+  }
+  const size_t entries = size_t(shape.n_layers) * size_t(lists_) * size_t(cap_);
+  table_.assign(entries, KvPage{});
+  table_dev_.resize(entries);
+  check(cudaMemsetAsync(table_dev_.get(), 0, table_dev_.bytes(), stream_), "page table");
+  std::vector<int32_t> starts(static_cast<size_t>(lists_), 0);
+  for (int i = 0; i < lists_; ++i) starts[size_t(i)] = i * cap_;
+  starts_dev_.upload(starts);
+  ends_ = starts;
+  ends_dev_.upload(ends_);
+  if (track_) {
+    sums_.resize(size_t(shape.n_layers) * size_t(lists_) * size_t(sums_cap_));
+    check(cudaMemsetAsync(sums_.get(), 0, sums_.bytes(), stream_), "window sums");
+    ml_.resize(size_t(shape.batch) * size_t(shape.n_heads) * 2);
+  }
+  seqs_.resize(size_t(shape.batch));
+  for (auto& s : seqs_) s.blocks.resize(size_t(shape.n_layers) * size_t(shape.n_kv_heads));
+  std::vector<int32_t> iota(size_t(shape.n_kv_heads) * size_t(shape.max_context));
+  for (int h = 0; h < shape.n_kv_heads; ++h) {
+    std::iota(iota.begin() + ptrdiff_t(h) * shape.max_context, iota.begin() + ptrdiff_t(h + 1) * shape.max_context, 0);
+  }
+  Scratch& sc = *scratch_;
+  sc.iota.upload(iota);
+  sc.err.resize(1);
+  sc.err.fill_bytes(0xff);
+  sc.runs.resize(size_t(shape.batch));
+  sc.win.resize(size_t(shape.batch));
+  sc.win_count.resize(size_t(shape.batch));
+  sc.runs_h.assign(size_t(shape.batch), SeqRun{});
+  sc.win_h.assign(size_t(shape.batch), SeqRun{});
+  sc.win_count_h.assign(size_t(shape.batch), 0);
+}
+
+GpuKvCache::~GpuKvCache() {
+  // Chunks go back to the pool; the device memory is the pool's.
+  for (int s = 0; s < shape_.batch; ++s) {
+    try {
+      reset(s);
+    } catch (...) {
+    }
+  }
+}
+
+int GpuKvCache::length(int seq) const { return seqs_[size_t(seq)].length; }
+
+size_t GpuKvCache::table_index(int layer, int list, int page) const {
+  return (size_t(layer) * size_t(lists_) + size_t(list)) * size_t(cap_) + size_t(page);
+}
+
+void GpuKvCache::set_page(int layer, int list, int page, const KvPage& pg) {
+  if (page >= cap_) fail("gpu kv cache: a list needs more than {} pages", cap_);
+  const size_t i = table_index(layer, list, page);
+  table_[i] = pg;
+  pending_.emplace_back(int64_t(i), pg);
+}
+
+void GpuKvCache::flush_updates() {
+  if (pending_.empty()) return;
+  // The last update of each slot wins; the kernel applies distinct slots in parallel.
+  std::map<int64_t, KvPage> last;
+  for (const auto& [i, pg] : pending_) last[i] = pg;
+  pending_.clear();
+  std::vector<KvPage> pages;
+  std::vector<int64_t> index;
+  pages.reserve(last.size());
+  index.reserve(last.size());
+  for (const auto& [i, pg] : last) index.push_back(i), pages.push_back(pg);
+  Scratch& sc = *scratch_;
+  grow(sc.upd_pages, pages.size());
+  grow(sc.upd_index, index.size());
+  check(cudaMemcpyAsync(sc.upd_pages.get(), pages.data(), pages.size() * sizeof(KvPage), cudaMemcpyHostToDevice, stream_),
+        "page updates");
+  check(cudaMemcpyAsync(sc.upd_index.get(), index.data(), index.size() * sizeof(int64_t), cudaMemcpyHostToDevice, stream_),
+        "page update index");
+  check(detail::launch_scatter_pages(sc.upd_pages.get(), sc.upd_index.get(), int(pages.size()), table_dev_.get(), stream_),
+        "scatter pages");
+}
+
+uint32_t GpuKvCache::alloc_page(const PageSpec& spec) {
+  const int ng = spec.values == PageValues::Fp16 ? 0 : shape_.head_dim / spec.vgroup;
+  return pool_.alloc(page_bytes(shape_.head_dim, spec.kbits, spec.vbits, ng));
+}
+
+void GpuKvCache::free_page(const KvPage& pg) {
+  const int ng = pg.values == PageValues::Fp16 ? 0 : shape_.head_dim / pg.vgroup;
+  pool_.free(pg.k, page_bytes(shape_.head_dim, pg.kbits, pg.vbits, ng));
+}
+
+void GpuKvCache::new_fp16_page(int seq, int page, int only_layer) {
+  const int d = shape_.head_dim;
+  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+    if (only_layer >= 0 && layer != only_layer) continue;
+    for (int h = 0; h < shape_.n_kv_heads; ++h) {
+      KvPage pg;
+      pg.k = alloc_page(PageSpec{});
+      pg.v = pg.k + uint32_t(d * 32 * 2 / 16);
+      pg.ntok = 0;
+      pg.vgroup = uint16_t(d);
+      pg.reserved0 = 1;  // allocated (reset() frees only these)
+      set_page(layer, seq * shape_.n_kv_heads + h, page, pg);
+    }
+  }
+}
+
+// Descriptors and chunks of a quantized set of n tokens at `bits`, pages page0.. of
+// every KV head of sequence seq at one layer.
+void GpuKvCache::plan_set(int layer, int seq, int n, int bits, int page0) {
+  if (n == 0) return;
+  const int d = shape_.head_dim;
+  const bool kivi = method_.method == kv::Method::Kivi;
+  PageSpec spec;
+  spec.kbits = spec.vbits = bits;
+  int block_rows = n;
+  if (kivi) {
+    spec.values = PageValues::Groupwise;
+    spec.vgroup = method_.group;
+    block_rows = kPageTokens;
+  } else {
+    spec.values = method_.value_scheme == quant::Scheme::Cstq      ? PageValues::Cstq
+                  : method_.value_scheme == quant::Scheme::Groupwise ? PageValues::Groupwise
+                                                                     : PageValues::Tokenwise;
+    spec.vgroup = spec.values == PageValues::Groupwise ? method_.value_group : d;
+    if (method_.stats_block > 0) block_rows = std::min(n, method_.stats_block);
+  }
+  const bool cstq = spec.values == PageValues::Cstq;
+  const size_t block_bytes = size_t(d) * 4 + (cstq ? size_t(d) * 2 : 0);
+  const int ng = d / spec.vgroup;
+  const size_t kbytes = size_t(d) * 4 * size_t(bits);
+  Seq& s = seqs_[size_t(seq)];
+  for (int h = 0; h < shape_.n_kv_heads; ++h) {
+    auto& blocks = s.blocks[size_t(layer) * size_t(shape_.n_kv_heads) + size_t(h)];
+    uint32_t block_unit = 0;
+    for (int p = 0; p < pages_for(n); ++p) {
+      const int row0 = p * kPageTokens;
+      if (row0 % block_rows == 0) {
+        block_unit = pool_.alloc(block_bytes);
+        blocks.emplace_back(block_unit, block_bytes);
+      }
+      KvPage pg;
+      pg.k = alloc_page(spec);
+      pg.v = pg.k + uint32_t(kbytes / 16);
+      pg.vp = pg.v + uint32_t(kbytes / 16);  // value codes take as many bytes as key codes
+      pg.kp = block_unit;
+      pg.vs = cstq ? block_unit + uint32_t(d * 4 / 16) : 0;
+      pg.kbits = uint8_t(bits);
+      pg.vbits = uint8_t(bits);
+      pg.values = spec.values;
+      pg.ntok = uint8_t(std::min(kPageTokens, n - row0));
+      pg.vgroup = uint16_t(spec.vgroup);
+      pg.reserved0 = 1;
+      set_page(layer, seq * shape_.n_kv_heads + h, page0 + p, pg);
+    }
+  }
+  (void)ng;
+}
+
+// Quantizes n_sel rows per KV head (row idx[h][i] of k/v, rows of `stride` floats)
+// into the pages plan_set made at page0.
+void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v, int stride,
+                              const int32_t* idx_dev, int n_sel, int bits, int page0) {
+  if (n_sel == 0) return;
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, cols = n_kv * d;
+  const size_t count = size_t(n_sel) * size_t(cols);
+  Scratch& sc = *scratch_;
+  grow(sc.kg, count);
+  grow(sc.vg, count);
+  check(detail::launch_gather_rows(k, stride, n_kv, d, idx_dev, n_sel, sc.kg.get(), stream_), "gather keys");
+  check(detail::launch_gather_rows(v, stride, n_kv, d, idx_dev, n_sel, sc.vg.get(), stream_), "gather values");
+
+  const bool kivi = method_.method == kv::Method::Kivi;
+  int block_rows = n_sel;
+  if (kivi) block_rows = kPageTokens;
+  else if (method_.stats_block > 0) block_rows = std::min(n_sel, method_.stats_block);
+  const int n_blocks = (n_sel + block_rows - 1) / block_rows;
+  grow(sc.kcodes, count * size_t(bits) / 8 + 16);
+  grow(sc.vcodes, count * size_t(bits) / 8 + 16);
+  grow(sc.klo, size_t(n_blocks) * cols);
+  grow(sc.kstep, size_t(n_blocks) * cols);
+  check(detail::launch_fit(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
+                           sc.err.get(), stream_, block_rows),
+        "key parameters");
+  check(detail::launch_encode(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
+                              sc.kcodes.get(), stream_, block_rows),
+        "key codes");
+
+  // Values: groups of vgroup channels per token (tokenwise and CSTQ: the whole head).
+  int vgroup = d;
+  const float* vsrc = sc.vg.get();
+  const uint16_t* vscale = nullptr;
+  if (kivi) {
+    vgroup = method_.group;
+  } else if (method_.value_scheme == quant::Scheme::Groupwise) {
+    vgroup = method_.value_group;
+  } else if (method_.value_scheme == quant::Scheme::Cstq) {
+    grow(sc.y, count);
+    grow(sc.vscale, size_t(n_blocks) * cols);
+    for (int b = 0; b < n_blocks; ++b) {
+      const int r0 = b * block_rows, rows = std::min(block_rows, n_sel - r0);
+      check(detail::launch_cstq_scale(sc.vg.get() + size_t(r0) * cols, rows, cols, sc.vscale.get() + size_t(b) * cols,
+                                      sc.y.get() + size_t(r0) * cols, sc.err.get(), stream_),
+            "cstq scales");
+    }
+    vsrc = sc.y.get();
+    vscale = sc.vscale.get();
+  }
+  const size_t vgroups = count / size_t(vgroup);
+  grow(sc.vlo, vgroups);
+  grow(sc.vstep, vgroups);
+  check(detail::launch_fit(vsrc, n_sel, cols, bits, GroupMode::Groupwise, vgroup, sc.vlo.get(), sc.vstep.get(),
+                           sc.err.get(), stream_),
+        "value parameters");
+  check(detail::launch_encode(vsrc, n_sel, cols, bits, GroupMode::Groupwise, vgroup, sc.vlo.get(), sc.vstep.get(),
+                              sc.vcodes.get(), stream_),
+        "value codes");
+
+  detail::PackSet set;
+  set.kcodes = sc.kcodes.get();
+  set.klo = sc.klo.get();
+  set.kstep = sc.kstep.get();
+  set.vcodes = sc.vcodes.get();
+  set.vlo = sc.vlo.get();
+  set.vstep = sc.vstep.get();
+  set.vscale = vscale;
+  set.n = n_sel, set.n_kv = n_kv, set.d = d, set.kbits = bits, set.vbits = bits, set.vgroup = vgroup;
+  set.block_rows = block_rows;
+  KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+  check(detail::launch_pack_pages(set, table, cap_, seq, page0, pool_.base(), stream_), "pack pages");
+}
+
+// ZipCache's split of n tokens (scores [n_kv][n] on the device) into salient and
+// regular sets, quantized into pages page0.. of sequence seq at one layer.
+void GpuKvCache::zipcache_split(int layer, int seq, const float* k, const float* v, int stride, int n,
+                                const float* scores_dev, int page0) {
+  const int n_kv = shape_.n_kv_heads;
+  const int n_sal = int(std::min<double>(n, std::floor(method_.saliency_ratio * double(n) + 0.5)));
+  const int n_reg = n - n_sal;
+  Scratch& sc = *scratch_;
+  grow(sc.idx, size_t(n_kv) * size_t(n));
+  int32_t* sal = sc.idx.get();
+  int32_t* reg = sal + size_t(n_kv) * size_t(n_sal);
+  top_r_split(scores_dev, n_kv, n, n_sal, sal, reg, stream_);
+  plan_set(layer, seq, n_sal, method_.bits_high, page0);
+  plan_set(layer, seq, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+  flush_updates();
+  quantize_set(layer, seq, k, v, stride, sal, n_sal, method_.bits_high, page0);
+  quantize_set(layer, seq, k, v, stride, reg, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+}
+
+void GpuKvCache::prefill(int layer, int seq, const float* k, const float* v, int stride, int T,
+                         const uint16_t* q_bf16, const uint16_t* k_bf16) {
+  if (seq < 0 || seq >= shape_.batch) fail("gpu kv cache: sequence {} of a batch of {}", seq, shape_.batch);
+  if (layer < 0 || layer >= shape_.n_layers) fail("gpu kv cache: layer {} of {}", layer, shape_.n_layers);
+  Seq& s = seqs_[size_t(seq)];
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
+  if (layer == 0) {
+    if (s.length != 0 || s.prefill_T != 0) fail("gpu kv cache: sequence {} already holds tokens (reset it first)", seq);
+    if (T < 1 || T > shape_.max_context) fail("gpu kv cache: prompt of {} tokens (1 .. {})", T, shape_.max_context);
+    s.prefill_T = T;
+  } else if (s.prefill_T != T) {
+    fail("gpu kv cache: layer {} prefill of {} tokens after {} at layer 0", layer, T, s.prefill_T);
+  }
+  if (stride < n_kv * d) fail("gpu kv cache: row stride {} below {} KV values", stride, n_kv * d);
+  Scratch& sc = *scratch_;
+  KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+
+  const auto write_window = [&](int first_row, int page0) {
+    const int n = T - first_row;
+    for (int p = 0; p < pages_for(n); ++p) new_fp16_page(seq, page0 + p, layer);
+    flush_updates();
+    sc.runs_h[size_t(seq)] = SeqRun{page0, 0};
+    check(cudaMemcpyAsync(sc.runs.get() + seq, &sc.runs_h[size_t(seq)], sizeof(SeqRun), cudaMemcpyHostToDevice, stream_),
+          "runs");
+    check(detail::launch_write_fp16(k + size_t(first_row) * stride, v + size_t(first_row) * stride, n, n, seq, stride,
+                                    n_kv, d, sc.runs.get(), table, cap_, pool_.base(), stream_),
+          "write fp16 pages");
+  };
+
+  switch (method_.method) {
+    case kv::Method::Fp16:
+      write_window(0, 0);
+      s.win_first_page = 0, s.win_count = T, s.pages = pages_for(T);
+      break;
+    case kv::Method::Kivi: {
+      const int R = method_.residual, G = method_.group;
+      const int window = T < R ? T : R + (T - R) % G;
+      const int Q = T - window;
+      plan_set(layer, seq, Q, method_.kivi_bits, 0);
+      flush_updates();
+      quantize_set(layer, seq, k, v, stride, sc.iota.get(), Q, method_.kivi_bits, 0);
+      if (window > 0) write_window(Q, Q / G);
+      s.win_first_page = Q / G, s.win_count = window, s.pages = Q / G + pages_for(window);
+      break;
+    }
+    default: {  // ZipCache
+      if (q_bf16 == nullptr || k_bf16 == nullptr) fail("gpu kv cache: zipcache prefill needs the bf16 q and k");
+      if (layer == 0) {
+        std::vector<int32_t> probes;
+        if (method_.probe_all_rows) {
+          probes.resize(size_t(T));
+          std::iota(probes.begin(), probes.end(), 0);
+        } else {
+          const auto rows = saliency::select_probes(T, method_.probes);
+          probes.assign(rows.begin(), rows.end());
+        }
+        sc.probes.upload(probes);
+      }
+      grow(sc.scores, size_t(n_kv) * size_t(T));
+      ProbeScoreShape ps;
+      ps.L = T, ps.n_heads = shape_.n_heads, ps.n_kv_heads = n_kv, ps.head_dim = d, ps.scale = shape_.scale;
+      probe_scores(ps, q_bf16, k_bf16, sc.probes.get(), int(sc.probes.size()), method_.metric, method_.norm,
+                   sc.scores.get(), sc.probe_ws, stream_);
+      zipcache_split(layer, seq, k, v, stride, T, sc.scores.get(), 0);
+      const int n_sal = int(std::min<double>(T, std::floor(method_.saliency_ratio * double(T) + 0.5)));
+      s.pages = pages_for(n_sal) + pages_for(T - n_sal);
+      s.win_first_page = s.pages, s.win_count = 0;
+      break;
+    }
+  }
+  if (layer == shape_.n_layers - 1) {
+    s.length = T;
+    s.prefill_T = 0;
+    if (track_) {
+      for (int l = 0; l < shape_.n_layers; ++l) {
+        check(cudaMemsetAsync(sums_.get() + (size_t(l) * lists_ + size_t(seq) * n_kv) * sums_cap_, 0,
+                              size_t(n_kv) * sums_cap_ * sizeof(float), stream_),
+              "window sums");
+      }
+    }
+    upload_ends();
+  }
+}
+
+// KIVI's streaming rule: the window's oldest page (G = 32 tokens) becomes a quantized
+// page in its place, at every layer.
+void GpuKvCache::kivi_compress_page(int seq) {
+  Seq& s = seqs_[size_t(seq)];
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, page = s.win_first_page;
+  Scratch& sc = *scratch_;
+  grow(sc.wk, size_t(kPageTokens) * n_kv * d);
+  grow(sc.wv, size_t(kPageTokens) * n_kv * d);
+  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page, 0}, kPageTokens, pool_.base(), sc.wk.get(),
+                                   sc.wv.get(), stream_),
+          "read window");
+    std::vector<KvPage> old;
+    for (int h = 0; h < n_kv; ++h) old.push_back(table_[table_index(layer, seq * n_kv + h, page)]);
+    plan_set(layer, seq, kPageTokens, method_.kivi_bits, page);
+    flush_updates();
+    quantize_set(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, sc.iota.get(), kPageTokens, method_.kivi_bits, page);
+    for (const KvPage& pg : old) free_page(pg);
+  }
+  s.win_first_page += 1;
+  s.win_count -= kPageTokens;
+}
+
+// ZipCache's streaming chunk (SPEC.md section 4, "Decode (streaming)"): the window's
+// tokens, split by the attention they received (normalized by the n - j queries that
+// saw token j), quantized like a prompt; the window starts empty after them.
+void GpuKvCache::zipcache_flush(int seq) {
+  Seq& s = seqs_[size_t(seq)];
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, n = s.win_count, page0 = s.win_first_page;
+  Scratch& sc = *scratch_;
+  grow(sc.wk, size_t(n) * n_kv * d);
+  grow(sc.wv, size_t(n) * n_kv * d);
+  grow(sc.scores, size_t(n_kv) * size_t(n));
+  const bool normalized = method_.metric == saliency::Metric::Normalized;
+  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page0, 0}, n, pool_.base(), sc.wk.get(),
+                                   sc.wv.get(), stream_),
+          "read window");
+    float* sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
+    check(detail::launch_window_scores(sums, sums_cap_, seq, n_kv, n, normalized, sc.scores.get(), stream_),
+          "window scores");
+    std::vector<KvPage> old;
+    for (int h = 0; h < n_kv; ++h) {
+      for (int p = 0; p < pages_for(n); ++p) old.push_back(table_[table_index(layer, seq * n_kv + h, page0 + p)]);
+    }
+    zipcache_split(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, n, sc.scores.get(), page0);
+    for (const KvPage& pg : old) free_page(pg);
+    check(cudaMemsetAsync(sums + size_t(seq) * n_kv * sums_cap_, 0, size_t(n_kv) * sums_cap_ * sizeof(float), stream_),
+          "window sums");
+  }
+  const int n_sal = int(std::min<double>(n, std::floor(method_.saliency_ratio * double(n) + 0.5)));
+  s.pages = page0 + pages_for(n_sal) + pages_for(n - n_sal);
+  s.win_first_page = s.pages;
+  s.win_count = 0;
+}
+
+void GpuKvCache::upload_ends() {
+  for (int b = 0; b < shape_.batch; ++b) {
+    for (int h = 0; h < shape_.n_kv_heads; ++h) {
+      const int list = b * shape_.n_kv_heads + h;
+      ends_[size_t(list)] = list * cap_ + seqs_[size_t(b)].pages;
+    }
+  }
+  check(cudaMemcpyAsync(ends_dev_.get(), ends_.data(), ends_.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_),
+        "page counts");
+}
+
+void GpuKvCache::begin_step() {
+  Scratch& sc = *scratch_;
+  for (int b = 0; b < shape_.batch; ++b) {
+    Seq& s = seqs_[size_t(b)];
+    if (s.length < 1) fail("gpu kv cache: decode step for sequence {} before its prompt", b);
+    if (s.length >= shape_.max_context) {
+      fail("gpu kv cache: sequence {} is full ({} tokens, the context limit)", b, shape_.max_context);
+    }
+    if (method_.method == kv::Method::Kivi && s.win_count + 1 >= method_.residual + method_.group) {
+      kivi_compress_page(b);
+    }
+    if (method_.method == kv::Method::ZipCache && s.win_count >= method_.stream_gap) zipcache_flush(b);
+    const int page = s.win_first_page + s.win_count / kPageTokens, slot = s.win_count % kPageTokens;
+    if (slot == 0) {
+      new_fp16_page(b, page);
+      s.pages = page + 1;
+    }
+    sc.runs_h[size_t(b)] = SeqRun{page, slot};
+    sc.win_h[size_t(b)] = SeqRun{s.win_first_page, 0};
+    sc.win_count_h[size_t(b)] = s.win_count + 1;
+  }
+  flush_updates();
+  const size_t B = size_t(shape_.batch);
+  check(cudaMemcpyAsync(sc.runs.get(), sc.runs_h.data(), B * sizeof(SeqRun), cudaMemcpyHostToDevice, stream_), "runs");
+  check(cudaMemcpyAsync(sc.win.get(), sc.win_h.data(), B * sizeof(SeqRun), cudaMemcpyHostToDevice, stream_), "window");
+  check(cudaMemcpyAsync(sc.win_count.get(), sc.win_count_h.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice, stream_),
+        "window counts");
+  upload_ends();
+}
+
+void GpuKvCache::append(int layer, const float* k, const float* v, int stride) {
+  KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+  check(detail::launch_write_fp16(k, v, shape_.batch, 1, 0, stride, shape_.n_kv_heads, shape_.head_dim,
+                                  scratch_->runs.get(), table, cap_, pool_.base(), stream_),
+        "append");
+}
+
+PagedKvView GpuKvCache::view(int layer) const {
+  PagedKvView v;
+  v.head_dim = shape_.head_dim;
+  v.lists = lists_;
+  v.max_pages = 0;
+  v.min_pages = std::numeric_limits<int>::max();
+  for (const Seq& s : seqs_) v.max_pages = std::max(v.max_pages, s.pages), v.min_pages = std::min(v.min_pages, s.pages);
+  v.max_value_groups = method_.method == kv::Method::Kivi ? shape_.head_dim / method_.group
+                       : (method_.method == kv::Method::ZipCache && method_.value_scheme == quant::Scheme::Groupwise)
+                           ? shape_.head_dim / method_.value_group
+                           : 1;
+  v.pool = pool_.base();
+  v.pages = table_dev_.get() + table_index(layer, 0, 0);
+  v.starts = starts_dev_.get();
+  v.ends = ends_dev_.get();
+  return v;
+}
+
+void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride) {
+  DecodeShape ds;
+  ds.batch = shape_.batch, ds.n_heads = shape_.n_heads, ds.n_kv_heads = shape_.n_kv_heads, ds.head_dim = shape_.head_dim;
+  ds.scale = shape_.scale;
+  ds.q_stride = q_stride > 0 ? q_stride : shape_.n_heads * shape_.head_dim;
+  decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, track_ ? ml_.get() : nullptr);
+  if (track_) {
+    const float scale = shape_.scale > 0.0f ? shape_.scale : 1.0f / std::sqrt(float(shape_.head_dim));
+    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+    check(detail::launch_window_saliency(q, ds.q_stride, ml_.get(), table, cap_, pool_.base(), scratch_->win.get(),
+                                         scratch_->win_count.get(), shape_.batch, shape_.n_heads, shape_.n_kv_heads,
+                                         shape_.head_dim, scale * 1.4426950408889634f,
+                                         sums_.get() + size_t(layer) * lists_ * sums_cap_, sums_cap_, stream_),
+          "window saliency");
+  }
+}
+
+void GpuKvCache::end_step() {
+  for (Seq& s : seqs_) ++s.length, ++s.win_count;
+}
+
+kv::MemoryReport GpuKvCache::memory(int seq) const {
+  kv::MemoryReport r;
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
+  for (int b = 0; b < shape_.batch; ++b) {
+    if (seq >= 0 && b != seq) continue;
+    const Seq& s = seqs_[size_t(b)];
+    r.tokens_seen += size_t(s.length);
+    r.tokens_kept += size_t(s.length);
+    r.fp16_bytes += size_t(2) * 2 * size_t(n_kv) * size_t(d) * size_t(s.length) * size_t(shape_.n_layers);
+    for (int layer = 0; layer < shape_.n_layers; ++layer) {
+      for (int h = 0; h < n_kv; ++h) {
+        for (int p = 0; p < s.pages; ++p) {
+          const KvPage& pg = table_[table_index(layer, b * n_kv + h, p)];
+          if (pg.kbits == 16) {
+            r.window_bytes += page_bytes(d, 16, 16, 0);
+          } else {
+            r.code_bytes += size_t(d) * 4 * (size_t(pg.kbits) + size_t(pg.vbits));
+            r.param_bytes += size_t(128) * size_t(d / pg.vgroup);
+          }
+        }
+        for (const auto& blk : s.blocks[size_t(layer) * n_kv + size_t(h)]) r.param_bytes += pool_round(blk.second);
+      }
+    }
+    if (track_) r.metadata_bytes += size_t(shape_.n_layers) * n_kv * size_t(sums_cap_) * sizeof(float);
+  }
+  return r;
+}
+
+void GpuKvCache::reset(int seq) {
+  Seq& s = seqs_[size_t(seq)];
+  const int n_kv = shape_.n_kv_heads;
+  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+    for (int h = 0; h < n_kv; ++h) {
+      for (int p = 0; p < s.pages; ++p) {
+        KvPage& pg = table_[table_index(layer, seq * n_kv + h, p)];
+        if (pg.reserved0 == 1) free_page(pg);
+        pg = KvPage{};
+      }
+      auto& blocks = s.blocks[size_t(layer) * n_kv + size_t(h)];
+      for (const auto& blk : blocks) pool_.free(blk.first, blk.second);
+      blocks.clear();
+    }
+  }
+  s.length = s.pages = s.win_first_page = s.win_count = s.prefill_T = 0;
+}
+
+void GpuKvCache::check_errors() {
+  unsigned long long e = 0;
+  check(cudaMemcpyAsync(&e, scratch_->err.get(), sizeof(e), cudaMemcpyDeviceToHost, stream_), "error flag");
+  check(cudaStreamSynchronize(stream_), "kv cache");
+  if (e != std::numeric_limits<unsigned long long>::max()) {
+    const int cols = shape_.n_kv_heads * shape_.head_dim;
+    const unsigned long long index = e >> 2;
+    scratch_->err.fill_bytes(0xff);
+    if ((e & 3u) == detail::kNonFinite) {
+      fail("gpu kv cache: a non-finite key or value (KV head {}, channel {}) reached the quantizer",
+           (index % cols) / unsigned(shape_.head_dim), index % unsigned(shape_.head_dim));
+    }
+    fail("gpu kv cache: a key or value range is outside what fp16 parameters can hold");
+  }
+}
+
+}  // namespace zc::cuda

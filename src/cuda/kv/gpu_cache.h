@@ -1,0 +1,121 @@
+// The KV cache of a batch of sequences on the GPU (issue 4; SPEC.md sections 2-4),
+// for every layer of a model: fp16, KIVI and ZipCache, stored as pages (kv_page.h)
+// carved from a KvPool and read by decode_attention.
+//
+// Every layer and KV head of a sequence has the same page structure (which tokens
+// are quantized, at which bits, depends only on counts), so the host keeps one plan
+// per sequence and a descriptor table KvPage[layers][lists][cap] (list = sequence *
+// n_kv + head) mirrored on the device. Kernels fill the pages; the host only
+// allocates, writes descriptors and uploads what changed.
+//  - fp16: every token in fp16 pages.
+//  - KIVI: the same streaming rule as kv/kivi_cache.cpp: tokens enter an fp16 window;
+//    while it holds R + G tokens its oldest G (one page, G = 32 here) are quantized
+//    (keys channelwise over the page, values groupwise) in place of that page.
+//  - ZipCache: the prompt is split per KV head by probe saliency (cuda/saliency) into
+//    salient (bits_high) and regular (bits_low) sets, each quantized with channelwise
+//    keys and CSTQ values (statistics over the set, or over stats_block tokens); decode
+//    tokens gather in an fp16 window with the attention they receive, and every
+//    stream_gap tokens the window is split and quantized the same way (never again).
+// One stream; calls are asynchronous except where a method says it synchronizes.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cuda/kv/decode_attention.h"
+#include "cuda/kv/kv_pool.h"
+#include "kv/cache.h"
+#include "kv/method.h"
+
+namespace zc::cuda {
+
+struct GpuKvShape {
+  int n_layers = 0, batch = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int max_context = 0;  // most tokens a sequence may hold
+  float scale = 0.0f;   // softmax scale (0: 1 / sqrt(head_dim))
+};
+
+class GpuKvCache {
+ public:
+  // Throws zc::Error for methods or options the GPU path does not support (H2O, MiKV,
+  // fp32, KIVI groups other than 32, recent/random metrics, non-channelwise keys,
+  // stats_block not a multiple of 32) and for shapes decode attention cannot serve.
+  GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, KvPool& pool,
+             cudaStream_t stream = nullptr);
+  ~GpuKvCache();
+  GpuKvCache(const GpuKvCache&) = delete;
+  GpuKvCache& operator=(const GpuKvCache&) = delete;
+
+  const GpuKvShape& shape() const { return shape_; }
+  const kv::MethodConfig& method() const { return method_; }
+  int length(int seq) const;
+
+  // The prompt of sequence `seq` (which must be empty) at one layer; call for layers
+  // 0, 1, ... in order with the same T. k, v: T rows of `stride` floats (KV head h at
+  // + h * d), keys after RoPE. ZipCache also needs q_bf16 [T][n_heads][d] and k_bf16
+  // [T][n_kv][d] (the probe pass). After the last layer the sequence holds T tokens.
+  void prefill(int layer, int seq, const float* k, const float* v, int stride, int T,
+               const uint16_t* q_bf16 = nullptr, const uint16_t* k_bf16 = nullptr);
+
+  // A decode step appends one token to every sequence: begin_step() makes room (KIVI
+  // and ZipCache compress here) and uploads this step's page table changes; then per
+  // layer append() writes the token's k/v (rows of `stride` floats, one per sequence)
+  // and attend() computes attention for q [batch][n_heads][d] into out; end_step()
+  // closes the step. Every sequence must hold at least one token.
+  void begin_step();
+  void append(int layer, const float* k, const float* v, int stride);
+  void attend(int layer, const float* q, float* out, int q_stride = 0);
+  void end_step();
+
+  // Storage of sequence `seq` (or all with -1), counted from the chunks it holds in
+  // the pool: fp16_bytes is what an fp16 cache of the same tokens takes.
+  kv::MemoryReport memory(int seq = -1) const;
+  // Frees everything sequence `seq` holds; it can take a new prompt afterwards.
+  void reset(int seq);
+
+  // Throws zc::Error if a quantization kernel met a non-finite key or value since the
+  // last check (synchronizes the stream).
+  void check_errors();
+
+ private:
+  struct PageSpec;
+  struct Seq;
+  struct Scratch;
+
+  size_t table_index(int layer, int list, int page) const;
+  void set_page(int layer, int list, int page, const KvPage& pg);
+  void flush_updates();
+  uint32_t alloc_page(const PageSpec& spec);
+  void free_page(const KvPage& pg);
+  void new_fp16_page(int seq, int page, int only_layer = -1);  // every layer unless given
+  void quantize_set(int layer, int seq, const float* k, const float* v, int stride,
+                    const int32_t* idx_dev, int n_sel, int bits, int page0);
+  void plan_set(int layer, int seq, int n, int bits, int page0);
+  void zipcache_split(int layer, int seq, const float* k, const float* v, int stride, int n,
+                      const float* scores_dev, int page0);
+  void kivi_compress_page(int seq);
+  void zipcache_flush(int seq);
+  void upload_ends();
+  PagedKvView view(int layer) const;
+
+  kv::MethodConfig method_;
+  GpuKvShape shape_;
+  KvPool& pool_;
+  cudaStream_t stream_;
+  int lists_ = 0, cap_ = 0, sums_cap_ = 0;
+  bool track_ = false;  // ZipCache: window tokens accumulate the attention they receive
+  std::vector<Seq> seqs_;
+  std::vector<KvPage> table_;                  // host mirror [layers][lists][cap]
+  std::vector<std::pair<int64_t, KvPage>> pending_;  // descriptor updates not yet uploaded
+  DeviceBuffer<KvPage> table_dev_;
+  DeviceBuffer<int32_t> starts_dev_, ends_dev_;
+  std::vector<int32_t> ends_;
+  DeviceBuffer<float> sums_;                   // [layers][lists][sums_cap]
+  DeviceBuffer<float> ml_;                     // [batch][n_heads][2]
+  std::unique_ptr<Scratch> scratch_;
+  DecodeWorkspace decode_ws_;
+};
+
+}  // namespace zc::cuda

@@ -1,0 +1,43 @@
+// cuBLAS calls of the GPU forward pass (gemm.h). Row-major y[n][out] = x W^T is the
+// column-major product C(out x n) = op_T(W: in x out) * x(in x n).
+#include "cuda/model/gemm.h"
+
+#include "core/error.h"
+#include "cuda/core/device.h"
+
+namespace zc::cuda {
+
+void check_cublas(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) fail("cuda: {}: cuBLAS status {} ({})", what, int(s), cublasGetStatusString(s));
+}
+
+Gemm::Gemm() { check_cublas(cublasCreate(&handle_), "cublasCreate"); }
+
+Gemm::~Gemm() {
+  if (handle_) cublasDestroy(handle_);
+}
+
+void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
+                  cudaStream_t stream) {
+  if (n < 1 || in < 1 || out < 1) fail("cuda linear: bad shape [{} x {}] x [{} x {}]^T", n, in, out, in);
+  check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+  const float alpha = 1.0f;
+  check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, w, CUDA_R_16BF, in, x,
+                            CUDA_R_16BF, in, &beta, y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "linear (cublasGemmEx)");
+}
+
+void Gemm::batched_abt(const uint16_t* a, int lda, long long stride_a, const uint16_t* b, int ldb,
+                       long long stride_b, float* c, int ldc, long long stride_c, int m, int n, int k,
+                       int batch, cudaStream_t stream) {
+  if (m < 1 || n < 1 || k < 1 || batch < 1) fail("cuda batched gemm: bad shape {} x {} x {} (batch {})", m, n, k, batch);
+  check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+  const float alpha = 1.0f, beta = 0.0f;
+  // Column-major: C^T (n x m) = B (n x k, i.e. op_T of k x n) * A^T (k x m).
+  check_cublas(cublasGemmStridedBatchedEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, b, CUDA_R_16BF, ldb,
+                                          stride_b, a, CUDA_R_16BF, lda, stride_a, &beta, c, CUDA_R_32F, ldc, stride_c,
+                                          batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "batched gemm (cublasGemmStridedBatchedEx)");
+}
+
+}  // namespace zc::cuda

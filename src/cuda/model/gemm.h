@@ -1,0 +1,40 @@
+// Matrix products of the GPU forward pass through cuBLAS (issue 4): bf16 weights and
+// activations, fp32 accumulation and fp32 outputs, as nn.Linear computes
+// y = x W^T with W stored [out, in] (the safetensors layout).
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace zc::cuda {
+
+class Gemm {
+ public:
+  Gemm();  // creates the cuBLAS handle; throws zc::Error when cuBLAS cannot start
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  // y[n][out] = x[n][in] W^T + beta * y, x and W bf16 (uint16_t bits), y fp32; all
+  // device pointers, rows contiguous. beta 1 adds into y (the residual connections).
+  void linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
+              cudaStream_t stream);
+
+  // Batched over `batch` matrices with strides (elements) between them:
+  // C_i [m][n] = A_i [m][k] B_i^T with B_i [n][k] (lda, ldb, ldc: row strides), bf16
+  // inputs, fp32 output. (The probe pass: probe queries times keys.)
+  void batched_abt(const uint16_t* a, int lda, long long stride_a, const uint16_t* b, int ldb,
+                   long long stride_b, float* c, int ldc, long long stride_c, int m, int n, int k,
+                   int batch, cudaStream_t stream);
+
+  cublasHandle_t handle() const { return handle_; }
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+};
+
+// Throws zc::Error "cuda: <what>: cuBLAS status N" unless s is CUBLAS_STATUS_SUCCESS.
+void check_cublas(cublasStatus_t s, const char* what);
+
+}  // namespace zc::cuda
