@@ -1,0 +1,315 @@
+// The elementwise / row kernels around the GPU matrix products of one transformer
+// layer (issue 4), each computing what the CPU path of src/model computes:
+// - RMSNorm (model/ops.cpp, LlamaRMSNorm): mean of squares accumulated in fp32, then
+//   inv = 1 / sqrt(variance + eps) taken in double and rounded once, y = w * (x * inv);
+// - RoPE (model/rope.cpp, rotate_half): fp32 angle = float(pos) * inv_freq[i], its cos/sin
+//   in double rounded to float, the rotation in float with explicit _rn operations so
+//   that nvcc does not contract it into FMAs;
+// - SiLU (SwiGLU MLP): g / (1 + expf(-g)) * u in IEEE float (no fast math);
+// - float -> bf16 / fp16: round to nearest even, NaN kept quiet, as core/half.h.
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "cuda/model/layer_launch.h"
+
+namespace zc::cuda::detail {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr unsigned kMaxGrid = 1u << 20;  // grid-stride loops cover the rest
+
+// core/half.h float_to_bf16: round to nearest even, NaN -> quiet NaN with its sign.
+__device__ __forceinline__ uint16_t to_bf16_bits(float f) {
+  uint32_t x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>(x >> 16);
+}
+
+// core/half.h float_to_half: __float2half_rn rounds to nearest even with overflow to
+// inf and subnormals; NaN gets core/half.h's pattern (sign | 0x7e00).
+__device__ __forceinline__ uint16_t to_f16_bits(float f) {
+  const uint32_t x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((x >> 16) & 0x8000u) | 0x7e00u);
+  return __half_as_ushort(__float2half_rn(f));
+}
+
+unsigned grid_for(size_t n) {
+  const size_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < kMaxGrid ? blocks : kMaxGrid);
+}
+
+__device__ __forceinline__ size_t global_thread() {
+  return static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ size_t grid_threads() {
+  return static_cast<size_t>(gridDim.x) * blockDim.x;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over the CTA (blockDim.x a multiple of 32, at most 1024); every thread gets it.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  __shared__ float total;
+  const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+  v = warp_sum(v);
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = static_cast<int>(blockDim.x / 32);
+    float w = lane < warps ? partial[lane] : 0.0f;
+    w = warp_sum(w);
+    if (lane == 0) total = w;
+  }
+  __syncthreads();
+  return total;
+}
+
+// The RMS scale of model::rmsnorm: variance in fp32, 1 / sqrt in double rounded once.
+__device__ __forceinline__ float rms_inv(float sum_sq, int dim, float eps) {
+  const float variance = __fdiv_rn(sum_sq, static_cast<float>(dim));
+  return static_cast<float>(1.0 / sqrt(static_cast<double>(__fadd_rn(variance, eps))));
+}
+
+__global__ void embed_kernel(const uint16_t* __restrict__ table, int vocab, int hidden,
+                             const int32_t* __restrict__ ids, int n, float* __restrict__ x) {
+  const size_t total = static_cast<size_t>(n) * static_cast<size_t>(hidden);
+  for (size_t e = global_thread(); e < total; e += grid_threads()) {
+    const size_t r = e / static_cast<size_t>(hidden), c = e % static_cast<size_t>(hidden);
+    const int32_t id = ids[r];
+    // The caller validated the ids; an id that slipped through gives a NaN row that the
+    // logits expose instead of a read outside the table.
+    x[e] = id >= 0 && id < vocab
+               ? __uint_as_float(static_cast<uint32_t>(table[static_cast<size_t>(id) * hidden + c]) << 16)
+               : __uint_as_float(0x7fc00000u);
+  }
+}
+
+// One CTA per row. No __restrict__: y_f32 may alias x (each element is read for the
+// sum, then rewritten by the same thread after the block barrier of block_sum).
+__global__ void rmsnorm_kernel(const float* x, int dim, const float* __restrict__ w, float eps,
+                               float* y_f32, uint16_t* y_bf16) {
+  const size_t base = static_cast<size_t>(blockIdx.x) * static_cast<size_t>(dim);
+  float s = 0.0f;
+  for (int i = static_cast<int>(threadIdx.x); i < dim; i += blockDim.x) {
+    const float v = x[base + i];
+    s = __fmaf_rn(v, v, s);
+  }
+  const float inv = rms_inv(block_sum(s), dim, eps);
+  for (int i = static_cast<int>(threadIdx.x); i < dim; i += blockDim.x) {
+    const float v = __fmul_rn(w[i], __fmul_rn(x[base + i], inv));
+    if (y_f32) {
+      y_f32[base + i] = v;
+    } else {
+      y_bf16[base + i] = to_bf16_bits(v);
+    }
+  }
+}
+
+// One warp per (row, head): Qwen3's q_norm / k_norm over head_dim values.
+__global__ void head_rmsnorm_kernel(float* x, int rows, int row_stride, int first_col,
+                                    int n_heads, int head_dim, const float* __restrict__ w,
+                                    float eps) {
+  const long long item = static_cast<long long>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  if (item >= static_cast<long long>(rows) * n_heads) return;
+  const long long r = item / n_heads, h = item % n_heads;
+  float* v = x + r * row_stride + first_col + h * head_dim;
+  float s = 0.0f;
+  for (int i = lane; i < head_dim; i += 32) s = __fmaf_rn(v[i], v[i], s);
+  const float inv = rms_inv(warp_sum(s), head_dim, eps);
+  for (int i = lane; i < head_dim; i += 32) v[i] = __fmul_rn(w[i], __fmul_rn(v[i], inv));
+}
+
+__global__ void add_bias_kernel(float* __restrict__ y, int rows, int cols,
+                                const float* __restrict__ bias) {
+  const size_t total = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+  for (size_t e = global_thread(); e < total; e += grid_threads()) {
+    y[e] = __fadd_rn(y[e], bias[e % static_cast<size_t>(cols)]);
+  }
+}
+
+// One thread per (row, head, i < head_dim / 2): rotates the pair (i, i + half).
+__global__ void rope_kernel(float* __restrict__ x, int rows, int row_stride, int first_col,
+                            int n_heads, int head_dim, const int32_t* __restrict__ positions,
+                            const float* __restrict__ inv_freq) {
+  const int half = head_dim / 2;
+  const size_t total = static_cast<size_t>(rows) * n_heads * half;
+  for (size_t e = global_thread(); e < total; e += grid_threads()) {
+    const int i = static_cast<int>(e % half);
+    const size_t rh = e / half;
+    const size_t r = rh / n_heads, h = rh % n_heads;
+    const float angle = __fmul_rn(static_cast<float>(positions[r]), inv_freq[i]);
+    double sd, cd;
+    sincos(static_cast<double>(angle), &sd, &cd);
+    const float c = static_cast<float>(cd), sn = static_cast<float>(sd);
+    float* v = x + r * static_cast<size_t>(row_stride) + first_col + h * head_dim;
+    const float a = v[i], b = v[i + half];
+    v[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, sn));
+    v[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, sn));
+  }
+}
+
+__global__ void silu_mul_kernel(const float* __restrict__ gate_up, int rows, int inter,
+                                uint16_t* __restrict__ y) {
+  const size_t total = static_cast<size_t>(rows) * static_cast<size_t>(inter);
+  for (size_t e = global_thread(); e < total; e += grid_threads()) {
+    const size_t r = e / static_cast<size_t>(inter), i = e % static_cast<size_t>(inter);
+    const float* row = gate_up + r * 2 * static_cast<size_t>(inter);
+    const float g = row[i], u = row[i + static_cast<size_t>(inter)];
+    const float silu = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
+    y[e] = to_bf16_bits(__fmul_rn(silu, u));
+  }
+}
+
+__global__ void convert_kernel(const float* __restrict__ x, size_t n, bool half_float,
+                               uint16_t* __restrict__ y) {
+  for (size_t e = global_thread(); e < n; e += grid_threads()) {
+    y[e] = half_float ? to_f16_bits(x[e]) : to_bf16_bits(x[e]);
+  }
+}
+
+__global__ void split_qkv_kernel(const float* __restrict__ qkv, int rows, int n_heads,
+                                 int n_kv_heads, int head_dim, uint16_t* __restrict__ q,
+                                 uint16_t* __restrict__ k, uint16_t* __restrict__ v) {
+  const size_t q_cols = static_cast<size_t>(n_heads) * head_dim;
+  const size_t kv_cols = static_cast<size_t>(n_kv_heads) * head_dim;
+  const size_t width = q_cols + 2 * kv_cols;
+  const size_t total = static_cast<size_t>(rows) * width;
+  for (size_t e = global_thread(); e < total; e += grid_threads()) {
+    const size_t r = e / width, c = e % width;
+    const uint16_t b = to_bf16_bits(qkv[e]);
+    if (c < q_cols) {
+      q[r * q_cols + c] = b;
+    } else if (c < q_cols + kv_cols) {
+      k[r * kv_cols + (c - q_cols)] = b;
+    } else {
+      v[r * kv_cols + (c - q_cols - kv_cols)] = b;
+    }
+  }
+}
+
+// (value, index) is better than (bv, bi) when larger, or equal with a smaller index:
+// engine::argmax keeps the first index on ties.
+__device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
+  return v > bv || (v == bv && i < bi);
+}
+
+constexpr int kArgmaxThreads = 512;
+
+// One CTA per row; any NaN in the row gives -1.
+__global__ void argmax_kernel(const float* __restrict__ logits, int vocab, int32_t* __restrict__ out) {
+  __shared__ float s_val[kArgmaxThreads / 32];
+  __shared__ int s_idx[kArgmaxThreads / 32];
+  __shared__ int s_nan;
+  if (threadIdx.x == 0) s_nan = 0;
+  __syncthreads();
+  const float* row = logits + static_cast<size_t>(blockIdx.x) * static_cast<size_t>(vocab);
+  float bv = -INFINITY;
+  int bi = 0x7fffffff;
+  bool nan = false;
+  for (int i = static_cast<int>(threadIdx.x); i < vocab; i += blockDim.x) {
+    const float v = row[i];
+    if (isnan(v)) nan = true;
+    if (better(v, i, bv, bi)) bv = v, bi = i;
+  }
+  if (nan) s_nan = 1;
+  for (int o = 16; o > 0; o /= 2) {
+    const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (better(ov, oi, bv, bi)) bv = ov, bi = oi;
+  }
+  const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+  if (lane == 0) s_val[warp] = bv, s_idx[warp] = bi;
+  __syncthreads();
+  if (warp != 0) return;
+  bv = lane < kArgmaxThreads / 32 ? s_val[lane] : -INFINITY;
+  bi = lane < kArgmaxThreads / 32 ? s_idx[lane] : 0x7fffffff;
+  for (int o = 16; o > 0; o /= 2) {
+    const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (better(ov, oi, bv, bi)) bv = ov, bi = oi;
+  }
+  if (lane == 0) out[blockIdx.x] = s_nan ? -1 : bi;
+}
+
+}  // namespace
+
+cudaError_t launch_embed_rows(const uint16_t* table_bf16, int vocab, int hidden,
+                              const int32_t* ids, int n, float* x, cudaStream_t s) {
+  embed_kernel<<<grid_for(static_cast<size_t>(n) * hidden), kThreads, 0, s>>>(table_bf16, vocab,
+                                                                              hidden, ids, n, x);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_rmsnorm(const float* x, int rows, int dim, const float* w, float eps,
+                           float* y_f32, uint16_t* y_bf16, cudaStream_t s) {
+  // Enough threads for a few elements each (dim up to 16384 -> 16 per thread at 1024).
+  int threads = 128;
+  while (threads < 1024 && threads * 8 < dim) threads *= 2;
+  rmsnorm_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(x, dim, w, eps, y_f32, y_bf16);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_head_rmsnorm(float* x, int rows, int row_stride, int first_col, int n_heads,
+                                int head_dim, const float* w, float eps, cudaStream_t s) {
+  constexpr int kWarps = kThreads / 32;
+  const long long items = static_cast<long long>(rows) * n_heads;
+  const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
+  head_rmsnorm_kernel<<<blocks, kThreads, 0, s>>>(x, rows, row_stride, first_col, n_heads,
+                                                  head_dim, w, eps);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_add_bias(float* y, int rows, int cols, const float* bias, cudaStream_t s) {
+  add_bias_kernel<<<grid_for(static_cast<size_t>(rows) * cols), kThreads, 0, s>>>(y, rows, cols,
+                                                                                   bias);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_rope(float* x, int rows, int row_stride, int first_col, int n_heads,
+                        int head_dim, const int32_t* positions, const float* inv_freq,
+                        cudaStream_t s) {
+  const size_t total = static_cast<size_t>(rows) * n_heads * (head_dim / 2);
+  rope_kernel<<<grid_for(total), kThreads, 0, s>>>(x, rows, row_stride, first_col, n_heads,
+                                                   head_dim, positions, inv_freq);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_silu_mul(const float* gate_up, int rows, int inter, uint16_t* y,
+                            cudaStream_t s) {
+  silu_mul_kernel<<<grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s>>>(gate_up, rows,
+                                                                                    inter, y);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_convert(const float* x, size_t n, bool half_float, uint16_t* y,
+                           cudaStream_t s) {
+  convert_kernel<<<grid_for(n), kThreads, 0, s>>>(x, n, half_float, y);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_split_qkv(const float* qkv, int rows, int n_heads, int n_kv_heads,
+                             int head_dim, uint16_t* q, uint16_t* k, uint16_t* v,
+                             cudaStream_t s) {
+  const size_t total =
+      static_cast<size_t>(rows) * (static_cast<size_t>(n_heads) + 2 * static_cast<size_t>(n_kv_heads)) *
+      head_dim;
+  split_qkv_kernel<<<grid_for(total), kThreads, 0, s>>>(qkv, rows, n_heads, n_kv_heads, head_dim,
+                                                        q, k, v);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_argmax_rows(const float* logits, int rows, int vocab, int32_t* out,
+                               cudaStream_t s) {
+  argmax_kernel<<<static_cast<unsigned>(rows), kArgmaxThreads, 0, s>>>(logits, vocab, out);
+  return cudaGetLastError();
+}
+
+}  // namespace zc::cuda::detail
