@@ -54,12 +54,25 @@ elif ! pkg-config --exists libpcre2-8 libutf8proc 2>/dev/null; then
   extra+=(-DZC_GPU_ONLY=ON)
 fi
 
+# The golden data lives beside the checkout (../shared/testdata); a GPU machine gets
+# only the checkout, so a copy may be carried in .gpudeps/testdata.
+if [ ! -d ../shared/testdata/models ] && [ -d .gpudeps/testdata/models ]; then
+  extra+=(-DZC_TESTDATA_DIR="$PWD/.gpudeps/testdata")
+fi
+
 # -Werror is CI's job (its compiler); a GPU machine's newer g++ may warn differently.
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
   -DZC_WERROR="${WERROR:-OFF}" "${extra[@]}" >"$out/build.log" 2>&1
 step configure $?
 start=$(date +%s)
-cmake --build "$dir" -j "$jobs" >>"$out/build.log" 2>&1
+# The GPU-side targets (the CPU tests are CI's; OTHER_TESTS=1 builds everything).
+targets=(--target test_cuda zc_gpu_bench)
+if [ "${OTHER_TESTS:-0}" = 1 ]; then
+  targets=()
+elif ! printf '%s\n' "${extra[@]}" | grep -q ZC_GPU_ONLY; then
+  targets+=(test_cuda_engine zipcache)
+fi
+cmake --build "$dir" -j "$jobs" "${targets[@]}" >>"$out/build.log" 2>&1
 status=$?
 step "build ($(($(date +%s) - start)) s)" $status
 [ $status -eq 0 ] || grep -E "error|Error" "$out/build.log" | head -30 | tee -a "$summary"

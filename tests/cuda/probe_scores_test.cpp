@@ -161,7 +161,7 @@ TEST(CudaProbeScores, MatchesDoubleReference) {
   zs::ProbeConfig pc;
   pc.recent_ratio = 0.1, pc.random_ratio = 0.1;
   for (int L : {1, 2, 5, 37, 300, 1000}) {
-    for (int g : {1, 4, 8}) {
+    for (int g : {1, 2, 4, 8}) {
       for (int d : {64, 128}) {
         const int n_kv = L >= 1000 ? 1 : (L >= 300 ? 2 : 3);
         pc.seed = rng.engine()();

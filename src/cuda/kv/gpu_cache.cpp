@@ -145,10 +145,8 @@ GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, 
   }
   seqs_.resize(size_t(shape.batch));
   for (auto& s : seqs_) s.blocks.resize(size_t(shape.n_layers) * size_t(shape.n_kv_heads));
-  std::vector<int32_t> iota(size_t(shape.n_kv_heads) * size_t(shape.max_context));
-  for (int h = 0; h < shape.n_kv_heads; ++h) {
-    std::iota(iota.begin() + ptrdiff_t(h) * shape.max_context, iota.begin() + ptrdiff_t(h + 1) * shape.max_context, 0);
-  }
+  std::vector<int32_t> iota(static_cast<size_t>(shape.max_context), 0);
+  std::iota(iota.begin(), iota.end(), 0);
   Scratch& sc = *scratch_;
   sc.iota.upload(iota);
   sc.err.resize(1);
@@ -294,8 +292,12 @@ void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v
   Scratch& sc = *scratch_;
   grow(sc.kg, count);
   grow(sc.vg, count);
-  check(detail::launch_gather_rows(k, stride, n_kv, d, idx_dev, n_sel, sc.kg.get(), stream_), "gather keys");
-  check(detail::launch_gather_rows(v, stride, n_kv, d, idx_dev, n_sel, sc.vg.get(), stream_), "gather values");
+  // Index lists: one per KV head (the top-r split), or the shared 0, 1, 2, ... (KIVI).
+  const int idx_stride = idx_dev == sc.iota.get() ? 0 : n_sel;
+  check(detail::launch_gather_rows(k, stride, n_kv, d, idx_dev, idx_stride, n_sel, sc.kg.get(), stream_),
+        "gather keys");
+  check(detail::launch_gather_rows(v, stride, n_kv, d, idx_dev, idx_stride, n_sel, sc.vg.get(), stream_),
+        "gather values");
 
   const bool kivi = method_.method == kv::Method::Kivi;
   int block_rows = n_sel;

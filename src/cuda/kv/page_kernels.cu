@@ -66,9 +66,9 @@ __global__ void read_fp16_kernel(const KvPage* __restrict__ table, int cap, int 
 }
 
 __global__ void gather_rows_kernel(const float* __restrict__ src, int stride, int n_kv, int d,
-                                   const int32_t* __restrict__ idx, int n_sel, float* dst) {
+                                   const int32_t* __restrict__ idx, int idx_stride, float* dst) {
   const int i = static_cast<int>(blockIdx.x), h = static_cast<int>(blockIdx.y);
-  const int row = idx[size_t(h) * n_sel + i];
+  const int row = idx[size_t(h) * idx_stride + i];
   const float* s = src + size_t(row) * stride + size_t(h) * d;
   float* o = dst + (size_t(i) * n_kv + h) * d;
   for (int c = static_cast<int>(threadIdx.x); c < d; c += static_cast<int>(blockDim.x)) o[c] = s[c];
@@ -211,9 +211,9 @@ cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, in
 }
 
 cudaError_t launch_gather_rows(const float* src, int stride, int n_kv, int d, const int32_t* idx,
-                               int n_sel, float* dst, cudaStream_t s) {
+                               int idx_stride, int n_sel, float* dst, cudaStream_t s) {
   if (n_sel == 0) return cudaSuccess;
-  gather_rows_kernel<<<dim3(n_sel, n_kv), threads_for(d), 0, s>>>(src, stride, n_kv, d, idx, n_sel, dst);
+  gather_rows_kernel<<<dim3(n_sel, n_kv), threads_for(d), 0, s>>>(src, stride, n_kv, d, idx, idx_stride, dst);
   return cudaGetLastError();
 }
 

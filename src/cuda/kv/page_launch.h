@@ -32,10 +32,11 @@ cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows
 cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, int d, SeqRun run,
                              int n, const uint8_t* pool, float* k, float* v, cudaStream_t s);
 
-// dst[i][h * d + c] = src[idx[h * n_sel + i] * stride + h * d + c] for i < n_sel: the
-// rows of a set (each KV head its own token list) side by side.
+// dst[i][h * d + c] = src[idx[h * idx_stride + i] * stride + h * d + c] for i < n_sel:
+// the rows of a set (each KV head its own token list, idx_stride apart; 0: one list
+// shared by every head) side by side.
 cudaError_t launch_gather_rows(const float* src, int stride, int n_kv, int d, const int32_t* idx,
-                               int n_sel, float* dst, cudaStream_t s);
+                               int idx_stride, int n_sel, float* dst, cudaStream_t s);
 
 // A quantized set of one sequence (n rows, each [n_kv * d]: head h at columns h * d):
 // keys channelwise at kbits with lo/step per (block of block_rows rows, column);
