@@ -70,13 +70,18 @@ targets=(--target test_cuda zc_gpu_bench)
 if [ "${OTHER_TESTS:-0}" = 1 ]; then
   targets=()
 elif ! printf '%s\n' "${extra[@]}" | grep -q ZC_GPU_ONLY; then
-  targets+=(test_cuda_engine zipcache)
+  targets+=(test_cuda_engine zipcache test_apps)
 fi
 cmake --build "$dir" -j "$jobs" "${targets[@]}" >>"$out/build.log" 2>&1
 status=$?
 step "build ($(($(date +%s) - start)) s)" $status
 [ $status -eq 0 ] || grep -E "error|Error" "$out/build.log" | head -30 | tee -a "$summary"
 
+if [ -x "$dir/tests/test_apps" ]; then  # the GPU cases of the command-line tests
+  "$dir/tests/test_apps" --gtest_filter='GpuGenerate*:Bench*' >"$out/test_apps_gpu.log" 2>&1
+  step "test_apps (GPU cases)" $?
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |answer" "$out/test_apps_gpu.log" | head -12 | tee -a "$summary"
+fi
 for t in test_cuda test_cuda_engine; do
   [ -x "$dir/tests/$t" ] || continue
   start=$(date +%s)
@@ -109,7 +114,7 @@ j = json.load(open(sys.argv[1]))
 for kind in ("runs", "largest_batch"):
     for r in j.get(kind, []):
         print(f"{kind:13} {r['method']:10} b={r['batch']:4} ctx={r['context']} prefill={r['prefill_s']} "
-              f"decode={r['decode_ms']:.2f}ms tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
+              f"decode={r['decode_ms']:.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
               f"x{r['compression']:.2f} peak={r['peak_bytes']/2**30:.1f}GiB")
 PY
   fi

@@ -97,7 +97,7 @@ void synthetic_fill(cuda::GpuRunner& r, const model::ModelConfig& c, int seq, in
 BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& bc, size_t pool_bytes) const {
   const model::ModelConfig& c = impl_->config;
   cuda::KvPool pool(pool_bytes);
-  cuda::GpuRunner runner(impl_->gpu, method, pool, bc.batch, bc.context + bc.gen + 1);
+  cuda::GpuRunner runner(impl_->gpu, method, pool, bc.batch, bc.context + 2 * bc.gen + 1);
   Rng rng(1234);
   BenchResult res;
   res.method = method.label.empty() ? kv::method_name(method.method) : method.label;
@@ -133,6 +133,17 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
     if (s >= warmup) steps.push_back(seconds_since(t0) * 1e3);
   }
   res.decode_ms = median(steps);
+  // The same number of steps again without CUDA graphs, for the comparison.
+  runner.set_cuda_graphs(false);
+  std::vector<double> eager;
+  for (int s = 0; s < bc.gen; ++s) {
+    for (auto& t : tokens) t = int32_t(rng.integer(0, c.vocab_size - 1));
+    const auto t0 = Clock::now();
+    runner.decode(tokens);
+    runner.synchronize();
+    if (s >= warmup) eager.push_back(seconds_since(t0) * 1e3);
+  }
+  res.decode_eager_ms = median(eager);
   res.decode_p10_ms = percentile(steps, 0.1);
   res.decode_p90_ms = percentile(steps, 0.9);
   res.tokens_per_s = res.decode_ms > 0 ? bc.batch * 1e3 / res.decode_ms : 0;

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "engine/generator.h"
+#include "gpu_decoder.h"
 #include "model/forward.h"
 #include "model_options.h"
 #include "tokenizer/tokenizer.h"
@@ -24,6 +25,8 @@ struct GenerateOptions {
   std::string prompt, prompt_file, token_ids;
   engine::GenerationOptions gen;
   bool no_bos = false;
+  std::string device = "cpu";
+  double kv_mem_gib = 0;
 };
 
 std::vector<int32_t> parse_ids(const std::string& text) {
@@ -69,13 +72,28 @@ int run(GenerateOptions& o) {
     if (id >= model.config().vocab_size)
       fail("prompt token {} is outside the model's vocabulary ({} tokens)", id, model.config().vocab_size);
 
+  const auto print_text = [](const std::string& t) {
+    std::fwrite(t.data(), 1, t.size(), stdout);
+    std::fflush(stdout);
+  };
+  std::unique_ptr<GpuSession> gpu;
+  const int max_context = model.config().max_position_embeddings;
+  const int context = o.gen.context > 0 ? o.gen.context : max_context;
+  if (o.device == "cuda") {
+    if (context > max_context) fail("context {} is larger than the model's max_position_embeddings {}", context, max_context);
+    gpu = std::make_unique<GpuSession>(model, context, size_t(o.kv_mem_gib * 1073741824.0));
+  }
   for (const auto& method : methods) {
     if (methods.size() > 1) fmt::print("=== --kv {} ===\n", kv::describe(method));
     std::fflush(stdout);
-    const auto r = engine::generate(model, tokenizer ? &*tokenizer : nullptr, method, prompt, o.gen, [](const std::string& t) {
-      std::fwrite(t.data(), 1, t.size(), stdout);
-      std::fflush(stdout);
-    });
+    const tok::Tokenizer* tk = tokenizer ? &*tokenizer : nullptr;
+    engine::GenerationResult r;
+    if (gpu) {
+      const auto decoder = gpu->decoder(method);
+      r = engine::generate_with(*decoder, model.config(), tk, prompt, o.gen, context, print_text);
+    } else {
+      r = engine::generate(model, tk, method, prompt, o.gen, print_text);
+    }
     const double decode_tps =
         r.decode_seconds > 0 ? double(r.tokens.size()) / r.decode_seconds : 0.0;
     fmt::print(stderr,
@@ -113,6 +131,9 @@ Command add_generate_command(CLI::App& app) {
   sub->add_option("-s,--seed", o->gen.sampling.seed, "sampling seed");
   sub->add_option("--stop", o->gen.stop, "stop string (repeatable)");
   sub->add_flag("--ignore-eos", o->gen.ignore_eos, "keep generating after EOS");
+  sub->add_option("--device", o->device, "cpu, or cuda (bf16 weights on the GPU; fp16, kivi2/4, zipcache)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--kv-mem", o->kv_mem_gib, "--device cuda: GiB for the KV block pool (default: the context in fp16)");
   return {sub, [o] { return run(*o); }};
 }
 

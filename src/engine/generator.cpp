@@ -16,6 +16,26 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 }  // namespace
 
+namespace {
+
+class CpuDecoder final : public Decoder {
+ public:
+  CpuDecoder(const model::Model& model, const kv::MethodConfig& method, int context)
+      : model_(model), seq_(model.new_sequence(method, context)) {}
+  std::vector<float> prefill(std::span<const int32_t> prompt) override { return model_.forward(seq_, prompt); }
+  std::vector<float> step(int32_t id) override {
+    const int32_t one[1] = {id};
+    return model_.forward(seq_, std::span<const int32_t>(one, 1));
+  }
+  kv::MemoryReport memory() const override { return seq_.memory(); }
+
+ private:
+  const model::Model& model_;
+  model::SequenceState seq_;
+};
+
+}  // namespace
+
 GenerationResult generate(const model::Model& model, const tok::Tokenizer* tokenizer,
                           const kv::MethodConfig& method, std::span<const int32_t> prompt,
                           const GenerationOptions& options, const TextCallback& on_text) {
@@ -27,10 +47,20 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer* token
   if (int(prompt.size()) >= context)
     fail("the prompt has {} tokens but the context holds {} (raise -c or shorten the prompt)",
          prompt.size(), context);
+  CpuDecoder decoder(model, method, context);
+  return generate_with(decoder, model.config(), tokenizer, prompt, options, context, on_text);
+}
 
+GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& config,
+                               const tok::Tokenizer* tokenizer, std::span<const int32_t> prompt,
+                               const GenerationOptions& options, int context,
+                               const TextCallback& on_text) {
+  if (prompt.empty()) fail("the prompt is empty (no tokens)");
+  if (int(prompt.size()) >= context)
+    fail("the prompt has {} tokens but the context holds {} (raise -c or shorten the prompt)",
+         prompt.size(), context);
   GenerationResult result;
   result.prompt_tokens = int(prompt.size());
-  model::SequenceState seq = model.new_sequence(method, context);
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
   std::optional<tok::StreamDecoder> detok;
@@ -41,7 +71,7 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer* token
     if (result.tokens.size() > 1) text.insert(text.begin(), ',');
     return text;
   };
-  const std::vector<int>& eos = model.config().eos_token_ids;
+  const std::vector<int>& eos = config.eos_token_ids;
   auto is_eos = [&](int32_t id) {
     if (options.ignore_eos) return false;
     if (std::find(eos.begin(), eos.end(), id) != eos.end()) return true;
@@ -57,8 +87,9 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer* token
 
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   auto start = std::chrono::steady_clock::now();
-  std::vector<float> logits = model.forward(seq, prompt);
+  std::vector<float> logits = decoder.prefill(prompt);
   result.prefill_seconds = seconds_since(start);
+  int position = int(prompt.size());
 
   start = std::chrono::steady_clock::now();
   result.stop_reason = "max tokens";
@@ -75,20 +106,20 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer* token
       result.stop_reason = "stop string";
       break;
     }
-    if (seq.position >= context) {
+    if (position >= context) {
       result.stop_reason = "context full";
       break;
     }
     if (options.max_tokens >= 0 && n + 1 == options.max_tokens) break;
-    const int32_t step[1] = {next};
-    logits = model.forward(seq, std::span<const int32_t>(step, 1));
+    logits = decoder.step(next);
+    ++position;
   }
   if (!stops.stopped()) {
     if (detok) emit(stops.feed(detok->flush()));
     emit(stops.flush());
   }
   result.decode_seconds = seconds_since(start);
-  result.memory = seq.memory();
+  result.memory = decoder.memory();
   return result;
 }
 

@@ -34,6 +34,23 @@ struct GenerationResult {
 
 using TextCallback = std::function<void(const std::string&)>;
 
+// The forward pass generate() drives, one sequence: the CPU model (below), or another
+// backend (the GPU runner of `zipcache generate --device cuda`).
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  virtual std::vector<float> prefill(std::span<const int32_t> prompt) = 0;  // last logits
+  virtual std::vector<float> step(int32_t id) = 0;                          // next logits
+  virtual kv::MemoryReport memory() const = 0;                              // all layers
+};
+
+// The generation loop over any decoder; `context` is the most tokens the sequence may
+// hold (the caller has checked it against the model).
+GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& config,
+                               const tok::Tokenizer* tokenizer, std::span<const int32_t> prompt,
+                               const GenerationOptions& options, int context,
+                               const TextCallback& on_text = {});
+
 // Throws zc::Error for an empty prompt or one that does not fit the context.
 // Without a tokenizer (a model folder that has none, prompt given as ids) the
 // stream is the generated ids, comma-separated.

@@ -42,6 +42,7 @@ GpuRunner::GpuRunner(const GpuModel& model, const kv::MethodConfig& method, KvPo
 }
 
 GpuRunner::~GpuRunner() {
+  drop_graph();
   cache_.reset();
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -66,6 +67,14 @@ void GpuRunner::ensure_rows(int rows) {
   pos_.resize(R);
   last_.resize(H);
   rows_cap_ = rows;
+  ++rows_generation_;
+  drop_graph();
+}
+
+void GpuRunner::drop_graph() {
+  if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+  graph_exec_ = nullptr;
+  graph_key_ = eager_key_ = -1;
 }
 
 size_t GpuRunner::workspace_bytes() const {
@@ -146,16 +155,50 @@ void GpuRunner::prefill(int seq, std::span<const int32_t> tokens) {
 void GpuRunner::decode(std::span<const int32_t> tokens) {
   if (int(tokens.size()) != batch_) fail("gpu runner: {} tokens for a batch of {}", tokens.size(), batch_);
   check_tokens(tokens);
-  const model::ModelConfig& c = model_.config();
   positions_h_.resize(size_t(batch_));
   for (int b = 0; b < batch_; ++b) positions_h_[size_t(b)] = cache_->length(b);
-  cache_->begin_step();
+  cache_->begin_step();  // host decisions and uploads: outside any graph
   check(cudaMemcpyAsync(ids_.get(), tokens.data(), size_t(batch_) * 4, cudaMemcpyHostToDevice, stream_), "ids");
   check(cudaMemcpyAsync(pos_.get(), positions_h_.data(), size_t(batch_) * 4, cudaMemcpyHostToDevice, stream_),
         "positions");
+  // The launches depend on the cache's key (split sizes) and on where the activation
+  // buffers live; the first step with a new key runs eagerly (growing any workspace),
+  // the second captures, later ones replay.
+  const long long key = cache_->launch_key() * 1000003LL + rows_generation_;
+  if (!use_graphs_) {
+    decode_body();
+  } else if (graph_exec_ != nullptr && key == graph_key_) {
+    check(cudaGraphLaunch(graph_exec_, stream_), "cudaGraphLaunch");
+  } else if (key == eager_key_) {
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    try {
+      decode_body();
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+    if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+    graph_exec_ = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&graph_exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    check(e, "cudaGraphInstantiate");
+    graph_key_ = key;
+    ++captures_;
+    check(cudaGraphLaunch(graph_exec_, stream_), "cudaGraphLaunch");
+  } else {
+    decode_body();
+    eager_key_ = key;
+  }
+  cache_->end_step();
+}
+
+void GpuRunner::decode_body() {
+  const model::ModelConfig& c = model_.config();
   embed_rows(model_.embed(), c.vocab_size, c.hidden_size, ids_.get(), batch_, x_.get(), stream_);
   layers(batch_, -1);
-  cache_->end_step();
   rmsnorm_to_bf16(x_.get(), batch_, c.hidden_size, model_.norm(), float(c.rms_norm_eps), hb_.get(), stream_);
   gemm_.linear(hb_.get(), batch_, c.hidden_size, model_.lm_head(), c.vocab_size, logits_.get(), 0.0f, stream_);
 }

@@ -44,12 +44,19 @@ class GpuRunner {
   cudaStream_t stream() const { return stream_; }
   size_t workspace_bytes() const;  // activations and scratch outside the pool
 
+  // Decode steps replay a CUDA graph of the whole forward pass (captured after one
+  // eager step with the same launch shapes); off: every kernel launched from the host.
+  void set_cuda_graphs(bool on) { use_graphs_ = on; }
+  int graph_captures() const { return captures_; }
+
  private:
   void ensure_rows(int rows);
   void check_tokens(std::span<const int32_t> tokens) const;
   // The transformer layers for `rows` rows already embedded in x_; prefill of
   // sequence seq (rows = T) or decode (seq = -1, rows = batch).
   void layers(int rows, int seq);
+  void decode_body();  // embed -> layers -> logits for one decode step
+  void drop_graph();
 
   const GpuModel& model_;
   int batch_, max_context_;
@@ -61,6 +68,11 @@ class GpuRunner {
   DeviceBuffer<uint16_t> hb_, qb_, kb_, vb_, attn_, act_;
   DeviceBuffer<int32_t> ids_, pos_, argmax_;
   std::vector<int32_t> positions_h_;
+  bool use_graphs_ = true;
+  int rows_generation_ = 0;  // bumps when activation buffers move (graphs hold their pointers)
+  long long graph_key_ = -1, eager_key_ = -1;
+  cudaGraphExec_t graph_exec_ = nullptr;
+  int captures_ = 0;
 };
 
 }  // namespace zc::cuda

@@ -603,6 +603,12 @@ void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride) {
   }
 }
 
+long long GpuKvCache::launch_key() const {
+  int max_pages = 0;
+  for (const Seq& s : seqs_) max_pages = std::max(max_pages, s.pages);
+  return max_pages;
+}
+
 void GpuKvCache::end_step() {
   for (Seq& s : seqs_) ++s.length, ++s.win_count;
 }

@@ -11,10 +11,18 @@ void check_cublas(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) fail("cuda: {}: cuBLAS status {} ({})", what, int(s), cublasGetStatusString(s));
 }
 
-Gemm::Gemm() { check_cublas(cublasCreate(&handle_), "cublasCreate"); }
+Gemm::Gemm() {
+  check_cublas(cublasCreate(&handle_), "cublasCreate");
+  // A fixed workspace: cuBLAS must not allocate while a decode step is being captured
+  // into a CUDA graph (32 MiB is what cuBLAS recommends for Hopper).
+  const size_t bytes = size_t(32) << 20;
+  check(cudaMalloc(&workspace_, bytes), "cuBLAS workspace");
+  check_cublas(cublasSetWorkspace(handle_, workspace_, bytes), "cublasSetWorkspace");
+}
 
 Gemm::~Gemm() {
   if (handle_) cublasDestroy(handle_);
+  if (workspace_) cudaFree(workspace_);
 }
 
 void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,

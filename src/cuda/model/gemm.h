@@ -32,6 +32,7 @@ class Gemm {
 
  private:
   cublasHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;  // given to cuBLAS so that it never allocates (CUDA graph capture)
 };
 
 // Throws zc::Error "cuda: <what>: cuBLAS status N" unless s is CUBLAS_STATUS_SUCCESS.

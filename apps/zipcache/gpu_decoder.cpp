@@ -1,0 +1,84 @@
+// The GPU decoder of `zipcache generate --device cuda` (gpu_decoder.h).
+#include "gpu_decoder.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+#ifdef ZC_HAVE_CUDA
+#include "cuda/core/device.h"
+#include "cuda/engine/gpu_model.h"
+#include "cuda/engine/gpu_runner.h"
+#endif
+
+namespace zc::app {
+
+#ifdef ZC_HAVE_CUDA
+
+namespace {
+
+class GpuDecoder final : public engine::Decoder {
+ public:
+  GpuDecoder(const cuda::GpuModel& model, const kv::MethodConfig& method, cuda::KvPool& pool, int context)
+      : runner_(model, method, pool, 1, context) {}
+  std::vector<float> prefill(std::span<const int32_t> prompt) override {
+    runner_.prefill(0, prompt);
+    return runner_.logits_host(0);
+  }
+  std::vector<float> step(int32_t id) override {
+    const int32_t one[1] = {id};
+    runner_.decode(std::span<const int32_t>(one, 1));
+    return runner_.logits_host(0);
+  }
+  kv::MemoryReport memory() const override { return runner_.cache().memory(0); }
+
+ private:
+  cuda::GpuRunner runner_;
+};
+
+}  // namespace
+
+struct GpuSession::Impl {
+  cuda::GpuModel gpu;
+  cuda::KvPool pool;
+  int context;
+};
+
+namespace {
+size_t pool_size(const model::ModelConfig& c, int context, size_t requested) {
+  if (requested > 0) return requested;
+  // An fp16 cache of the whole context (compressed methods need less), plus slack for
+  // partly filled pages.
+  const size_t fp16 = size_t(2) * 2 * size_t(c.n_kv_heads) * size_t(c.head_dim) * size_t(c.n_layers) *
+                      (size_t(context) + 64);
+  size_t free_mem = 0, total = 0;
+  cuda::check(cudaMemGetInfo(&free_mem, &total), "cudaMemGetInfo");
+  return std::min(fp16 + fp16 / 8 + (size_t(16) << 20), free_mem / 10 * 9);
+}
+}  // namespace
+
+GpuSession::GpuSession(const model::Model& model, int context, size_t kv_mem_bytes) {
+  std::string why;
+  if (!cuda::device_available(&why)) fail("--device cuda: no usable GPU ({})", why);
+  auto gpu = cuda::GpuModel::upload(model.config(), model.weights());
+  cuda::KvPool pool(pool_size(model.config(), context, kv_mem_bytes));
+  impl_ = std::make_unique<Impl>(Impl{std::move(gpu), std::move(pool), context});
+}
+
+std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& method) {
+  return std::make_unique<GpuDecoder>(impl_->gpu, method, impl_->pool, impl_->context);
+}
+
+#else
+
+struct GpuSession::Impl {};
+GpuSession::GpuSession(const model::Model&, int, size_t) {
+  fail("--device cuda: this zipcache was built without CUDA (nvcc was not found at configure time)");
+}
+std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig&) { return nullptr; }
+
+#endif
+
+GpuSession::~GpuSession() = default;
+
+}  // namespace zc::app

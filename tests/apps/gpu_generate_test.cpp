@@ -1,0 +1,50 @@
+// `zipcache generate --device cuda` on the bundled model: the GPU answers the
+// line-retrieval prompt as the CPU does, with every method the GPU implements, and
+// reports its KV memory. Skipped (with the reason) where no GPU or no CUDA build.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "run_cli.h"
+
+namespace {
+
+using zc::test::run_cli;
+using zc::test::TempDir;
+
+std::string first_number(const std::string& s) {
+  const size_t at = s.find_first_of("0123456789");
+  if (at == std::string::npos) return "";
+  return s.substr(at, s.find_first_not_of("0123456789", at) - at);
+}
+
+TEST(GpuGenerate, BundledModelAnswersOnTheGpu) {
+  TempDir dir;
+  const auto all = nlohmann::json::parse(zc::test::read_text(std::string(ZC_SOURCE_DIR) + "/tests/data/bundled_prompts.json"));
+  const auto& c = all["cases"][0];
+  std::ofstream(dir / "prompt.txt") << c["prompt"].get<std::string>();
+  const std::string want = first_number(c["answer"].get<std::string>());
+  const std::string prompt = " -f " + (dir / "prompt.txt").string() + " --temp 0 -n 24";
+  const auto probe = run_cli("generate --device cuda" + prompt + " --kv fp16", dir);
+  if (probe.exit_code != 0 && (probe.err.find("no usable GPU") != std::string::npos ||
+                               probe.err.find("without CUDA") != std::string::npos)) {
+    GTEST_SKIP() << probe.err;
+  }
+  ASSERT_EQ(probe.exit_code, 0) << probe.err;
+  const auto cpu = run_cli("generate" + prompt + " --kv fp16", dir);
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_EQ(first_number(probe.out), want) << probe.out;
+  EXPECT_EQ(first_number(probe.out), first_number(cpu.out)) << "GPU: " << probe.out << "\nCPU: " << cpu.out;
+  for (const std::string method : {"kivi2", "zipcache"}) {
+    const auto r = run_cli("generate --device cuda" + prompt + " --kv " + method, dir);
+    ASSERT_EQ(r.exit_code, 0) << method << ": " << r.err;
+    std::printf("%-9s GPU answer:%s\n", method.c_str(), r.out.c_str());
+    EXPECT_NE(r.err.find("KV cache"), std::string::npos) << r.err;
+  }
+  const auto bad = run_cli("generate --device cuda" + prompt + " --kv h2o", dir);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("not implemented on the GPU"), std::string::npos) << bad.err;
+}
+
+}  // namespace
