@@ -41,6 +41,7 @@ struct GpuKvCache::Scratch {
   DeviceBuffer<uint16_t> klo, kstep, vlo, vstep, vscale;
   DeviceBuffer<int32_t> idx, iota, probes;
   DeviceBuffer<unsigned long long> err;
+  DeviceBuffer<unsigned> colstats;  // scratch of the row-parallel column statistics
   DeviceBuffer<SeqRun> runs, win;
   DeviceBuffer<int32_t> win_count;
   DeviceBuffer<KvPage> upd_pages;
@@ -308,8 +309,9 @@ void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v
   grow(sc.vcodes, count * size_t(bits) / 8 + 16);
   grow(sc.klo, size_t(n_blocks) * cols);
   grow(sc.kstep, size_t(n_blocks) * cols);
+  grow(sc.colstats, 2 * size_t(n_blocks) * cols);
   check(detail::launch_fit(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
-                           sc.err.get(), stream_, block_rows),
+                           sc.err.get(), stream_, block_rows, sc.colstats.get()),
         "key parameters");
   check(detail::launch_encode(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
                               sc.kcodes.get(), stream_, block_rows),
@@ -329,7 +331,7 @@ void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v
     for (int b = 0; b < n_blocks; ++b) {
       const int r0 = b * block_rows, rows = std::min(block_rows, n_sel - r0);
       check(detail::launch_cstq_scale(sc.vg.get() + size_t(r0) * cols, rows, cols, sc.vscale.get() + size_t(b) * cols,
-                                      sc.y.get() + size_t(r0) * cols, sc.err.get(), stream_),
+                                      sc.y.get() + size_t(r0) * cols, sc.err.get(), stream_, sc.colstats.get()),
             "cstq scales");
     }
     vsrc = sc.y.get();

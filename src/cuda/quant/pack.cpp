@@ -2,6 +2,7 @@
 // error check after the parameter pass (pack.cu holds the kernels).
 #include "cuda/quant/pack.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "core/error.h"
@@ -71,6 +72,8 @@ DeviceQuantized quantize(const float* x, int rows, int cols, int bits, quant::Sc
   if (rows == 0) return q;
 
   DeviceBuffer<unsigned long long> err(1);
+  // Column statistics scratch (2 per group) for the row-parallel kernels.
+  DeviceBuffer<unsigned> scratch(2 * std::max(groups, static_cast<size_t>(cols)));
   err.fill_bytes(0xff);
   const float* src = x;
   DeviceBuffer<float> scaled;
@@ -84,14 +87,14 @@ DeviceQuantized quantize(const float* x, int rows, int cols, int bits, quant::Sc
       q.channel_scale.resize(static_cast<size_t>(cols));
       scaled.resize(count);
       check(detail::launch_cstq_scale(x, rows, cols, q.channel_scale.get(), scaled.get(), err.get(),
-                                      stream),
+                                      stream, scratch.get()),
             "cstq scale kernel");
       src = scaled.get();
       mode = GroupMode::Tokenwise;
       break;
   }
   check(detail::launch_fit(src, rows, cols, bits, mode, q.group, q.lo.get(), q.step.get(),
-                           err.get(), stream),
+                           err.get(), stream, 0, scratch.get()),
         "fit kernel");
   check_error_flag(err, cols, scheme, stream);
   check(detail::launch_encode(src, rows, cols, bits, mode, q.group, q.lo.get(), q.step.get(),

@@ -7,6 +7,7 @@
 //   y = x / scale in float (IEEE division: this file must not be built with fast math).
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/quant/pack_launch.h"
@@ -43,6 +44,89 @@ __device__ GroupView group_view(int gi, int rows, int cols, GroupMode mode, int 
   }
 }
 
+// lo = fp16(min), step = fp16((max - min) / levels) from a double division (quant::fit_affine).
+__device__ void store_params(float mn, float mx, int levels, int gi, uint16_t* lo, uint16_t* step,
+                             unsigned long long* err) {
+  const __half lo_h = __float2half_rn(mn);
+  const uint16_t lo_bits = __half_as_ushort(lo_h);
+  if ((lo_bits & 0x7c00u) == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kLoRange);
+  uint16_t step_bits = 0;
+  if (mx > mn) {
+    const double range = (static_cast<double>(mx) - static_cast<double>(mn)) / levels;
+    step_bits = __half_as_ushort(__double2half(range));
+    if (step_bits == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kStepOverflow);
+  }
+  lo[gi] = lo_bits;
+  step[gi] = step_bits;
+}
+
+// Floats as unsigned integers in the same order (for atomicMin/atomicMax).
+__device__ __forceinline__ unsigned ordered(float f) {
+  const unsigned u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ float unordered(unsigned u) {
+  return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
+}
+
+// Column statistics over row blocks, parallel over rows too (a thread per column
+// walking all rows leaves the GPU idle and waiting on memory): CTAs of 32 columns x 8
+// row lanes take 32 rows each; per (block of rows, column) the min and max (or the max
+// of |x| when abs) meet through atomics in ordered-integer form. Exact: min and max do
+// not depend on the order.
+constexpr int kColRows = 32;
+__global__ void column_minmax_kernel(const float* __restrict__ x, int rows, int cols, int block_rows,
+                                     bool abs_max, unsigned* mn_out, unsigned* mx_out,
+                                     unsigned long long* err) {
+  __shared__ float smin[8][33], smax[8][33];
+  const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
+  const int c = static_cast<int>(blockIdx.x) * 32 + tx;
+  const int r0 = static_cast<int>(blockIdx.y) * kColRows;
+  float mn = INFINITY, mx = -INFINITY;
+  if (c < cols) {
+    for (int r = r0 + ty; r < min(rows, r0 + kColRows); r += 8) {
+      const long long idx = static_cast<long long>(r) * cols + c;
+      float v = x[idx];
+      if (!isfinite(v)) report(err, static_cast<unsigned long long>(idx), kNonFinite);
+      if (abs_max) v = fabsf(v);
+      mn = fminf(mn, v);
+      mx = fmaxf(mx, v);
+    }
+  }
+  smin[ty][tx] = mn;
+  smax[ty][tx] = mx;
+  __syncthreads();
+  if (ty != 0 || c >= cols) return;
+  for (int i = 1; i < 8; ++i) mn = fminf(mn, smin[i][tx]), mx = fmaxf(mx, smax[i][tx]);
+  const size_t g = static_cast<size_t>(r0 / block_rows) * cols + c;
+  if (mx >= mn) {  // some finite or infinite value was seen
+    if (!abs_max) atomicMin(mn_out + g, ordered(mn));
+    atomicMax(mx_out + g, ordered(mx));
+  }
+}
+
+__global__ void finish_fit_kernel(const unsigned* mn_in, const unsigned* mx_in, int n_groups, int levels,
+                                  uint16_t* lo, uint16_t* step, unsigned long long* err) {
+  const int gi = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (gi < n_groups) store_params(unordered(mn_in[gi]), unordered(mx_in[gi]), levels, gi, lo, step, err);
+}
+
+__global__ void cstq_finish_kernel(const unsigned* amax, int cols, uint16_t* scale) {
+  const int c = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= cols) return;
+  const float m = fmaxf(unordered(amax[c]), 0.0f);
+  scale[c] = __half_as_ushort(__double2half(sqrt(static_cast<double>(m))));
+}
+
+__global__ void cstq_divide_kernel(const float* __restrict__ x, long long count, int cols,
+                                   const uint16_t* __restrict__ scale, float* __restrict__ y) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float s = __half2float(__ushort_as_half(scale[i % cols]));
+    y[i] = s > 0.0f ? x[i] / s : 0.0f;
+  }
+}
+
 // One warp per group.
 __global__ void fit_kernel(const float* __restrict__ x, int rows, int cols, int levels,
                            GroupMode mode, int group, int block_rows, int n_groups,
@@ -65,17 +149,7 @@ __global__ void fit_kernel(const float* __restrict__ x, int rows, int cols, int 
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
   }
   if (lane != 0) return;
-  const __half lo_h = __float2half_rn(mn);
-  const uint16_t lo_bits = __half_as_ushort(lo_h);
-  if ((lo_bits & 0x7c00u) == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kLoRange);
-  uint16_t step_bits = 0;
-  if (mx > mn) {
-    const double range = (static_cast<double>(mx) - static_cast<double>(mn)) / levels;
-    step_bits = __half_as_ushort(__double2half(range));
-    if (step_bits == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kStepOverflow);
-  }
-  lo[gi] = lo_bits;
-  step[gi] = step_bits;
+  store_params(mn, mx, levels, gi, lo, step, err);
 }
 
 // One thread per column: the max over rows reads consecutive columns across a warp.
@@ -150,7 +224,7 @@ unsigned blocks_for(long long n, int per_block) {
 
 cudaError_t launch_fit(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
                        uint16_t* lo, uint16_t* step, unsigned long long* err, cudaStream_t s,
-                       int block_rows) {
+                       int block_rows, unsigned* scratch) {
   if (rows == 0) return cudaSuccess;
   if (block_rows <= 0 || block_rows > rows) block_rows = rows;
   const int n_blocks = (rows + block_rows - 1) / block_rows;
@@ -158,6 +232,21 @@ cudaError_t launch_fit(const float* x, int rows, int cols, int bits, GroupMode m
                        : mode == GroupMode::Channelwise ? n_blocks * cols
                                                         : rows * (cols / group);
   if (n_groups == 0) return cudaSuccess;
+  // Channelwise over many rows: the column kernels (row blocks must hold whole 32-row
+  // chunks, which every caller's blocks do: all rows, KIVI's 32, block=N in 32s).
+  if (scratch != nullptr && mode == GroupMode::Channelwise && rows > 64 &&
+      (block_rows == rows || block_rows % kColRows == 0)) {
+    unsigned* mm = scratch;
+    cudaError_t e = cudaMemsetAsync(mm, 0xff, sizeof(unsigned) * n_groups, s);  // min: all ones
+    if (e == cudaSuccess) e = cudaMemsetAsync(mm + n_groups, 0, sizeof(unsigned) * n_groups, s);
+    if (e != cudaSuccess) return e;
+    const dim3 grid((cols + 31) / 32, (rows + kColRows - 1) / kColRows);
+    column_minmax_kernel<<<grid, dim3(32, 8), 0, s>>>(x, rows, cols, block_rows == rows ? rows : block_rows, false,
+                                                       mm, mm + n_groups, err);
+    finish_fit_kernel<<<blocks_for(n_groups, 128), 128, 0, s>>>(mm, mm + n_groups, n_groups, (1 << bits) - 1,
+                                                                 lo, step, err);
+    return cudaGetLastError();
+  }
   const int threads = 128;
   fit_kernel<<<blocks_for(static_cast<long long>(n_groups) * 32, threads), threads, 0, s>>>(
       x, rows, cols, (1 << bits) - 1, mode, group, block_rows, n_groups, lo, step, err);
@@ -165,7 +254,19 @@ cudaError_t launch_fit(const float* x, int rows, int cols, int bits, GroupMode m
 }
 
 cudaError_t launch_cstq_scale(const float* x, int rows, int cols, uint16_t* scale, float* y,
-                              unsigned long long* err, cudaStream_t s) {
+                              unsigned long long* err, cudaStream_t s, unsigned* scratch) {
+  if (scratch != nullptr && rows > 64) {  // parallel over rows too (see column_minmax_kernel)
+    unsigned* mm = scratch;
+    cudaError_t e = cudaMemsetAsync(mm + cols, 0, sizeof(unsigned) * cols, s);
+    if (e != cudaSuccess) return e;
+    const dim3 grid((cols + 31) / 32, (rows + kColRows - 1) / kColRows);
+    column_minmax_kernel<<<grid, dim3(32, 8), 0, s>>>(x, rows, cols, rows, true, mm, mm + cols, err);
+    cstq_finish_kernel<<<blocks_for(cols, 128), 128, 0, s>>>(mm + cols, cols, scale);
+    const long long count = static_cast<long long>(rows) * cols;
+    cstq_divide_kernel<<<static_cast<unsigned>(std::min<long long>(4096, (count + 255) / 256)), 256, 0, s>>>(
+        x, count, cols, scale, y);
+    return cudaGetLastError();
+  }
   const int threads = 128;
   cstq_scale_kernel<<<blocks_for(cols, threads), threads, 0, s>>>(x, rows, cols, scale, y, err);
   return cudaGetLastError();

@@ -21,12 +21,15 @@ enum ErrorKind : int { kNonFinite = 1, kLoRange = 2, kStepOverflow = 3 };
 // block were quantized on its own), group index block * cols + column; 0 = all rows.
 cudaError_t launch_fit(const float* x, int rows, int cols, int bits, GroupMode mode, int group,
                        uint16_t* lo, uint16_t* step, unsigned long long* err, cudaStream_t s,
-                       int block_rows = 0);
+                       int block_rows = 0, unsigned* scratch = nullptr);
+// scratch (optional, 2 * groups unsigned ints of device memory owned by the caller's
+// stream): channelwise statistics of many rows then run parallel over rows as well.
 
 // CSTQ channel scales: scale[c] = fp16(sqrt(max_r |x[r, c]|)) rounded once, and
 // y = x / scale (0 where the scale is 0). Flags non-finite elements of x.
 cudaError_t launch_cstq_scale(const float* x, int rows, int cols, uint16_t* scale, float* y,
-                              unsigned long long* err, cudaStream_t s);
+                              unsigned long long* err, cudaStream_t s, unsigned* scratch = nullptr);
+// (scratch: optional, 2 * cols unsigned ints, as for launch_fit.)
 
 // codes: packed_bytes(rows * cols, bits) bytes, code i at byte i / (8 / bits), bit
 // (i % (8 / bits)) * bits, each code round((x - lo) / step) as quant::encode does.
