@@ -3,13 +3,18 @@
 // (1, odd, tile edges), head_dim 64 and 128, GQA groups 1..8, batches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
 #include "core/half.h"
 #include "core/rng.h"
 #include "cuda/kv/prefill_attention.h"
+#include "cuda/kv/prefill_launch.h"
 #include "gpu_test.h"
 
 namespace {
@@ -26,23 +31,36 @@ struct Shape {
   int batch, tokens, n_heads, n_kv, d;
 };
 
-// Relative L2 error of the GPU output against the double reference.
-double run_case(const Shape& s, Dtype type, zc::Rng& rng) {
+// Relative L2 error of the GPU output against the double reference. warps 0 goes
+// through the public API; 4 or 8 launch that kernel variant directly. scale 0 is the
+// default 1 / sqrt(d); `spread` is the standard deviation of q and k (larger: peakier
+// softmax, more running-max corrections across tiles).
+double run_case(const Shape& s, Dtype type, zc::Rng& rng, int warps = 0, float scale = 0.0f,
+                float spread = 1.0f) {
   const size_t qn = size_t(s.batch) * size_t(s.tokens) * size_t(s.n_heads) * size_t(s.d);
   const size_t kn = size_t(s.batch) * size_t(s.tokens) * size_t(s.n_kv) * size_t(s.d);
   std::vector<uint16_t> q(qn), k(kn), v(kn);
-  for (auto& x : q) x = to_bits(rng.normal(), type);
-  for (auto& x : k) x = to_bits(rng.normal(), type);
+  for (auto& x : q) x = to_bits(rng.normal(0.0f, spread), type);
+  for (auto& x : k) x = to_bits(rng.normal(0.0f, spread), type);
   for (auto& x : v) x = to_bits(rng.normal(), type);
   DeviceBuffer<uint16_t> dq, dk, dv, dout(qn);
   dq.upload(q);
   dk.upload(k);
   dv.upload(v);
   dout.fill_bytes(0xff);  // NaN in both types: every output must be written
-  zc::cuda::PrefillShape shape;
-  shape.batch = s.batch, shape.tokens = s.tokens, shape.n_heads = s.n_heads;
-  shape.n_kv_heads = s.n_kv, shape.head_dim = s.d;
-  zc::cuda::prefill_attention(shape, type, dq.get(), dk.get(), dv.get(), dout.get());
+  if (warps == 0) {
+    zc::cuda::PrefillShape shape;
+    shape.batch = s.batch, shape.tokens = s.tokens, shape.n_heads = s.n_heads;
+    shape.n_kv_heads = s.n_kv, shape.head_dim = s.d, shape.scale = scale;
+    zc::cuda::prefill_attention(shape, type, dq.get(), dk.get(), dv.get(), dout.get());
+  } else {
+    zc::cuda::detail::PrefillParams p;
+    p.q = dq.get(), p.k = dk.get(), p.v = dv.get(), p.out = dout.get();
+    p.batch = s.batch, p.tokens = s.tokens, p.n_heads = s.n_heads, p.n_kv = s.n_kv, p.d = s.d;
+    p.scale_log2 = float((scale > 0.0f ? double(scale) : 1.0 / std::sqrt(double(s.d))) * 1.4426950408889634);
+    p.warps = warps;
+    zc::cuda::check(zc::cuda::detail::launch_prefill(p, type == Dtype::BF16, nullptr), "prefill launch");
+  }
   zc::cuda::check(cudaDeviceSynchronize(), "prefill test");
   const std::vector<uint16_t> out = dout.download();
 
@@ -50,7 +68,7 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng) {
   std::vector<double> qd(qn), kd(kn), vd(kn);
   for (size_t i = 0; i < qn; ++i) qd[i] = from_bits(q[i], type);
   for (size_t i = 0; i < kn; ++i) kd[i] = from_bits(k[i], type), vd[i] = from_bits(v[i], type);
-  const double scale = 1.0 / std::sqrt(double(d));
+  const double sc_mul = scale > 0.0f ? double(scale) : 1.0 / std::sqrt(double(d));
   double err2 = 0.0, ref2 = 0.0;
   std::vector<double> sc(static_cast<size_t>(s.tokens)), acc(static_cast<size_t>(d));
   for (int b = 0; b < s.batch; ++b) {
@@ -63,7 +81,7 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng) {
           const size_t ko = ((size_t(b) * size_t(s.tokens) + size_t(j)) * size_t(s.n_kv) + size_t(kh)) * size_t(d);
           double dot = 0.0;
           for (int c = 0; c < d; ++c) dot += qd[qo + size_t(c)] * kd[ko + size_t(c)];
-          sc[size_t(j)] = dot * scale;
+          sc[size_t(j)] = dot * sc_mul;
           m = std::max(m, sc[size_t(j)]);
         }
         double l = 0.0;
@@ -105,6 +123,96 @@ TEST(CudaPrefillAttention, MatchesDoubleCausalReference) {
       // Inputs are exact in both; P and the output are rounded to the type.
       EXPECT_LT(rel, t == Dtype::F16 ? 2e-3 : 1.5e-2);
     }
+  }
+}
+
+// Tile edges of both kernel variants (64 or 128 query rows per CTA, 64-key tiles) and
+// every GQA group size, with batches.
+TEST(CudaPrefillAttention, TileEdgesAndGroups) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(11);
+  for (int warps : {4, 8}) {
+    for (int tokens : {63, 64, 65, 127, 128, 129, 191, 193, 257}) {
+      for (int g : {1, 2, 4, 8}) {
+        const int d = (tokens + g) % 2 == 0 ? 128 : 64;
+        const Shape s{1 + tokens % 2, tokens, 2 * g, 2, d};
+        for (Dtype t : {Dtype::F16, Dtype::BF16}) {
+          SCOPED_TRACE(::testing::Message() << warps << " warps, batch " << s.batch << ", " << tokens
+                                            << " tokens, group " << g << ", d " << d << ", "
+                                            << (t == Dtype::F16 ? "fp16" : "bf16"));
+          EXPECT_LT(run_case(s, t, rng, warps), t == Dtype::F16 ? 2e-3 : 1.5e-2);
+        }
+      }
+    }
+  }
+}
+
+// Peaky softmax (q, k with standard deviation 2.5: the running max moves across tiles
+// and most probabilities underflow) and a caller-given scale.
+TEST(CudaPrefillAttention, PeakyScoresAndCustomScale) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(12);
+  for (int warps : {0, 8}) {
+    for (float scale : {0.0f, 0.3f}) {
+      for (Dtype t : {Dtype::F16, Dtype::BF16}) {
+        for (const Shape& s : {Shape{1, 300, 4, 2, 128}, Shape{2, 161, 8, 1, 64}}) {
+          SCOPED_TRACE(::testing::Message() << warps << " warps, scale " << scale << ", " << s.tokens
+                                            << " tokens, d " << s.d << ", "
+                                            << (t == Dtype::F16 ? "fp16" : "bf16"));
+          EXPECT_LT(run_case(s, t, rng, warps, scale, 2.5f), t == Dtype::F16 ? 2e-3 : 1.5e-2);
+        }
+      }
+    }
+  }
+}
+
+// Timing at the Llama-3-8B prefill shape (32 query heads, 8 KV heads, d 128, bf16,
+// batch 1), only with ZC_TIMING=1: the median of 20 cudaEvent-timed runs per kernel
+// variant, and TFLOPS counting the causal half of 4 L^2 d flops per head.
+TEST(CudaPrefill, TimingLlama3Shape) {
+  const char* on = std::getenv("ZC_TIMING");
+  if (on == nullptr || std::strcmp(on, "1") != 0) GTEST_SKIP() << "set ZC_TIMING=1 to time";
+  ZC_REQUIRE_GPU();
+  constexpr int kHeads = 32, kKv = 8, kD = 128, kRuns = 20;
+  for (int tokens : {4096, 8192}) {
+    const size_t qn = size_t(tokens) * kHeads * kD, kn = size_t(tokens) * kKv * kD;
+    std::vector<uint16_t> host(qn);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (auto& h : host) {  // xorshift: uniform in [-2, 2), fast for 2^25 values
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      h = zc::float_to_bf16(float(x >> 40) * (4.0f / 16777216.0f) - 2.0f);
+    }
+    DeviceBuffer<uint16_t> dq, dk, dv, dout(qn);
+    dq.upload(host);
+    dk.upload(host.data(), kn);
+    dv.upload(host.data() + kn, kn);
+    cudaEvent_t start = nullptr, stop = nullptr;
+    zc::cuda::check(cudaEventCreate(&start), "event");
+    zc::cuda::check(cudaEventCreate(&stop), "event");
+    for (int warps : {4, 8}) {
+      zc::cuda::detail::PrefillParams p;
+      p.q = dq.get(), p.k = dk.get(), p.v = dv.get(), p.out = dout.get();
+      p.batch = 1, p.tokens = tokens, p.n_heads = kHeads, p.n_kv = kKv, p.d = kD;
+      p.scale_log2 = float(1.4426950408889634 / std::sqrt(double(kD)));
+      p.warps = warps;
+      std::vector<float> ms;
+      for (int i = 0; i < kRuns + 3; ++i) {  // 3 warm-up runs
+        zc::cuda::check(cudaEventRecord(start), "event");
+        zc::cuda::check(zc::cuda::detail::launch_prefill(p, true, nullptr), "prefill launch");
+        zc::cuda::check(cudaEventRecord(stop), "event");
+        zc::cuda::check(cudaEventSynchronize(stop), "event");
+        float t = 0.0f;
+        zc::cuda::check(cudaEventElapsedTime(&t, start, stop), "event");
+        if (i >= 3) ms.push_back(t);
+      }
+      std::sort(ms.begin(), ms.end());
+      const double med = 0.5 * (double(ms[kRuns / 2 - 1]) + double(ms[kRuns / 2]));
+      const double flops = 4.0 * double(tokens) * double(tokens) * kD * kHeads / 2.0;
+      std::printf("prefill bf16 L=%d heads 32/8 d=128 %d warps: median %.3f ms (min %.3f), %.1f TFLOPS\n",
+                  tokens, warps, med, double(ms.front()), flops / (med * 1e-3) / 1e12);
+    }
+    zc::cuda::check(cudaEventDestroy(start), "event");
+    zc::cuda::check(cudaEventDestroy(stop), "event");
   }
 }
 

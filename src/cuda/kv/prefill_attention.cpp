@@ -2,6 +2,8 @@
 #include "cuda/kv/prefill_attention.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "core/error.h"
 #include "cuda/core/device.h"
@@ -23,6 +25,20 @@ void prefill_attention(const PrefillShape& shape, Dtype type, const void* q, con
     fail("cuda prefill attention: {} heads x batch {} exceeds the grid", shape.n_heads, shape.batch);
   }
   if (!q || !k || !v || !out) fail("cuda prefill attention: null tensor");
+  // The kernel moves 16-byte vectors (rows are 64 or 128 elements, so only the base
+  // pointers can break the alignment).
+  for (const void* ptr : {q, k, v, static_cast<const void*>(out)}) {
+    if (reinterpret_cast<std::uintptr_t>(ptr) % 16 != 0) {
+      fail("cuda prefill attention: tensor at {} is not 16-byte aligned", ptr);
+    }
+  }
+  // One CTA per (query block, head, sequence) on a 1-D grid.
+  const long long rows = detail::prefill_rows_per_cta(0);
+  const long long blocks = (shape.tokens + rows - 1) / rows * shape.n_heads * static_cast<long long>(shape.batch);
+  if (blocks > std::numeric_limits<int>::max()) {
+    fail("cuda prefill attention: {} tokens x {} heads x batch {} exceeds the grid", shape.tokens,
+         shape.n_heads, shape.batch);
+  }
   detail::PrefillParams p;
   p.q = q, p.k = k, p.v = v, p.out = out;
   p.batch = shape.batch, p.tokens = shape.tokens, p.n_heads = shape.n_heads;

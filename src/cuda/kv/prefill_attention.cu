@@ -1,17 +1,28 @@
 // Causal flash attention for prefill (SPEC.md section 3: "all other attention output
 // comes from the fast (flash) attention kernel, which never materializes A"), GQA,
-// fp16 or bf16 inputs with fp32 accumulation, on the tensor cores through WMMA.
+// fp16 or bf16 inputs with fp32 accumulation, FlashAttention-2 style (Dao 2023,
+// algorithm 1) on mma.sync.m16n8k16 tensor-core instructions.
 //
-// A CTA of 4 warps owns 64 query rows of one (sequence, query head); each warp owns 16
-// rows. Keys and values stream through shared memory in tiles of 64 tokens up to the
-// diagonal. Per tile, a warp computes S = Q K^T (16 x 64, fp32) into its own shared
-// scratch, applies the causal mask and the online softmax (running max m and sum l per
-// row, the probabilities P rounded to the input type), rescales its fp32 output rows
-// by exp(m_old - m_new) and adds P V. Only a 16 x 64 block of scores per warp ever
-// exists. The output is O / l in the input type.
+// A CTA of WARPS warps owns 16 * WARPS query rows of one (sequence, query head); warp w
+// owns rows 16w..16w+15. Q is read once into registers as m16n8k16 A fragments. Keys
+// and values stream through shared memory in tiles of 64 tokens up to the diagonal,
+// two stages deep (cp.async: tile j+1 loads while tile j is computed); rows are padded
+// by 16 bytes so the eight row addresses of every ldmatrix hit distinct bank groups.
+// Per tile a warp computes S = Q K^T (16 x 64) in accumulator registers, masks it only
+// on the diagonal (or past the last token), and runs the online softmax on the
+// fragments in log2 units (scale * log2(e) folded into one FMA before ex2):
+//   m' = max(m, rowmax S), P = 2^(S - m'), l' = 2^(m - m') l + rowsum P,
+//   O' = 2^(m - m') O + P V.
+// The C layout of m16n8k16 is the A layout of the next product, so P becomes the A
+// operand of P V by packing pairs of accumulators to 16 bits, without shared memory.
+// The output O / l is written once at the end, staged through the warp's own (now
+// unused) Q rows of shared memory so the global stores are 16-byte vectors.
+//
+// CTAs run longest first: the linear block index walks query blocks from the last
+// (which reads the most tiles) to the first, and the query heads of one block (heads
+// of a GQA group sharing K/V tiles in L2) are neighbours.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <mma.h>
 
 #include <cstdint>
 
@@ -20,184 +31,314 @@
 namespace zc::cuda::detail {
 namespace {
 
-using namespace nvcuda;
+constexpr int kKeys = 64;  // keys per K/V tile
 
-constexpr int kRows = 64, kCols = 64, kThreads = 128;
+// ---- PTX wrappers --------------------------------------------------------------
 
-template <typename T>
-struct Smem {
-  int d, ld_t, ld_s, ld_p, ld_o;
-  T *q, *k, *v, *p;
-  float *s, *o;
-};
-
-template <typename T>
-__device__ Smem<T> carve(unsigned char* base, int d) {
-  Smem<T> m;
-  m.d = d;
-  m.ld_t = d + 8;       // 16-bit tiles: +16 bytes per row against bank conflicts
-  m.ld_s = kCols + 4;   // fp32 scores
-  m.ld_p = kCols + 8;   // 16-bit probabilities
-  m.ld_o = d + 4;       // fp32 output rows
-  m.q = reinterpret_cast<T*>(base);
-  m.k = m.q + kRows * m.ld_t;
-  m.v = m.k + kCols * m.ld_t;
-  m.p = m.v + kCols * m.ld_t;
-  m.s = reinterpret_cast<float*>(m.p + kRows * m.ld_p);
-  m.o = m.s + kRows * m.ld_s;
-  return m;
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// rows x d elements of a [.., tokens, heads, d] tensor into shared memory (zero past
-// `tokens`), 16-byte vectors.
+// 16 bytes global -> shared, bypassing L1; zero-filled when !valid (src not read).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// c += a b for a 16x16 row-major A and a 16x8 column-major B, fp32 accumulators.
 template <typename T>
-__device__ void load_tile(T* dst, int ld, const T* src, int row0, int rows, int tokens,
-                          size_t row_stride, int d) {
-  const int vecs = d / 8;
-  for (int i = static_cast<int>(threadIdx.x); i < rows * vecs; i += kThreads) {
-    const int r = i / vecs, c = (i % vecs) * 8;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (row0 + r < tokens) val = *reinterpret_cast<const uint4*>(src + (row0 + r) * row_stride + c);
-    *reinterpret_cast<uint4*>(dst + r * ld + c) = val;
+__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                   uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                            uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats rounded to the 16-bit type, `lo` in the low half (the lower column).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// 2^x on the SFU (2^-inf = 0).
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+__device__ __forceinline__ float quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// ---- the kernel --------------------------------------------------------------------
+
+// ROWS rows of D elements starting at token row0 of a [.., tokens, heads, d] tensor
+// (src points at token 0 of the head) into shared memory with row pitch D + 8; rows
+// at or past `tokens` are zero-filled (their V rows then meet P = 0, never NaN).
+template <int D, int NT, int ROWS, typename T>
+__device__ __forceinline__ void load_tile(uint32_t dst, const T* src, size_t stride, int row0,
+                                          int tokens, int tid) {
+  constexpr int kChunks = D / 8;  // 16-byte vectors per row
+  static_assert((ROWS * kChunks) % NT == 0, "tile vectors split evenly over threads");
+#pragma unroll
+  for (int it = 0; it < ROWS * kChunks / NT; ++it) {
+    const int i = tid + it * NT;
+    const int r = i / kChunks, c = (i % kChunks) * 8;
+    const int row = row0 + r;
+    const bool ok = row < tokens;
+    cp_async16(dst + static_cast<uint32_t>((r * (D + 8) + c) * 2),
+               src + static_cast<size_t>(ok ? row : 0) * stride + c, ok);
   }
 }
 
-template <typename T>
-__device__ T from_float(float x);
-template <>
-__device__ __half from_float<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+// The explicit minimum of 1 CTA per SM matters: without it ptxas capped the d = 64,
+// 4-warp kernel at 128 registers and spilled (166 with it; 240 for d = 128).
+template <typename T, int D, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const PrefillParams p) {
+  constexpr int NT = WARPS * 32, BM = WARPS * 16, LD = D + 8;
+  constexpr uint32_t kTileBytes = kKeys * LD * 2;
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* const q_s = reinterpret_cast<T*>(smem);
+  const uint32_t q_base = smem_addr(smem);
+  const uint32_t kv_base = q_base + BM * LD * 2;  // stage s: K at + 2s tiles, V after it
 
-template <typename T>
-__global__ void __launch_bounds__(kThreads) prefill_kernel(const PrefillParams p) {
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  const int d = p.d;
-  const Smem<T> m = carve<T>(smem_raw, d);
-  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
-  const int q0 = static_cast<int>(blockIdx.x) * kRows, head = static_cast<int>(blockIdx.y);
-  const int b = static_cast<int>(blockIdx.z);
-  const int g = p.n_heads / p.n_kv, kvh = head / g;
+  const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int L = p.tokens;
-  const size_t q_stride = static_cast<size_t>(p.n_heads) * d, kv_stride = static_cast<size_t>(p.n_kv) * d;
-  const T* q = static_cast<const T*>(p.q) + static_cast<size_t>(b) * L * q_stride + static_cast<size_t>(head) * d;
-  const T* k = static_cast<const T*>(p.k) + static_cast<size_t>(b) * L * kv_stride + static_cast<size_t>(kvh) * d;
-  const T* v = static_cast<const T*>(p.v) + static_cast<size_t>(b) * L * kv_stride + static_cast<size_t>(kvh) * d;
+  const int n_qb = (L + BM - 1) / BM, heads_b = p.n_heads * p.batch;
+  const int idx = static_cast<int>(blockIdx.x);
+  const int qb = n_qb - 1 - idx / heads_b;  // longest first
+  const int b = (idx % heads_b) / p.n_heads, head = idx % p.n_heads;
+  const int kvh = head / (p.n_heads / p.n_kv);
+  const size_t q_stride = static_cast<size_t>(p.n_heads) * D;
+  const size_t kv_stride = static_cast<size_t>(p.n_kv) * D;
+  const T* q = static_cast<const T*>(p.q) + static_cast<size_t>(b) * L * q_stride + static_cast<size_t>(head) * D;
+  const T* k = static_cast<const T*>(p.k) + static_cast<size_t>(b) * L * kv_stride + static_cast<size_t>(kvh) * D;
+  const T* v = static_cast<const T*>(p.v) + static_cast<size_t>(b) * L * kv_stride + static_cast<size_t>(kvh) * D;
+  const int q0 = qb * BM;
+  const int n_tiles = (min(q0 + BM, L) + kKeys - 1) / kKeys;
 
-  load_tile(m.q, m.ld_t, q, q0, kRows, L, q_stride, d);
-  for (int i = static_cast<int>(threadIdx.x); i < kRows * m.ld_o; i += kThreads) m.o[i] = 0.0f;
+  load_tile<D, NT, BM>(q_base, q, q_stride, q0, L, tid);
+  load_tile<D, NT, kKeys>(kv_base, k, kv_stride, 0, L, tid);
+  load_tile<D, NT, kKeys>(kv_base + kTileBytes, v, kv_stride, 0, L, tid);
+  cp_async_commit();
 
-  // Softmax state: lane pair (2r, 2r+1) of warp w owns row 16w + r, half the columns each.
-  const int r = lane / 2, half = lane % 2, row = warp * 16 + r, qi = q0 + row;
-  float m_row = -INFINITY, l_row = 0.0f;
-  T* p_w = m.p + warp * 16 * m.ld_p;
-  float* s_w = m.s + warp * 16 * m.ld_s;
-  float* o_w = m.o + warp * 16 * m.ld_o;
-  const T* q_w = m.q + warp * 16 * m.ld_t;
+  // Fragment coordinates: lane (g, t) holds rows g and g + 8 of the warp's 16, columns
+  // 2t and 2t + 1 of every 8-column block.
+  const int g = lane / 4, t = lane % 4;
+  const int row_w = q0 + warp * 16;
+  // The last key each of the thread's two rows may see (causal, and inside the sequence).
+  const int lim0 = min(row_w + g, L - 1), lim1 = min(row_w + g + 8, L - 1);
+  const int warp_first_lim = min(row_w, L - 1), warp_last_lim = min(row_w + 15, L - 1);
+  const float sl = p.scale_log2;
 
-  const int last_key = min(q0 + kRows, L) - 1;
-  for (int k0 = 0; k0 <= last_key; k0 += kCols) {
-    __syncthreads();  // previous tile's K/V no longer read (and Q/O initialized)
-    load_tile(m.k, m.ld_t, k, k0, kCols, L, kv_stride, d);
-    load_tile(m.v, m.ld_t, v, k0, kCols, L, kv_stride, d);
-    __syncthreads();
+  // ldmatrix row addresses (bytes within a tile): K as the column-major B of Q K^T
+  // (matrices: keys 0-7 / 8-15 x columns 0-7 / 8-15), V transposed as the B of P V.
+  const uint32_t k_off = static_cast<uint32_t>(((lane % 8 + 8 * (lane / 16)) * LD + 8 * ((lane / 8) % 2)) * 2);
+  const uint32_t v_off = static_cast<uint32_t>(((lane % 8 + 8 * ((lane / 8) % 2)) * LD + 8 * (lane / 16)) * 2);
 
-    // S = Q K^T for the warp's 16 rows.
-    for (int n = 0; n < kCols / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-      for (int kk = 0; kk < d / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> bk;
-        wmma::load_matrix_sync(a, q_w + kk * 16, m.ld_t);
-        wmma::load_matrix_sync(bk, m.k + n * 16 * m.ld_t + kk * 16, m.ld_t);
-        wmma::mma_sync(acc, a, bk, acc);
+  uint32_t qf[D / 16][4];
+  float o[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;  // per row; l per thread
+
+  for (int j = 0; j < n_tiles; ++j) {
+    if (j + 1 < n_tiles) {  // prefetch tile j + 1 into the other stage
+      const uint32_t st = kv_base + static_cast<uint32_t>((j + 1) & 1) * 2 * kTileBytes;
+      load_tile<D, NT, kKeys>(st, k, kv_stride, (j + 1) * kKeys, L, tid);
+      load_tile<D, NT, kKeys>(st + kTileBytes, v, kv_stride, (j + 1) * kKeys, L, tid);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // tile j (and Q) visible to all warps
+    if (j == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        ldsm_x4(q_base + static_cast<uint32_t>(((warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8) * 2),
+                qf[kk]);
       }
-      wmma::store_matrix_sync(s_w + n * 16, acc, m.ld_s, wmma::mem_row_major);
     }
-    __syncwarp();
+    const int k0 = j * kKeys;
+    if (k0 <= warp_last_lim) {  // warp-uniform: skip tiles wholly above this warp's rows
+      const uint32_t ks = kv_base + static_cast<uint32_t>(j & 1) * 2 * kTileBytes + k_off;
+      const uint32_t vs = kv_base + static_cast<uint32_t>(j & 1) * 2 * kTileBytes + kTileBytes + v_off;
 
-    // Online softmax over this tile (log2 units), causal mask key <= query.
-    float* srow = s_w + r * m.ld_s + half * 32;
-    float mx = -INFINITY;
-    for (int c = 0; c < 32; ++c) {
-      const int key = k0 + half * 32 + c;
-      const bool ok = key <= qi && key < L;
-      const float x = ok ? srow[c] * p.scale_log2 : -INFINITY;
-      srow[c] = x;
-      mx = fmaxf(mx, x);
-    }
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    const float m_new = fmaxf(m_row, mx);
-    const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-    const float corr = exp2f(m_row - m_use);
-    float sum = 0.0f;
-    T* prow = p_w + r * m.ld_p + half * 32;
-    for (int c = 0; c < 32; ++c) {
-      const float e = exp2f(srow[c] - m_use);
-      const T pt = from_float<T>(e);
-      prow[c] = pt;
-      sum += static_cast<float>(pt);  // the sum of what P V multiplies
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l_row = l_row * corr + sum;
-    m_row = m_new;
-    float* orow = o_w + r * m.ld_o + half * (d / 2);
-    for (int c = 0; c < d / 2; ++c) orow[c] *= corr;
-    __syncwarp();
-
-    // O += P V for the warp's rows.
-    for (int n = 0; n < d / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, o_w + n * 16, m.ld_o, wmma::mem_row_major);
-      for (int kk = 0; kk < kCols / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> bv;
-        wmma::load_matrix_sync(a, p_w + kk * 16, m.ld_p);
-        wmma::load_matrix_sync(bv, m.v + kk * 16 * m.ld_t + n * 16, m.ld_t);
-        wmma::mma_sync(acc, a, bv, acc);
+      // S = Q K^T: 8 blocks of 8 keys.
+      float s[kKeys / 8][4];
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+        for (int n2 = 0; n2 < kKeys / 16; ++n2) {
+          uint32_t r[4];
+          ldsm_x4(ks + static_cast<uint32_t>((n2 * 16 * LD + kk * 16) * 2), r);
+          mma<T>(s[2 * n2], qf[kk], r[0], r[1]);
+          mma<T>(s[2 * n2 + 1], qf[kk], r[2], r[3]);
+        }
       }
-      wmma::store_matrix_sync(o_w + n * 16, acc, m.ld_o, wmma::mem_row_major);
+
+      // Causal mask (and keys past the sequence), only where a key can exceed a row.
+      if (k0 + kKeys - 1 > warp_first_lim) {
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) {
+          const int key = k0 + n * 8 + 2 * t;
+          if (key > lim0) s[n][0] = -INFINITY;
+          if (key + 1 > lim0) s[n][1] = -INFINITY;
+          if (key > lim1) s[n][2] = -INFINITY;
+          if (key + 1 > lim1) s[n][3] = -INFINITY;
+        }
+      }
+
+      // Online softmax on the fragments (log2 units).
+      float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) {
+        mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+      }
+      const float mn0 = fmaxf(m0, quad_max(mx0) * sl), mn1 = fmaxf(m1, quad_max(mx1) * sl);
+      // A row with no visible key yet keeps m = -inf; subtract 0 instead (P = 0).
+      const float base0 = mn0 == -INFINITY ? 0.0f : mn0, base1 = mn1 == -INFINITY ? 0.0f : mn1;
+      const float c0 = ex2(m0 - base0), c1 = ex2(m1 - base1);
+      m0 = mn0, m1 = mn1;
+      float sum0 = 0.0f, sum1 = 0.0f;
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) {
+        s[n][0] = ex2(fmaf(s[n][0], sl, -base0));
+        s[n][1] = ex2(fmaf(s[n][1], sl, -base0));
+        s[n][2] = ex2(fmaf(s[n][2], sl, -base1));
+        s[n][3] = ex2(fmaf(s[n][3], sl, -base1));
+        sum0 += s[n][0] + s[n][1];
+        sum1 += s[n][2] + s[n][3];
+      }
+      l0 = l0 * c0 + sum0;  // the quad's partial sums are added once, at the end
+      l1 = l1 * c1 + sum1;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][0] *= c0, o[n][1] *= c0;
+        o[n][2] *= c1, o[n][3] *= c1;
+      }
+
+      // O += P V: the accumulators of key blocks 2kk and 2kk+1 are the A fragment.
+#pragma unroll
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        const uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                               pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                               pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int n2 = 0; n2 < D / 16; ++n2) {
+          uint32_t r[4];
+          ldsm_x4_trans(vs + static_cast<uint32_t>((kk * 16 * LD + n2 * 16) * 2), r);
+          mma<T>(o[2 * n2], a, r[0], r[1]);
+          mma<T>(o[2 * n2 + 1], a, r[2], r[3]);
+        }
+      }
     }
-    __syncwarp();
+    __syncthreads();  // every warp is done with stage j & 1 before it is refilled
   }
 
-  // out = O / l, rounded to the input type.
-  if (qi < L) {
-    T* dst = static_cast<T*>(p.out) + (static_cast<size_t>(b) * L + qi) * q_stride +
-             static_cast<size_t>(head) * d + half * (d / 2);
-    const float* orow = o_w + r * m.ld_o + half * (d / 2);
-    const float inv = 1.0f / l_row;
-    for (int c = 0; c < d / 2; ++c) dst[c] = from_float<T>(orow[c] * inv);
+  // out = O / l in the input type. Every row saw key 0, so l > 0.
+  const float inv0 = 1.0f / quad_sum(l0), inv1 = 1.0f / quad_sum(l1);
+  T* const stage = q_s + warp * 16 * LD;  // the warp's own Q rows, read only at j == 0
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) {
+    *reinterpret_cast<uint32_t*>(stage + g * LD + n * 8 + 2 * t) = pack2<T>(o[n][0] * inv0, o[n][1] * inv0);
+    *reinterpret_cast<uint32_t*>(stage + (g + 8) * LD + n * 8 + 2 * t) =
+        pack2<T>(o[n][2] * inv1, o[n][3] * inv1);
+  }
+  __syncwarp();
+  T* const out = static_cast<T*>(p.out) + static_cast<size_t>(b) * L * q_stride + static_cast<size_t>(head) * D;
+  constexpr int kChunks = D / 8;
+#pragma unroll
+  for (int it = 0; it < 16 * kChunks / 32; ++it) {
+    const int i = lane + it * 32;
+    const int r = i / kChunks, c = (i % kChunks) * 8;
+    if (row_w + r < L) {
+      *reinterpret_cast<uint4*>(out + static_cast<size_t>(row_w + r) * q_stride + c) =
+          *reinterpret_cast<const uint4*>(stage + r * LD + c);
+    }
   }
 }
 
-size_t smem_bytes(int d) {
-  const size_t ld_t = size_t(d) + 8, ld_s = kCols + 4, ld_p = kCols + 8, ld_o = size_t(d) + 4;
-  return 2 * (kRows * ld_t + 2 * kCols * ld_t + kRows * ld_p) + 4 * (kRows * ld_s + kRows * ld_o);
+template <typename T, int D, int WARPS>
+cudaError_t launch_typed(const PrefillParams& p, cudaStream_t s) {
+  constexpr int BM = WARPS * 16;
+  constexpr size_t smem = static_cast<size_t>(BM + 4 * kKeys) * (D + 8) * 2;  // Q + 2 x (K, V)
+  if constexpr (smem > 48 * 1024) {
+    // Once per instantiation (thread-safe static initialization).
+    static const cudaError_t raised = cudaFuncSetAttribute(
+        prefill_mma_kernel<T, D, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (raised != cudaSuccess) return raised;
+  }
+  const long long blocks =
+      static_cast<long long>((p.tokens + BM - 1) / BM) * p.n_heads * static_cast<long long>(p.batch);
+  prefill_mma_kernel<T, D, WARPS><<<static_cast<unsigned>(blocks), WARPS * 32, smem, s>>>(p);
+  return cudaGetLastError();
 }
 
 template <typename T>
-cudaError_t launch_typed(const PrefillParams& p, cudaStream_t s) {
-  const size_t smem = smem_bytes(p.d);
-  static size_t raised = 48 * 1024;
-  if (smem > raised) {
-    const cudaError_t e = cudaFuncSetAttribute(prefill_kernel<T>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-    raised = smem;
+cudaError_t launch_dim(const PrefillParams& p, cudaStream_t s) {
+  const int warps = p.warps == 0 ? kPrefillDefaultWarps : p.warps;
+  if (p.d == 64) {
+    if (warps == 4) return launch_typed<T, 64, 4>(p, s);
+    if (warps == 8) return launch_typed<T, 64, 8>(p, s);
+  } else if (p.d == 128) {
+    if (warps == 4) return launch_typed<T, 128, 4>(p, s);
+    if (warps == 8) return launch_typed<T, 128, 8>(p, s);
   }
-  const dim3 grid(static_cast<unsigned>((p.tokens + kRows - 1) / kRows),
-                  static_cast<unsigned>(p.n_heads), static_cast<unsigned>(p.batch));
-  prefill_kernel<T><<<grid, kThreads, smem, s>>>(p);
-  return cudaGetLastError();
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace
 
 cudaError_t launch_prefill(const PrefillParams& p, bool bf16, cudaStream_t s) {
-  return bf16 ? launch_typed<__nv_bfloat16>(p, s) : launch_typed<__half>(p, s);
+  return bf16 ? launch_dim<__nv_bfloat16>(p, s) : launch_dim<__half>(p, s);
 }
 
 }  // namespace zc::cuda::detail
