@@ -31,11 +31,18 @@ struct Shape {
   int batch, tokens, n_heads, n_kv, d;
 };
 
-// Relative L2 error of the GPU output against the double reference. warps 0 goes
-// through the public API; 4 or 8 launch that kernel variant directly. scale 0 is the
+// A kernel variant (prefill_launch.h): warps per CTA and query rows per warp; {0, 0}
+// goes through the public API (the default variant).
+struct Variant {
+  int warps = 0, rows = 0;
+};
+const Variant kVariants[] = {{4, 16}, {8, 16}, {4, 32}};
+
+// Relative L2 error of the GPU output against the double reference for one variant
+// (launched directly unless it is {0, 0}). scale 0 is the
 // default 1 / sqrt(d); `spread` is the standard deviation of q and k (larger: peakier
 // softmax, more running-max corrections across tiles).
-double run_case(const Shape& s, Dtype type, zc::Rng& rng, int warps = 0, float scale = 0.0f,
+double run_case(const Shape& s, Dtype type, zc::Rng& rng, Variant var = {}, float scale = 0.0f,
                 float spread = 1.0f) {
   const size_t qn = size_t(s.batch) * size_t(s.tokens) * size_t(s.n_heads) * size_t(s.d);
   const size_t kn = size_t(s.batch) * size_t(s.tokens) * size_t(s.n_kv) * size_t(s.d);
@@ -48,7 +55,7 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng, int warps = 0, float s
   dk.upload(k);
   dv.upload(v);
   dout.fill_bytes(0xff);  // NaN in both types: every output must be written
-  if (warps == 0) {
+  if (var.warps == 0) {
     zc::cuda::PrefillShape shape;
     shape.batch = s.batch, shape.tokens = s.tokens, shape.n_heads = s.n_heads;
     shape.n_kv_heads = s.n_kv, shape.head_dim = s.d, shape.scale = scale;
@@ -58,7 +65,7 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng, int warps = 0, float s
     p.q = dq.get(), p.k = dk.get(), p.v = dv.get(), p.out = dout.get();
     p.batch = s.batch, p.tokens = s.tokens, p.n_heads = s.n_heads, p.n_kv = s.n_kv, p.d = s.d;
     p.scale_log2 = float((scale > 0.0f ? double(scale) : 1.0 / std::sqrt(double(s.d))) * 1.4426950408889634);
-    p.warps = warps;
+    p.warps = var.warps, p.warp_rows = var.rows;
     zc::cuda::check(zc::cuda::detail::launch_prefill(p, type == Dtype::BF16, nullptr), "prefill launch");
   }
   zc::cuda::check(cudaDeviceSynchronize(), "prefill test");
@@ -126,21 +133,21 @@ TEST(CudaPrefillAttention, MatchesDoubleCausalReference) {
   }
 }
 
-// Tile edges of both kernel variants (64 or 128 query rows per CTA, 64-key tiles) and
+// Tile edges of every kernel variant (64 or 128 query rows per CTA, 64-key tiles) and
 // every GQA group size, with batches.
 TEST(CudaPrefillAttention, TileEdgesAndGroups) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(11);
-  for (int warps : {4, 8}) {
+  for (const Variant& var : kVariants) {
     for (int tokens : {63, 64, 65, 127, 128, 129, 191, 193, 257}) {
       for (int g : {1, 2, 4, 8}) {
         const int d = (tokens + g) % 2 == 0 ? 128 : 64;
         const Shape s{1 + tokens % 2, tokens, 2 * g, 2, d};
         for (Dtype t : {Dtype::F16, Dtype::BF16}) {
-          SCOPED_TRACE(::testing::Message() << warps << " warps, batch " << s.batch << ", " << tokens
+          SCOPED_TRACE(::testing::Message() << var.warps << "x" << var.rows << " rows, batch " << s.batch << ", " << tokens
                                             << " tokens, group " << g << ", d " << d << ", "
                                             << (t == Dtype::F16 ? "fp16" : "bf16"));
-          EXPECT_LT(run_case(s, t, rng, warps), t == Dtype::F16 ? 2e-3 : 1.5e-2);
+          EXPECT_LT(run_case(s, t, rng, var), t == Dtype::F16 ? 2e-3 : 1.5e-2);
         }
       }
     }
@@ -152,14 +159,14 @@ TEST(CudaPrefillAttention, TileEdgesAndGroups) {
 TEST(CudaPrefillAttention, PeakyScoresAndCustomScale) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(12);
-  for (int warps : {0, 8}) {
+  for (const Variant& var : {Variant{}, Variant{8, 16}, Variant{4, 32}}) {
     for (float scale : {0.0f, 0.3f}) {
       for (Dtype t : {Dtype::F16, Dtype::BF16}) {
         for (const Shape& s : {Shape{1, 300, 4, 2, 128}, Shape{2, 161, 8, 1, 64}}) {
-          SCOPED_TRACE(::testing::Message() << warps << " warps, scale " << scale << ", " << s.tokens
+          SCOPED_TRACE(::testing::Message() << var.warps << "x" << var.rows << " rows, scale " << scale << ", " << s.tokens
                                             << " tokens, d " << s.d << ", "
                                             << (t == Dtype::F16 ? "fp16" : "bf16"));
-          EXPECT_LT(run_case(s, t, rng, warps, scale, 2.5f), t == Dtype::F16 ? 2e-3 : 1.5e-2);
+          EXPECT_LT(run_case(s, t, rng, var, scale, 2.5f), t == Dtype::F16 ? 2e-3 : 1.5e-2);
         }
       }
     }
@@ -189,12 +196,12 @@ TEST(CudaPrefill, TimingLlama3Shape) {
     cudaEvent_t start = nullptr, stop = nullptr;
     zc::cuda::check(cudaEventCreate(&start), "event");
     zc::cuda::check(cudaEventCreate(&stop), "event");
-    for (int warps : {4, 8}) {
+    for (const Variant& var : kVariants) {
       zc::cuda::detail::PrefillParams p;
       p.q = dq.get(), p.k = dk.get(), p.v = dv.get(), p.out = dout.get();
       p.batch = 1, p.tokens = tokens, p.n_heads = kHeads, p.n_kv = kKv, p.d = kD;
       p.scale_log2 = float(1.4426950408889634 / std::sqrt(double(kD)));
-      p.warps = warps;
+      p.warps = var.warps, p.warp_rows = var.rows;
       std::vector<float> ms;
       for (int i = 0; i < kRuns + 3; ++i) {  // 3 warm-up runs
         zc::cuda::check(cudaEventRecord(start), "event");
@@ -208,8 +215,8 @@ TEST(CudaPrefill, TimingLlama3Shape) {
       std::sort(ms.begin(), ms.end());
       const double med = 0.5 * (double(ms[kRuns / 2 - 1]) + double(ms[kRuns / 2]));
       const double flops = 4.0 * double(tokens) * double(tokens) * kD * kHeads / 2.0;
-      std::printf("prefill bf16 L=%d heads 32/8 d=128 %d warps: median %.3f ms (min %.3f), %.1f TFLOPS\n",
-                  tokens, warps, med, double(ms.front()), flops / (med * 1e-3) / 1e12);
+      std::printf("prefill bf16 L=%d heads 32/8 d=128, %d warps x %d rows: median %.3f ms (min %.3f), %.1f TFLOPS\n",
+                  tokens, var.warps, var.rows, med, double(ms.front()), flops / (med * 1e-3) / 1e12);
     }
     zc::cuda::check(cudaEventDestroy(start), "event");
     zc::cuda::check(cudaEventDestroy(stop), "event");

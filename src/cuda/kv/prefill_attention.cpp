@@ -33,7 +33,7 @@ void prefill_attention(const PrefillShape& shape, Dtype type, const void* q, con
     }
   }
   // One CTA per (query block, head, sequence) on a 1-D grid.
-  const long long rows = detail::prefill_rows_per_cta(0);
+  const long long rows = detail::prefill_rows_per_cta();
   const long long blocks = (shape.tokens + rows - 1) / rows * shape.n_heads * static_cast<long long>(shape.batch);
   if (blocks > std::numeric_limits<int>::max()) {
     fail("cuda prefill attention: {} tokens x {} heads x batch {} exceeds the grid", shape.tokens,

@@ -3,8 +3,9 @@
 // fp16 or bf16 inputs with fp32 accumulation, FlashAttention-2 style (Dao 2023,
 // algorithm 1) on mma.sync.m16n8k16 tensor-core instructions.
 //
-// A CTA of WARPS warps owns 16 * WARPS query rows of one (sequence, query head); warp w
-// owns rows 16w..16w+15. Q is read once into registers as m16n8k16 A fragments. Keys
+// A CTA of WARPS warps owns WARPS * RW query rows of one (sequence, query head); warp w
+// owns RW = 16 or 32 of them (one or two m16 tiles). With 16 rows, Q is read once into
+// registers as m16n8k16 A fragments (see the kernel for the 32-row variant). Keys
 // and values stream through shared memory in tiles of 64 tokens up to the diagonal,
 // two stages deep (cp.async: tile j+1 loads while tile j is computed); rows are padded
 // by 16 bytes so the eight row addresses of every ldmatrix hit distinct bank groups.
@@ -134,12 +135,17 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const T* src, size_t str
   }
 }
 
+// Warp w owns RW = 16 MI rows (MI m16 tiles). MI = 1 keeps Q in registers for the
+// whole CTA; MI = 2 (O alone is 128 registers at d = 128) re-reads Q fragments from
+// shared memory per tile but shares every K/V fragment between its two m-tiles, which
+// halves the K/V shared-memory traffic per flop.
 // The explicit minimum of 1 CTA per SM matters: without it ptxas capped the d = 64,
 // 4-warp kernel at 128 registers and spilled (166 with it; 240 for d = 128).
-template <typename T, int D, int WARPS>
+template <typename T, int D, int WARPS, int MI>
 __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const PrefillParams p) {
-  constexpr int NT = WARPS * 32, BM = WARPS * 16, LD = D + 8;
+  constexpr int NT = WARPS * 32, RW = 16 * MI, BM = WARPS * RW, LD = D + 8;
   constexpr uint32_t kTileBytes = kKeys * LD * 2;
+  static_assert(kKeys % RW == 0, "every row of a warp sees a key of each tile the warp processes");
   extern __shared__ __align__(128) unsigned char smem[];
   T* const q_s = reinterpret_cast<T*>(smem);
   const uint32_t q_base = smem_addr(smem);
@@ -165,25 +171,30 @@ __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const Prefil
   load_tile<D, NT, kKeys>(kv_base + kTileBytes, v, kv_stride, 0, L, tid);
   cp_async_commit();
 
-  // Fragment coordinates: lane (g, t) holds rows g and g + 8 of the warp's 16, columns
-  // 2t and 2t + 1 of every 8-column block.
+  // Fragment coordinates: lane (g, t) holds rows g and g + 8 of each m-tile, columns 2t
+  // and 2t + 1 of every 8-column block.
   const int g = lane / 4, t = lane % 4;
-  const int row_w = q0 + warp * 16;
-  // The last key each of the thread's two rows may see (causal, and inside the sequence).
-  const int lim0 = min(row_w + g, L - 1), lim1 = min(row_w + g + 8, L - 1);
-  const int warp_first_lim = min(row_w, L - 1), warp_last_lim = min(row_w + 15, L - 1);
+  const int row_w = q0 + warp * RW;
+  const int warp_first_lim = min(row_w, L - 1), warp_last_lim = min(row_w + RW - 1, L - 1);
   const float sl = p.scale_log2;
 
-  // ldmatrix row addresses (bytes within a tile): K as the column-major B of Q K^T
-  // (matrices: keys 0-7 / 8-15 x columns 0-7 / 8-15), V transposed as the B of P V.
+  // ldmatrix row addresses (bytes): Q as A (matrices: rows 0-7 / 8-15 x columns 0-7 /
+  // 8-15), K as the column-major B of Q K^T (keys 0-7 / 8-15 x columns 0-7 / 8-15), V
+  // transposed as the B of P V.
+  const uint32_t q_lane = q_base + static_cast<uint32_t>(((warp * RW + lane % 16) * LD + (lane / 16) * 8) * 2);
   const uint32_t k_off = static_cast<uint32_t>(((lane % 8 + 8 * (lane / 16)) * LD + 8 * ((lane / 8) % 2)) * 2);
   const uint32_t v_off = static_cast<uint32_t>(((lane % 8 + 8 * ((lane / 8) % 2)) * LD + 8 * (lane / 16)) * 2);
 
-  uint32_t qf[D / 16][4];
-  float o[D / 8][4];
+  uint32_t qf[MI == 1 ? D / 16 : 1][4];  // MI = 1: all of the warp's Q, loaded once
+  float o[MI][D / 8][4];
+  float m[MI][2], l[MI][2];  // running max (log2 units) per row; l per thread
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;  // per row; l per thread
+  for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) o[mi][n][0] = o[mi][n][1] = o[mi][n][2] = o[mi][n][3] = 0.0f;
+    m[mi][0] = m[mi][1] = -INFINITY;
+    l[mi][0] = l[mi][1] = 0.0f;
+  }
 
   for (int j = 0; j < n_tiles; ++j) {
     if (j + 1 < n_tiles) {  // prefetch tile j + 1 into the other stage
@@ -196,11 +207,10 @@ __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const Prefil
       cp_async_wait<0>();
     }
     __syncthreads();  // tile j (and Q) visible to all warps
-    if (j == 0) {
+    if constexpr (MI == 1) {
+      if (j == 0) {
 #pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        ldsm_x4(q_base + static_cast<uint32_t>(((warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8) * 2),
-                qf[kk]);
+        for (int kk = 0; kk < D / 16; ++kk) ldsm_x4(q_lane + kk * 32, qf[kk]);
       }
     }
     const int k0 = j * kKeys;
@@ -208,95 +218,125 @@ __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const Prefil
       const uint32_t ks = kv_base + static_cast<uint32_t>(j & 1) * 2 * kTileBytes + k_off;
       const uint32_t vs = kv_base + static_cast<uint32_t>(j & 1) * 2 * kTileBytes + kTileBytes + v_off;
 
-      // S = Q K^T: 8 blocks of 8 keys.
-      float s[kKeys / 8][4];
+      // S = Q K^T: per m-tile 8 blocks of 8 keys.
+      float s[MI][kKeys / 8][4];
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+      for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) s[mi][n][0] = s[mi][n][1] = s[mi][n][2] = s[mi][n][3] = 0.0f;
+      }
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t a[MI][4];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+          if constexpr (MI == 1) {
+            a[mi][0] = qf[kk][0], a[mi][1] = qf[kk][1], a[mi][2] = qf[kk][2], a[mi][3] = qf[kk][3];
+          } else {
+            ldsm_x4(q_lane + static_cast<uint32_t>(mi * 16 * LD * 2 + kk * 32), a[mi]);
+          }
+        }
 #pragma unroll
         for (int n2 = 0; n2 < kKeys / 16; ++n2) {
           uint32_t r[4];
           ldsm_x4(ks + static_cast<uint32_t>((n2 * 16 * LD + kk * 16) * 2), r);
-          mma<T>(s[2 * n2], qf[kk], r[0], r[1]);
-          mma<T>(s[2 * n2 + 1], qf[kk], r[2], r[3]);
+#pragma unroll
+          for (int mi = 0; mi < MI; ++mi) {
+            mma<T>(s[mi][2 * n2], a[mi], r[0], r[1]);
+            mma<T>(s[mi][2 * n2 + 1], a[mi], r[2], r[3]);
+          }
         }
       }
 
       // Causal mask (and keys past the sequence), only where a key can exceed a row.
       if (k0 + kKeys - 1 > warp_first_lim) {
 #pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) {
-          const int key = k0 + n * 8 + 2 * t;
-          if (key > lim0) s[n][0] = -INFINITY;
-          if (key + 1 > lim0) s[n][1] = -INFINITY;
-          if (key > lim1) s[n][2] = -INFINITY;
-          if (key + 1 > lim1) s[n][3] = -INFINITY;
+        for (int mi = 0; mi < MI; ++mi) {
+          // The last key rows g and g + 8 may see (causal, and inside the sequence),
+          // relative to this thread's first key column k0 + 2t.
+          const int lim0 = min(row_w + 16 * mi + g, L - 1) - k0 - 2 * t;
+          const int lim1 = min(row_w + 16 * mi + g + 8, L - 1) - k0 - 2 * t;
+#pragma unroll
+          for (int n = 0; n < kKeys / 8; ++n) {
+            if (n * 8 > lim0) s[mi][n][0] = -INFINITY;
+            if (n * 8 + 1 > lim0) s[mi][n][1] = -INFINITY;
+            if (n * 8 > lim1) s[mi][n][2] = -INFINITY;
+            if (n * 8 + 1 > lim1) s[mi][n][3] = -INFINITY;
+          }
         }
       }
 
-      // Online softmax on the fragments (log2 units).
-      float mx0 = -INFINITY, mx1 = -INFINITY;
+      // Online softmax on the fragments (log2 units); h = 0: row g, h = 1: row g + 8.
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-        mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-        mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
-      }
-      const float mn0 = fmaxf(m0, quad_max(mx0) * sl), mn1 = fmaxf(m1, quad_max(mx1) * sl);
-      // A row with no visible key yet keeps m = -inf; subtract 0 instead (P = 0).
-      const float base0 = mn0 == -INFINITY ? 0.0f : mn0, base1 = mn1 == -INFINITY ? 0.0f : mn1;
-      const float c0 = ex2(m0 - base0), c1 = ex2(m1 - base1);
-      m0 = mn0, m1 = mn1;
-      float sum0 = 0.0f, sum1 = 0.0f;
+      for (int mi = 0; mi < MI; ++mi) {
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-        s[n][0] = ex2(fmaf(s[n][0], sl, -base0));
-        s[n][1] = ex2(fmaf(s[n][1], sl, -base0));
-        s[n][2] = ex2(fmaf(s[n][2], sl, -base1));
-        s[n][3] = ex2(fmaf(s[n][3], sl, -base1));
-        sum0 += s[n][0] + s[n][1];
-        sum1 += s[n][2] + s[n][3];
-      }
-      l0 = l0 * c0 + sum0;  // the quad's partial sums are added once, at the end
-      l1 = l1 * c1 + sum1;
+        for (int h = 0; h < 2; ++h) {
+          float mx = -INFINITY;
 #pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        o[n][0] *= c0, o[n][1] *= c0;
-        o[n][2] *= c1, o[n][3] *= c1;
+          for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[mi][n][2 * h], s[mi][n][2 * h + 1]));
+          const float mn = fmaxf(m[mi][h], quad_max(mx) * sl);
+          // A row with no visible key yet keeps m = -inf; subtract 0 instead (P = 0).
+          const float base = mn == -INFINITY ? 0.0f : mn;
+          const float corr = ex2(m[mi][h] - base);
+          m[mi][h] = mn;
+          float sum = 0.0f;
+#pragma unroll
+          for (int n = 0; n < kKeys / 8; ++n) {
+            s[mi][n][2 * h] = ex2(fmaf(s[mi][n][2 * h], sl, -base));
+            s[mi][n][2 * h + 1] = ex2(fmaf(s[mi][n][2 * h + 1], sl, -base));
+            sum += s[mi][n][2 * h] + s[mi][n][2 * h + 1];
+          }
+          l[mi][h] = l[mi][h] * corr + sum;  // the quad's partial sums are added at the end
+#pragma unroll
+          for (int n = 0; n < D / 8; ++n) o[mi][n][2 * h] *= corr, o[mi][n][2 * h + 1] *= corr;
+        }
       }
 
       // O += P V: the accumulators of key blocks 2kk and 2kk+1 are the A fragment.
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        const uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                               pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                               pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        uint32_t a[MI][4];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+          a[mi][0] = pack2<T>(s[mi][2 * kk][0], s[mi][2 * kk][1]);
+          a[mi][1] = pack2<T>(s[mi][2 * kk][2], s[mi][2 * kk][3]);
+          a[mi][2] = pack2<T>(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);
+          a[mi][3] = pack2<T>(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int n2 = 0; n2 < D / 16; ++n2) {
           uint32_t r[4];
           ldsm_x4_trans(vs + static_cast<uint32_t>((kk * 16 * LD + n2 * 16) * 2), r);
-          mma<T>(o[2 * n2], a, r[0], r[1]);
-          mma<T>(o[2 * n2 + 1], a, r[2], r[3]);
+#pragma unroll
+          for (int mi = 0; mi < MI; ++mi) {
+            mma<T>(o[mi][2 * n2], a[mi], r[0], r[1]);
+            mma<T>(o[mi][2 * n2 + 1], a[mi], r[2], r[3]);
+          }
         }
       }
     }
-    __syncthreads();  // every warp is done with stage j & 1 before it is refilled
+    __syncthreads();  // every warp is done with stage j & 1 (and its Q rows) before reuse
   }
 
-  // out = O / l in the input type. Every row saw key 0, so l > 0.
-  const float inv0 = 1.0f / quad_sum(l0), inv1 = 1.0f / quad_sum(l1);
-  T* const stage = q_s + warp * 16 * LD;  // the warp's own Q rows, read only at j == 0
+  // out = O / l in the input type. Every row saw key 0, so l > 0. Staged through the
+  // warp's own Q rows (no other warp reads them) so the global stores are 16 bytes.
+  T* const stage = q_s + warp * RW * LD;
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n) {
-    *reinterpret_cast<uint32_t*>(stage + g * LD + n * 8 + 2 * t) = pack2<T>(o[n][0] * inv0, o[n][1] * inv0);
-    *reinterpret_cast<uint32_t*>(stage + (g + 8) * LD + n * 8 + 2 * t) =
-        pack2<T>(o[n][2] * inv1, o[n][3] * inv1);
+  for (int mi = 0; mi < MI; ++mi) {
+    const float inv0 = 1.0f / quad_sum(l[mi][0]), inv1 = 1.0f / quad_sum(l[mi][1]);
+    T* const st = stage + 16 * mi * LD;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      *reinterpret_cast<uint32_t*>(st + g * LD + n * 8 + 2 * t) = pack2<T>(o[mi][n][0] * inv0, o[mi][n][1] * inv0);
+      *reinterpret_cast<uint32_t*>(st + (g + 8) * LD + n * 8 + 2 * t) =
+          pack2<T>(o[mi][n][2] * inv1, o[mi][n][3] * inv1);
+    }
   }
   __syncwarp();
   T* const out = static_cast<T*>(p.out) + static_cast<size_t>(b) * L * q_stride + static_cast<size_t>(head) * D;
   constexpr int kChunks = D / 8;
 #pragma unroll
-  for (int it = 0; it < 16 * kChunks / 32; ++it) {
+  for (int it = 0; it < RW * kChunks / 32; ++it) {
     const int i = lane + it * 32;
     const int r = i / kChunks, c = (i % kChunks) * 8;
     if (row_w + r < L) {
@@ -306,32 +346,36 @@ __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const Prefil
   }
 }
 
-template <typename T, int D, int WARPS>
+template <typename T, int D, int WARPS, int MI>
 cudaError_t launch_typed(const PrefillParams& p, cudaStream_t s) {
-  constexpr int BM = WARPS * 16;
+  constexpr int BM = WARPS * 16 * MI;
   constexpr size_t smem = static_cast<size_t>(BM + 4 * kKeys) * (D + 8) * 2;  // Q + 2 x (K, V)
   if constexpr (smem > 48 * 1024) {
     // Once per instantiation (thread-safe static initialization).
     static const cudaError_t raised = cudaFuncSetAttribute(
-        prefill_mma_kernel<T, D, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+        prefill_mma_kernel<T, D, WARPS, MI>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (raised != cudaSuccess) return raised;
   }
   const long long blocks =
       static_cast<long long>((p.tokens + BM - 1) / BM) * p.n_heads * static_cast<long long>(p.batch);
-  prefill_mma_kernel<T, D, WARPS><<<static_cast<unsigned>(blocks), WARPS * 32, smem, s>>>(p);
+  prefill_mma_kernel<T, D, WARPS, MI><<<static_cast<unsigned>(blocks), WARPS * 32, smem, s>>>(p);
   return cudaGetLastError();
+}
+
+template <typename T, int D>
+cudaError_t launch_variant(const PrefillParams& p, cudaStream_t s) {
+  const int warps = p.warps == 0 ? kPrefillDefaultWarps : p.warps;
+  const int rows = p.warp_rows == 0 ? kPrefillDefaultWarpRows : p.warp_rows;
+  if (warps == 4 && rows == 16) return launch_typed<T, D, 4, 1>(p, s);
+  if (warps == 8 && rows == 16) return launch_typed<T, D, 8, 1>(p, s);
+  if (warps == 4 && rows == 32) return launch_typed<T, D, 4, 2>(p, s);
+  return cudaErrorInvalidValue;
 }
 
 template <typename T>
 cudaError_t launch_dim(const PrefillParams& p, cudaStream_t s) {
-  const int warps = p.warps == 0 ? kPrefillDefaultWarps : p.warps;
-  if (p.d == 64) {
-    if (warps == 4) return launch_typed<T, 64, 4>(p, s);
-    if (warps == 8) return launch_typed<T, 64, 8>(p, s);
-  } else if (p.d == 128) {
-    if (warps == 4) return launch_typed<T, 128, 4>(p, s);
-    if (warps == 8) return launch_typed<T, 128, 8>(p, s);
-  }
+  if (p.d == 64) return launch_variant<T, 64>(p, s);
+  if (p.d == 128) return launch_variant<T, 128>(p, s);
   return cudaErrorInvalidValue;
 }
 

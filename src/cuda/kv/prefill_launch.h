@@ -11,18 +11,18 @@ struct PrefillParams {
   void* out = nullptr;      // like q
   int batch = 0, tokens = 0, n_heads = 0, n_kv = 0, d = 0;
   float scale_log2 = 0.0f;
-  // Warps per CTA (16 query rows each): 4 or 8; 0 picks the default (kPrefillDefaultWarps).
-  // Only the timing test sets it, to compare the two variants on the GPU.
-  int warps = 0;
+  // Kernel variant: warps per CTA and query rows per warp; (4, 16), (8, 16) or (4, 32).
+  // 0 picks the default. Only the tests set them, to check and time every variant.
+  int warps = 0, warp_rows = 0;
 };
 
-inline constexpr int kPrefillDefaultWarps = 4;
+inline constexpr int kPrefillDefaultWarps = 4, kPrefillDefaultWarpRows = 16;
 
-// Query rows per CTA for `warps` (0: the default).
-constexpr int prefill_rows_per_cta(int warps) { return 16 * (warps == 0 ? kPrefillDefaultWarps : warps); }
+// Query rows per CTA of the default variant (the host wrapper's grid-size guard).
+constexpr int prefill_rows_per_cta() { return kPrefillDefaultWarps * kPrefillDefaultWarpRows; }
 
 // bf16: elements are bfloat16, else fp16. Returns cudaErrorInvalidValue for d other
-// than 64/128 or warps other than 0/4/8 (the host wrapper checks shapes first).
+// than 64/128 or a variant other than the three above (the host wrapper checks shapes first).
 cudaError_t launch_prefill(const PrefillParams& p, bool bf16, cudaStream_t s);
 
 }  // namespace zc::cuda::detail
