@@ -4,11 +4,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/error.h"
 #include "cuda/kv/decode_launch.h"
 
 namespace zc::cuda {
+
+namespace {
+
+// ZC_DECODE_KERNEL=simt selects the SIMT split kernel (the one before the tensor-core
+// kernel), so a benchmark can compare both; anything else, or unset, the default.
+bool simt_requested() {
+  static const bool simt = [] {
+    const char* v = std::getenv("ZC_DECODE_KERNEL");
+    return v != nullptr && std::strcmp(v, "simt") == 0;
+  }();
+  return simt;
+}
+
+}  // namespace
 
 int auto_splits(const DecodeShape& shape, int max_pages) {
   const int pairs = std::max(1, shape.batch * shape.n_kv_heads);
@@ -68,6 +84,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   p.pages_per_split = per_split;
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
+  p.simt = simt_requested();
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
   return splits;
 }

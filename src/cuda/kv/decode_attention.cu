@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "cuda/kv/decode_launch.h"
+#include "cuda/kv/decode_mma.cuh"
 #include "cuda/kv/kv_page.h"
 
 namespace zc::cuda::detail {
@@ -436,7 +437,9 @@ cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
 
 cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
   cudaError_t e = cudaSuccess;
-  if (p.g <= 1) {
+  if (!p.simt && mma::supported(p)) {
+    e = mma::launch_split(p, pairs, s);
+  } else if (p.g <= 1) {
     e = launch_split<1>(p, pairs, s);
   } else if (p.g <= 2) {
     e = launch_split<2>(p, pairs, s);

@@ -24,9 +24,12 @@ struct DecodeParams {
   int groups = 1;            // the most value groups of any page (smem sizing)
   int splits = 1, pages_per_split = 1;
   float scale_log2 = 0.0f;   // softmax scale times log2(e)
+  bool simt = false;         // the SIMT split kernel instead of the tensor-core one
 };
 
-// Split kernel over grid (splits, pairs) then the merge kernel over pairs.
+// Split kernel over grid (splits, pairs) then the merge kernel over pairs. The split
+// kernel is the tensor-core one (decode_mma.cuh) unless p.simt or its limits say
+// otherwise (value groups under 16 channels).
 cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s);
 
 }  // namespace zc::cuda::detail
