@@ -345,12 +345,34 @@ __device__ __forceinline__ void page_values_any(const uint8_t* pool, const KvPag
   }
 }
 
+// L1 prefetch of [base, base + bytes): one 128-byte line per lane and step.
+__device__ __forceinline__ void prefetch_lines(const uint8_t* base, uint32_t bytes, int lane) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(base) & ~uintptr_t(127);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(base) + bytes;
+  for (uintptr_t a = first + uintptr_t(lane) * 128; a < end; a += 32 * 128) {
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+  }
+}
+
+// Everything a page's pass reads: key and value codes, value parameters, CSTQ scales
+// and the block's key parameters (kv_page.h sizes).
 template <int D>
-__global__ void __launch_bounds__(kThreads) decode_mma_kernel(const DecodeParams p) {
+__device__ __forceinline__ void prefetch_page(const uint8_t* pool, const KvPage& pg, int lane) {
+  const bool quant = pg.values != PageValues::Fp16;
+  prefetch_lines(pool + size_t(pg.k) * 16, uint32_t(D) * pg.kbits * 4, lane);
+  prefetch_lines(pool + size_t(pg.v) * 16, uint32_t(D) * pg.vbits * 4, lane);
+  if (quant) prefetch_lines(pool + size_t(pg.vp) * 16, 2u * (D / pg.vgroup) * 64, lane);
+  if (pg.values == PageValues::Cstq) prefetch_lines(pool + size_t(pg.vs) * 16, 2u * D, lane);
+  if (pg.kbits != 16) prefetch_lines(pool + size_t(pg.kp) * 16, 4u * D, lane);
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(const DecodeParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
   float* q_s = reinterpret_cast<float*>(smem);                        // [8][D]
   uint4* frag_all = reinterpret_cast<uint4*>(q_s + kHeads * D);       // [warp][D/16][32]
   float* wstat = reinterpret_cast<float*>(frag_all + kWarps * D * 2);  // [warp][8][2]
+  KvPage* desc_all = reinterpret_cast<KvPage*>(wstat + kWarps * kHeads * 2);  // [warp][32]
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t4 = lane & 3;
@@ -359,6 +381,16 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const DecodeParams
   const int list0 = p.starts[pair], n_pages = p.ends[pair] - list0;
   const int p_begin = split * p.pages_per_split;
   const int p_end = min(n_pages, p_begin + p.pages_per_split);
+
+  // The warp's pages are pi = p_begin + warp + kWarps * k; descriptors come 32 at a
+  // time into the warp's slice of shared memory (one load round trip per 32 pages), and
+  // each page's lines are prefetched into L1 one page ahead (no registers held), so a
+  // page waits for memory at most once, overlapped with the previous page's work.
+  KvPage* desc = desc_all + warp * 32;
+  const int n_mine = p_begin + warp < p_end ? (p_end - p_begin - warp + kWarps - 1) / kWarps : 0;
+  if (lane < n_mine) desc[lane] = p.pages[list0 + p_begin + warp + kWarps * lane];
+  __syncwarp();
+  if (n_mine > 0) prefetch_page<D>(p.pool, desc[0], lane);
 
   for (int i = tid; i < kHeads * D; i += kThreads) {
     const int j = i / D, c = i % D;
@@ -374,8 +406,20 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const DecodeParams
   uint32_t cur_kp = 0xffffffffu;
   int cur_kbits = 0;
 
-  for (int pi = p_begin + warp; pi < p_end; pi += kWarps) {
-    const KvPage pg = p.pages[list0 + pi];
+  for (int k = 0; k < n_mine; ++k) {
+    if (k % 32 == 0 && k > 0) {
+      __syncwarp();
+      if (k + lane < n_mine) desc[lane] = p.pages[list0 + p_begin + warp + kWarps * (k + lane)];
+      __syncwarp();
+    }
+    const KvPage pg = desc[k % 32];
+    if (k + 1 < n_mine) {
+      if ((k + 1) % 32 != 0) {
+        prefetch_page<D>(p.pool, desc[(k + 1) % 32], lane);
+      } else {
+        prefetch_page<D>(p.pool, p.pages[list0 + p_begin + warp + kWarps * (k + 1)], lane);
+      }
+    }
     if (pg.kbits != cur_kbits || pg.kp != cur_kp) {
       if (pg.kbits == 2) {
         inv_up = fold_query<D, 2>(q_s, frag, pg, p.pool, p.scale_log2, lane, &bias);
@@ -467,7 +511,8 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const DecodeParams
 }
 
 inline size_t smem_bytes(int d) {
-  return size_t(kHeads) * d * 4 + size_t(kWarps) * d * 32 + size_t(kWarps) * kHeads * 2 * 4;
+  return size_t(kHeads) * d * 4 + size_t(kWarps) * d * 32 + size_t(kWarps) * kHeads * 2 * 4 +
+         size_t(kWarps) * 32 * sizeof(KvPage);
 }
 
 template <int D>
