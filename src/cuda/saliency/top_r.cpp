@@ -3,6 +3,7 @@
 #include "cuda/saliency/top_r.h"
 
 #include <limits>
+#include <map>
 
 #include "core/error.h"
 #include "cuda/core/device.h"
@@ -24,7 +25,11 @@ void top_r_split(const float* scores, int lists, int n, int count, int32_t* sali
   if (count < n && regular_idx == nullptr) {
     fail("cuda top_r_split: null regular_idx for {} regular tokens per list", n - count);
   }
-  DeviceBuffer<unsigned long long> nan_at(1);
+  // One flag per stream, kept: allocating it per call cost a cudaMalloc and a
+  // device-wide synchronizing cudaFree for every layer of every ZipCache prefill.
+  static thread_local std::map<cudaStream_t, DeviceBuffer<unsigned long long>> flags;
+  DeviceBuffer<unsigned long long>& nan_at = flags[stream];
+  if (nan_at.size() == 0) nan_at.resize(1);
   check(cudaMemsetAsync(nan_at.get(), 0xff, sizeof(unsigned long long), stream), "NaN flag reset");
   check(detail::launch_top_r_split(scores, lists, n, count, salient_idx, regular_idx, nan_at.get(),
                                    stream),
