@@ -24,11 +24,33 @@ bool simt_requested() {
   return simt;
 }
 
+// Tuning knobs for benchmarks (issue 4), read once: ZC_DECODE_CTAS_PER_SM (1..64,
+// default 8) sizes auto_splits; ZC_DECODE_PREFETCH = 0 (none), 1 (L1, default) or 2
+// (L2) picks how the tensor-core kernel prefetches the next page.
+int env_int(const char* name, int lo, int hi, int fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < lo || x > hi) fail("{}={} is not an integer in [{}, {}]", name, v, lo, hi);
+  return static_cast<int>(x);
+}
+
+int ctas_per_sm() {
+  static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 1, 64, 8);
+  return n;
+}
+
+int prefetch_mode() {
+  static const int n = env_int("ZC_DECODE_PREFETCH", 0, 2, 1);
+  return n;
+}
+
 }  // namespace
 
 int auto_splits(const DecodeShape& shape, int max_pages) {
   const int pairs = std::max(1, shape.batch * shape.n_kv_heads);
-  const int target = sm_count() * 8;  // CTAs: about one resident wave at 8 per SM
+  const int target = sm_count() * ctas_per_sm();  // CTAs: a few resident waves
   const int by_work = std::max(1, (max_pages + 7) / 8);
   return std::clamp((target + pairs - 1) / pairs, 1, by_work);
 }
@@ -85,6 +107,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
   p.simt = simt_requested();
+  p.prefetch = prefetch_mode();
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
   return splits;
 }

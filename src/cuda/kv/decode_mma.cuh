@@ -346,24 +346,32 @@ __device__ __forceinline__ void page_values_any(const uint8_t* pool, const KvPag
 }
 
 // L1 prefetch of [base, base + bytes): one 128-byte line per lane and step.
-__device__ __forceinline__ void prefetch_lines(const uint8_t* base, uint32_t bytes, int lane) {
+// mode 1: into L1, 2: into L2 (DecodeParams::prefetch; 0 never gets here).
+__device__ __forceinline__ void prefetch_lines(const uint8_t* base, uint32_t bytes, int lane,
+                                               int mode) {
   const uintptr_t first = reinterpret_cast<uintptr_t>(base) & ~uintptr_t(127);
   const uintptr_t end = reinterpret_cast<uintptr_t>(base) + bytes;
   for (uintptr_t a = first + uintptr_t(lane) * 128; a < end; a += 32 * 128) {
-    asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+    if (mode == 1) {
+      asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+    } else {
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
+    }
   }
 }
 
 // Everything a page's pass reads: key and value codes, value parameters, CSTQ scales
 // and the block's key parameters (kv_page.h sizes).
 template <int D>
-__device__ __forceinline__ void prefetch_page(const uint8_t* pool, const KvPage& pg, int lane) {
+__device__ __forceinline__ void prefetch_page(const uint8_t* pool, const KvPage& pg, int lane,
+                                              int mode) {
+  if (mode == 0) return;
   const bool quant = pg.values != PageValues::Fp16;
-  prefetch_lines(pool + size_t(pg.k) * 16, uint32_t(D) * pg.kbits * 4, lane);
-  prefetch_lines(pool + size_t(pg.v) * 16, uint32_t(D) * pg.vbits * 4, lane);
-  if (quant) prefetch_lines(pool + size_t(pg.vp) * 16, 2u * (D / pg.vgroup) * 64, lane);
-  if (pg.values == PageValues::Cstq) prefetch_lines(pool + size_t(pg.vs) * 16, 2u * D, lane);
-  if (pg.kbits != 16) prefetch_lines(pool + size_t(pg.kp) * 16, 4u * D, lane);
+  prefetch_lines(pool + size_t(pg.k) * 16, uint32_t(D) * pg.kbits * 4, lane, mode);
+  prefetch_lines(pool + size_t(pg.v) * 16, uint32_t(D) * pg.vbits * 4, lane, mode);
+  if (quant) prefetch_lines(pool + size_t(pg.vp) * 16, 2u * (D / pg.vgroup) * 64, lane, mode);
+  if (pg.values == PageValues::Cstq) prefetch_lines(pool + size_t(pg.vs) * 16, 2u * D, lane, mode);
+  if (pg.kbits != 16) prefetch_lines(pool + size_t(pg.kp) * 16, 4u * D, lane, mode);
 }
 
 template <int D>
@@ -390,7 +398,7 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(
   const int n_mine = p_begin + warp < p_end ? (p_end - p_begin - warp + kWarps - 1) / kWarps : 0;
   if (lane < n_mine) desc[lane] = p.pages[list0 + p_begin + warp + kWarps * lane];
   __syncwarp();
-  if (n_mine > 0) prefetch_page<D>(p.pool, desc[0], lane);
+  if (n_mine > 0) prefetch_page<D>(p.pool, desc[0], lane, p.prefetch);
 
   for (int i = tid; i < kHeads * D; i += kThreads) {
     const int j = i / D, c = i % D;
@@ -415,9 +423,10 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(
     const KvPage pg = desc[k % 32];
     if (k + 1 < n_mine) {
       if ((k + 1) % 32 != 0) {
-        prefetch_page<D>(p.pool, desc[(k + 1) % 32], lane);
+        prefetch_page<D>(p.pool, desc[(k + 1) % 32], lane, p.prefetch);
       } else {
-        prefetch_page<D>(p.pool, p.pages[list0 + p_begin + warp + kWarps * (k + 1)], lane);
+        prefetch_page<D>(p.pool, p.pages[list0 + p_begin + warp + kWarps * (k + 1)], lane,
+                         p.prefetch);
       }
     }
     if (pg.kbits != cur_kbits || pg.kp != cur_kp) {
