@@ -32,7 +32,7 @@ struct Shape {
 };
 
 // A kernel variant (prefill_launch.h): warps per CTA and query rows per warp; {0, 0}
-// goes through the public API (the default variant).
+// goes through the public API (the default variant, 4 x 32).
 struct Variant {
   int warps = 0, rows = 0;
 };
@@ -159,7 +159,7 @@ TEST(CudaPrefillAttention, TileEdgesAndGroups) {
 TEST(CudaPrefillAttention, PeakyScoresAndCustomScale) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(12);
-  for (const Variant& var : {Variant{}, Variant{8, 16}, Variant{4, 32}}) {
+  for (const Variant& var : {Variant{}, Variant{4, 16}, Variant{8, 16}}) {
     for (float scale : {0.0f, 0.3f}) {
       for (Dtype t : {Dtype::F16, Dtype::BF16}) {
         for (const Shape& s : {Shape{1, 300, 4, 2, 128}, Shape{2, 161, 8, 1, 64}}) {

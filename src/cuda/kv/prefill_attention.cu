@@ -4,12 +4,13 @@
 // algorithm 1) on mma.sync.m16n8k16 tensor-core instructions.
 //
 // A CTA of WARPS warps owns WARPS * RW query rows of one (sequence, query head); warp w
-// owns RW = 16 or 32 of them (one or two m16 tiles). With 16 rows, Q is read once into
-// registers as m16n8k16 A fragments (see the kernel for the 32-row variant). Keys
+// owns RW = 16 or 32 of them (one or two m16 tiles; 4 warps x 32 rows is the default,
+// prefill_launch.h has the timings). With 16 rows, Q is read once into registers as
+// m16n8k16 A fragments; with 32, Q fragments come from shared memory per tile. Keys
 // and values stream through shared memory in tiles of 64 tokens up to the diagonal,
 // two stages deep (cp.async: tile j+1 loads while tile j is computed); rows are padded
 // by 16 bytes so the eight row addresses of every ldmatrix hit distinct bank groups.
-// Per tile a warp computes S = Q K^T (16 x 64) in accumulator registers, masks it only
+// Per tile a warp computes S = Q K^T (RW x 64) in accumulator registers, masks it only
 // on the diagonal (or past the last token), and runs the online softmax on the
 // fragments in log2 units (scale * log2(e) folded into one FMA before ex2):
 //   m' = max(m, rowmax S), P = 2^(S - m'), l' = 2^(m - m') l + rowsum P,
@@ -140,7 +141,9 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const T* src, size_t str
 // shared memory per tile but shares every K/V fragment between its two m-tiles, which
 // halves the K/V shared-memory traffic per flop.
 // The explicit minimum of 1 CTA per SM matters: without it ptxas capped the d = 64,
-// 4-warp kernel at 128 registers and spilled (166 with it; 240 for d = 128).
+// 4-warp, 16-row kernel at 128 registers and spilled (166 with it; 240 for d = 128).
+// The d = 128, 32-row default takes all 255 and spills 64 bytes (ptxas -v, sm_90) yet
+// measured fastest.
 template <typename T, int D, int WARPS, int MI>
 __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const PrefillParams p) {
   constexpr int NT = WARPS * 32, RW = 16 * MI, BM = WARPS * RW, LD = D + 8;

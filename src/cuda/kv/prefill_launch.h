@@ -16,7 +16,10 @@ struct PrefillParams {
   int warps = 0, warp_rows = 0;
 };
 
-inline constexpr int kPrefillDefaultWarps = 4, kPrefillDefaultWarpRows = 16;
+// 4 warps x 32 rows measured fastest on an H100 (bf16, 32/8 heads, d 128, batch 1):
+// L 4096: 0.490 ms (281 TFLOPS) vs 0.507 (8 x 16) and 0.532 (4 x 16); L 8192: 1.822 ms
+// (302 TFLOPS) vs 1.904 and 2.008. The WMMA kernel before took 3.7 ms at L 4096.
+inline constexpr int kPrefillDefaultWarps = 4, kPrefillDefaultWarpRows = 32;
 
 // Query rows per CTA of the default variant (the host wrapper's grid-size guard).
 constexpr int prefill_rows_per_cta() { return kPrefillDefaultWarps * kPrefillDefaultWarpRows; }
