@@ -286,7 +286,7 @@ void GpuKvCache::plan_set(int layer, int seq, int n, int bits, int page0) {
 // Quantizes n_sel rows per KV head (row idx[h][i] of k/v, rows of `stride` floats)
 // into the pages plan_set made at page0.
 void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v, int stride,
-                              const int32_t* idx_dev, int n_sel, int bits, int page0) {
+                              const int32_t* idx_dev, int n_sel, int bits, int page0, bool via_fp16) {
   if (n_sel == 0) return;
   const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, cols = n_kv * d;
   const size_t count = size_t(n_sel) * size_t(cols);
@@ -299,6 +299,10 @@ void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v
         "gather keys");
   check(detail::launch_gather_rows(v, stride, n_kv, d, idx_dev, idx_stride, n_sel, sc.vg.get(), stream_),
         "gather values");
+  if (via_fp16) {  // KIVI's prompt tokens pass through its fp16 window first (kv/kivi_cache.cpp)
+    check(detail::launch_round_to_half(sc.kg.get(), count, stream_), "round keys");
+    check(detail::launch_round_to_half(sc.vg.get(), count, stream_), "round values");
+  }
 
   const bool kivi = method_.method == kv::Method::Kivi;
   int block_rows = n_sel;
@@ -420,7 +424,7 @@ void GpuKvCache::prefill(int layer, int seq, const float* k, const float* v, int
       const int Q = T - window;
       plan_set(layer, seq, Q, method_.kivi_bits, 0);
       flush_updates();
-      quantize_set(layer, seq, k, v, stride, sc.iota.get(), Q, method_.kivi_bits, 0);
+      quantize_set(layer, seq, k, v, stride, sc.iota.get(), Q, method_.kivi_bits, 0, /*via_fp16=*/true);
       if (window > 0) write_window(Q, Q / G);
       s.win_first_page = Q / G, s.win_count = window, s.pages = Q / G + pages_for(window);
       break;

@@ -96,7 +96,7 @@ class GpuKvCache {
   void free_page(const KvPage& pg);
   void new_fp16_page(int seq, int page, int only_layer = -1);  // every layer unless given
   void quantize_set(int layer, int seq, const float* k, const float* v, int stride,
-                    const int32_t* idx_dev, int n_sel, int bits, int page0);
+                    const int32_t* idx_dev, int n_sel, int bits, int page0, bool via_fp16 = false);
   void plan_set(int layer, int seq, int n, int bits, int page0);
   void zipcache_split(int layer, int seq, const float* k, const float* v, int stride, int n,
                       const float* scores_dev, int page0);

@@ -8,6 +8,7 @@
 //   tokens [k * TK, (k + 1) * TK), token u at bits u * vbits of its 64 bits.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/kv/page_launch.h"
@@ -183,6 +184,12 @@ __global__ void window_scores_kernel(const float* sums, int sums_cap, int seq, i
   scores[size_t(h) * n + j] = normalized ? s / static_cast<float>(n - j) : s;
 }
 
+__global__ void round_to_half_kernel(float* x, size_t n) {
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    x[i] = __half2float(__float2half_rn(x[i]));
+  }
+}
+
 // The host sends each slot at most once per call (its last update).
 __global__ void scatter_pages_kernel(const KvPage* pages, const int64_t* index, int n, KvPage* table) {
   const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -240,6 +247,12 @@ cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n
   if (n == 0) return cudaSuccess;
   window_scores_kernel<<<dim3(grid_1d(n, 128), n_kv), 128, 0, s>>>(sums, sums_cap, seq, n_kv, n,
                                                                    normalized, scores);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_round_to_half(float* x, size_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  round_to_half_kernel<<<static_cast<unsigned>(std::min<size_t>(4096, (n + 255) / 256)), 256, 0, s>>>(x, n);
   return cudaGetLastError();
 }
 

@@ -68,6 +68,9 @@ cudaError_t launch_window_saliency(const float* q, int q_stride, const float* ml
 cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,
                                  bool normalized, float* scores, cudaStream_t s);
 
+// x[i] = float(half(x[i])): what a value is after a stay in an fp16 window.
+cudaError_t launch_round_to_half(float* x, size_t n, cudaStream_t s);
+
 // table[index[i]] = pages[i]: descriptor updates made on the host (distinct indices).
 cudaError_t launch_scatter_pages(const KvPage* pages, const int64_t* index, int n, KvPage* table,
                                  cudaStream_t s);
