@@ -24,7 +24,7 @@ struct BenchResult {
   double decode_ms = 0;       // median ms per decode step (all sequences)
   double decode_p10_ms = 0, decode_p90_ms = 0;
   double tokens_per_s = 0;    // batch / decode step
-  double decode_eager_ms = 0; // the same steps launched kernel by kernel (no CUDA graph)
+  double decode_eager_ms = 0; // the same steps launched kernel by kernel (no CUDA graph); 0: CPU
   size_t kv_bytes = 0;        // pool bytes the caches hold at the end
   size_t kv_fp16_bytes = 0;   // what an fp16 cache of the same tokens takes
   size_t kv_peak_bytes = 0;   // most pool bytes in use at once

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bench_cpu.h"
 #include "bench_gpu.h"
 #include "commands.h"
 #include "core/error.h"
@@ -31,6 +32,7 @@ struct BenchCommand {
   double budget_gib = 0;     // 0: no largest-batch search
   std::string format = "table", out;
   uint64_t seed = 0;
+  std::string device = "auto";
   std::vector<std::string> argv;
 };
 
@@ -67,11 +69,36 @@ std::string table(const std::vector<BenchResult>& rows) {
                               "ratio", "peak mem");
   s += "|--------------------------|-------|---------|-----------|-----------|-------------|-----------|------------|--------|-----------|\n";
   for (const auto& r : rows) {
-    s += fmt::format("| {:<24} | {:>5} | {:>7} | {:>9} | {:>9.2f} | {:>11.2f} | {:>9.1f} | {:>10} | {:>5.2f}x | {:>9} |\n",
+    s += fmt::format("| {:<24} | {:>5} | {:>7} | {:>9} | {:>9.2f} | {:>11} | {:>9.1f} | {:>10} | {:>5.2f}x | {:>9} |\n",
                      r.method, r.batch, r.context, r.prefill_s >= 0 ? fmt::format("{:.3f}", r.prefill_s) : "-",
-                     r.decode_ms, r.decode_eager_ms, r.tokens_per_s, human_bytes(double(r.kv_bytes)), r.compression(), human_bytes(double(r.peak_bytes)));
+                     r.decode_ms, r.decode_eager_ms > 0 ? fmt::format("{:.2f}", r.decode_eager_ms) : "-",
+                     r.tokens_per_s, human_bytes(double(r.kv_bytes)), r.compression(), human_bytes(double(r.peak_bytes)));
   }
   return s;
+}
+
+int write_results(const BenchCommand& o, const std::string& model_name, const std::vector<BenchResult>& rows,
+                  const std::vector<BenchResult>& fits);
+
+// The CPU path: the fp32 model and the kv::Cache policies (no synthetic weights, no
+// largest-batch search: both are GPU-sized).
+int run_on_cpu(const BenchCommand& o, const std::vector<kv::MethodConfig>& methods) {
+  const std::string dir = resolve_model_dir(o.model);
+  std::cerr << "loading " << dir << " (CPU, fp32)...\n";
+  const model::Model model = model::Model::load(dir);
+  std::vector<BenchResult> rows;
+  for (int ctx : o.contexts) {
+    for (int b : o.batches) {
+      for (const auto& m : methods) {
+        std::cerr << fmt::format("{} batch {} context {}...\n", method_label(m), b, ctx);
+        BenchConfig bc;
+        bc.batch = b, bc.context = ctx, bc.gen = o.gen, bc.reps = o.reps;
+        rows.push_back(run_cpu_bench(model, m, bc));
+        rows.back().method = method_label(m);
+      }
+    }
+  }
+  return write_results(o, dir + " (CPU)", rows, {});
 }
 
 int run(BenchCommand& o) {
@@ -86,8 +113,16 @@ int run(BenchCommand& o) {
   }
   if (o.gen < 4) fail("--gen {}: at least 4 decode steps (3 are warm-up)", o.gen);
   std::string why;
-  if (!gpu_bench_available(&why)) fail("zipcache bench needs an NVIDIA GPU: {}", why);
+  const bool gpu_ok = gpu_bench_available(&why);
+  const bool on_gpu = o.device == "cuda" || (o.device == "auto" && gpu_ok);
+  if (on_gpu && !gpu_ok) fail("--device cuda needs an NVIDIA GPU: {}", why);
+  if (!on_gpu && !o.synthetic.empty()) {
+    fail("--synthetic needs an NVIDIA GPU (the random weights are made there; on the CPU use -m DIR): {}",
+         gpu_ok ? "--device cpu was given" : why);
+  }
+  if (!on_gpu && o.budget_gib > 0) fail("--budget needs an NVIDIA GPU (it runs hundreds of sequences)");
   const auto methods = parse_methods(o.model.kv, {"fp16", "kivi2", "zipcache"});
+  if (!on_gpu) return run_on_cpu(o, methods);
   std::cerr << "loading " << (o.synthetic.empty() ? "model" : "synthetic " + o.synthetic) << " onto the GPU...\n";
   BenchModel model = o.synthetic.empty() ? BenchModel::from_dir(resolve_model_dir(o.model))
                                          : BenchModel::synthetic(o.synthetic, o.seed);
@@ -129,10 +164,15 @@ int run(BenchCommand& o) {
     }
   }
 
+  return write_results(o, model.name(), rows, fits);
+}
+
+int write_results(const BenchCommand& o, const std::string& model_name, const std::vector<BenchResult>& rows,
+                  const std::vector<BenchResult>& fits) {
   std::string text;
   if (o.format == "json") {
     nlohmann::json j;
-    j["model"] = model.name();
+    j["model"] = model_name;
     j["command"] = o.argv;
     j["runs"] = nlohmann::json::array();
     for (const auto& r : rows) j["runs"].push_back(to_json(r));
@@ -145,7 +185,7 @@ int run(BenchCommand& o) {
   } else if (o.format == "csv") {
     text = csv(rows, "sweep") + (fits.empty() ? "" : csv(fits, "largest_batch").substr(csv({}, "").size()));
   } else {
-    text = fmt::format("model: {}\n\n", model.name()) + table(rows);
+    text = fmt::format("model: {}\n\n", model_name) + table(rows);
     if (!fits.empty()) {
       text += fmt::format("\nlargest batch whose KV cache fits {:.1f} GiB at context {} (caches filled by quantizing "
                           "random k/v):\n",
@@ -177,7 +217,7 @@ int run(BenchCommand& o) {
 }  // namespace
 
 Command add_bench_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("bench", "GPU speed and memory of KV methods (prefill, decode, largest batch)");
+  auto* sub = app.add_subcommand("bench", "Speed and memory of KV methods: prefill, decode, largest batch (GPU or CPU)");
   auto o = std::make_shared<BenchCommand>();
   add_model_options(sub, o->model);
   sub->add_option("--synthetic", o->synthetic, "Random weights of a known shape instead of -m: " +
@@ -192,6 +232,8 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--format", o->format, "table, json or csv");
   sub->add_option("-o,--out", o->out, "Write the results to this file");
   sub->add_option("--seed", o->seed, "Seed of the synthetic weights");
+  sub->add_option("--device", o->device, "auto (the GPU when there is one), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   return {sub, [o, sub] {
             o->argv = {"zipcache", "bench"};
             for (const auto& r : sub->remaining()) o->argv.push_back(r);
