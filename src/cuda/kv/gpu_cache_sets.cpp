@@ -1,0 +1,238 @@
+// The quantized sets of the GPU KV cache (gpu_cache.h): descriptors and chunks of a
+// set, its quantization (SPEC.md sections 2 and 4), ZipCache's salient/regular split,
+// KIVI's page compression and ZipCache's streaming chunk.
+#include "cuda/kv/gpu_cache.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <numeric>
+
+#include "core/error.h"
+#include "cuda/kv/gpu_cache_state.h"
+#include "cuda/kv/page_launch.h"
+#include "cuda/quant/pack_launch.h"
+#include "cuda/saliency/probe_scores.h"
+#include "cuda/saliency/top_r.h"
+
+namespace zc::cuda {
+
+using detail::GroupMode;
+using detail::SeqRun;
+
+// Descriptors and chunks of a quantized set of n tokens at `bits`, pages page0.. of
+// every KV head of sequence seq at one layer.
+void GpuKvCache::plan_set(int layer, int seq, int n, int bits, int page0) {
+  if (n == 0) return;
+  const int d = shape_.head_dim;
+  const bool kivi = method_.method == kv::Method::Kivi;
+  PageSpec spec;
+  spec.kbits = spec.vbits = bits;
+  int block_rows = n;
+  if (kivi) {
+    spec.values = PageValues::Groupwise;
+    spec.vgroup = method_.group;
+    block_rows = kPageTokens;
+  } else {
+    spec.values = method_.value_scheme == quant::Scheme::Cstq      ? PageValues::Cstq
+                  : method_.value_scheme == quant::Scheme::Groupwise ? PageValues::Groupwise
+                                                                     : PageValues::Tokenwise;
+    spec.vgroup = spec.values == PageValues::Groupwise ? method_.value_group : d;
+    if (method_.stats_block > 0) block_rows = std::min(n, method_.stats_block);
+  }
+  const bool cstq = spec.values == PageValues::Cstq;
+  const size_t block_bytes = size_t(d) * 4 + (cstq ? size_t(d) * 2 : 0);
+  const int ng = d / spec.vgroup;
+  const size_t kbytes = size_t(d) * 4 * size_t(bits);
+  Seq& s = seqs_[size_t(seq)];
+  for (int h = 0; h < shape_.n_kv_heads; ++h) {
+    auto& blocks = s.blocks[size_t(layer) * size_t(shape_.n_kv_heads) + size_t(h)];
+    uint32_t block_unit = 0;
+    for (int p = 0; p < pages_for(n); ++p) {
+      const int row0 = p * kPageTokens;
+      if (row0 % block_rows == 0) {
+        block_unit = pool_.alloc(block_bytes);
+        blocks.emplace_back(block_unit, block_bytes);
+      }
+      KvPage pg;
+      pg.k = alloc_page(spec);
+      pg.v = pg.k + uint32_t(kbytes / 16);
+      pg.vp = pg.v + uint32_t(kbytes / 16);  // value codes take as many bytes as key codes
+      pg.kp = block_unit;
+      pg.vs = cstq ? block_unit + uint32_t(d * 4 / 16) : 0;
+      pg.kbits = uint8_t(bits);
+      pg.vbits = uint8_t(bits);
+      pg.values = spec.values;
+      pg.ntok = uint8_t(std::min(kPageTokens, n - row0));
+      pg.vgroup = uint16_t(spec.vgroup);
+      pg.reserved0 = 1;
+      set_page(layer, seq * shape_.n_kv_heads + h, page0 + p, pg);
+    }
+  }
+  (void)ng;
+}
+
+// Quantizes n_sel rows per KV head (row idx[h][i] of k/v, rows of `stride` floats)
+// into the pages plan_set made at page0.
+void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v, int stride,
+                              const int32_t* idx_dev, int n_sel, int bits, int page0, bool via_fp16) {
+  if (n_sel == 0) return;
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, cols = n_kv * d;
+  const size_t count = size_t(n_sel) * size_t(cols);
+  Scratch& sc = *scratch_;
+  grow(sc.kg, count);
+  grow(sc.vg, count);
+  // Index lists: one per KV head (the top-r split), or the shared 0, 1, 2, ... (KIVI).
+  const int idx_stride = idx_dev == sc.iota.get() ? 0 : n_sel;
+  check(detail::launch_gather_rows(k, stride, n_kv, d, idx_dev, idx_stride, n_sel, sc.kg.get(), stream_),
+        "gather keys");
+  check(detail::launch_gather_rows(v, stride, n_kv, d, idx_dev, idx_stride, n_sel, sc.vg.get(), stream_),
+        "gather values");
+  if (via_fp16) {  // KIVI's prompt tokens pass through its fp16 window first (kv/kivi_cache.cpp)
+    check(detail::launch_round_to_half(sc.kg.get(), count, stream_), "round keys");
+    check(detail::launch_round_to_half(sc.vg.get(), count, stream_), "round values");
+  }
+
+  const bool kivi = method_.method == kv::Method::Kivi;
+  int block_rows = n_sel;
+  if (kivi) block_rows = kPageTokens;
+  else if (method_.stats_block > 0) block_rows = std::min(n_sel, method_.stats_block);
+  const int n_blocks = (n_sel + block_rows - 1) / block_rows;
+  grow(sc.kcodes, count * size_t(bits) / 8 + 16);
+  grow(sc.vcodes, count * size_t(bits) / 8 + 16);
+  grow(sc.klo, size_t(n_blocks) * cols);
+  grow(sc.kstep, size_t(n_blocks) * cols);
+  grow(sc.colstats, 2 * size_t(n_blocks) * cols);
+  check(detail::launch_fit(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
+                           sc.err.get(), stream_, block_rows, sc.colstats.get()),
+        "key parameters");
+  check(detail::launch_encode(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
+                              sc.kcodes.get(), stream_, block_rows),
+        "key codes");
+
+  // Values: groups of vgroup channels per token (tokenwise and CSTQ: the whole head).
+  int vgroup = d;
+  const float* vsrc = sc.vg.get();
+  const uint16_t* vscale = nullptr;
+  if (kivi) {
+    vgroup = method_.group;
+  } else if (method_.value_scheme == quant::Scheme::Groupwise) {
+    vgroup = method_.value_group;
+  } else if (method_.value_scheme == quant::Scheme::Cstq) {
+    grow(sc.y, count);
+    grow(sc.vscale, size_t(n_blocks) * cols);
+    for (int b = 0; b < n_blocks; ++b) {
+      const int r0 = b * block_rows, rows = std::min(block_rows, n_sel - r0);
+      check(detail::launch_cstq_scale(sc.vg.get() + size_t(r0) * cols, rows, cols, sc.vscale.get() + size_t(b) * cols,
+                                      sc.y.get() + size_t(r0) * cols, sc.err.get(), stream_, sc.colstats.get()),
+            "cstq scales");
+    }
+    vsrc = sc.y.get();
+    vscale = sc.vscale.get();
+  }
+  const size_t vgroups = count / size_t(vgroup);
+  grow(sc.vlo, vgroups);
+  grow(sc.vstep, vgroups);
+  check(detail::launch_fit(vsrc, n_sel, cols, bits, GroupMode::Groupwise, vgroup, sc.vlo.get(), sc.vstep.get(),
+                           sc.err.get(), stream_),
+        "value parameters");
+  check(detail::launch_encode(vsrc, n_sel, cols, bits, GroupMode::Groupwise, vgroup, sc.vlo.get(), sc.vstep.get(),
+                              sc.vcodes.get(), stream_),
+        "value codes");
+
+  detail::PackSet set;
+  set.kcodes = sc.kcodes.get();
+  set.klo = sc.klo.get();
+  set.kstep = sc.kstep.get();
+  set.vcodes = sc.vcodes.get();
+  set.vlo = sc.vlo.get();
+  set.vstep = sc.vstep.get();
+  set.vscale = vscale;
+  set.n = n_sel, set.n_kv = n_kv, set.d = d, set.kbits = bits, set.vbits = bits, set.vgroup = vgroup;
+  set.block_rows = block_rows;
+  KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+  check(detail::launch_pack_pages(set, table, cap_, seq, page0, pool_.base(), stream_), "pack pages");
+}
+
+// ZipCache's split of n tokens (scores [n_kv][n] on the device) into salient and
+// regular sets, quantized into pages page0.. of sequence seq at one layer.
+void GpuKvCache::zipcache_split(int layer, int seq, const float* k, const float* v, int stride, int n,
+                                const float* scores_dev, int page0) {
+  const int n_kv = shape_.n_kv_heads;
+  const int n_sal = int(std::min<double>(n, std::floor(method_.saliency_ratio * double(n) + 0.5)));
+  const int n_reg = n - n_sal;
+  Scratch& sc = *scratch_;
+  grow(sc.idx, size_t(n_kv) * size_t(n));
+  int32_t* sal = sc.idx.get();
+  int32_t* reg = sal + size_t(n_kv) * size_t(n_sal);
+  top_r_split(scores_dev, n_kv, n, n_sal, sal, reg, stream_);
+  plan_set(layer, seq, n_sal, method_.bits_high, page0);
+  plan_set(layer, seq, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+  flush_updates();
+  quantize_set(layer, seq, k, v, stride, sal, n_sal, method_.bits_high, page0);
+  quantize_set(layer, seq, k, v, stride, reg, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+}
+
+
+
+// KIVI's streaming rule: the window's oldest page (G = 32 tokens) becomes a quantized
+// page in its place, at every layer.
+void GpuKvCache::kivi_compress_page(int seq) {
+  Seq& s = seqs_[size_t(seq)];
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, page = s.win_first_page;
+  Scratch& sc = *scratch_;
+  grow(sc.wk, size_t(kPageTokens) * n_kv * d);
+  grow(sc.wv, size_t(kPageTokens) * n_kv * d);
+  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page, 0}, kPageTokens, pool_.base(), sc.wk.get(),
+                                   sc.wv.get(), stream_),
+          "read window");
+    std::vector<KvPage> old;
+    for (int h = 0; h < n_kv; ++h) old.push_back(table_[table_index(layer, seq * n_kv + h, page)]);
+    plan_set(layer, seq, kPageTokens, method_.kivi_bits, page);
+    flush_updates();
+    quantize_set(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, sc.iota.get(), kPageTokens, method_.kivi_bits, page);
+    for (const KvPage& pg : old) free_page(pg);
+  }
+  s.win_first_page += 1;
+  s.win_count -= kPageTokens;
+}
+
+// ZipCache's streaming chunk (SPEC.md section 4, "Decode (streaming)"): the window's
+// tokens, split by the attention they received (normalized by the n - j queries that
+// saw token j), quantized like a prompt; the window starts empty after them.
+void GpuKvCache::zipcache_flush(int seq) {
+  Seq& s = seqs_[size_t(seq)];
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, n = s.win_count, page0 = s.win_first_page;
+  Scratch& sc = *scratch_;
+  grow(sc.wk, size_t(n) * n_kv * d);
+  grow(sc.wv, size_t(n) * n_kv * d);
+  grow(sc.scores, size_t(n_kv) * size_t(n));
+  const bool normalized = method_.metric == saliency::Metric::Normalized;
+  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page0, 0}, n, pool_.base(), sc.wk.get(),
+                                   sc.wv.get(), stream_),
+          "read window");
+    float* sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
+    check(detail::launch_window_scores(sums, sums_cap_, seq, n_kv, n, normalized, sc.scores.get(), stream_),
+          "window scores");
+    std::vector<KvPage> old;
+    for (int h = 0; h < n_kv; ++h) {
+      for (int p = 0; p < pages_for(n); ++p) old.push_back(table_[table_index(layer, seq * n_kv + h, page0 + p)]);
+    }
+    zipcache_split(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, n, sc.scores.get(), page0);
+    for (const KvPage& pg : old) free_page(pg);
+    check(cudaMemsetAsync(sums + size_t(seq) * n_kv * sums_cap_, 0, size_t(n_kv) * sums_cap_ * sizeof(float), stream_),
+          "window sums");
+  }
+  const int n_sal = int(std::min<double>(n, std::floor(method_.saliency_ratio * double(n) + 0.5)));
+  s.pages = page0 + pages_for(n_sal) + pages_for(n - n_sal);
+  s.win_first_page = s.pages;
+  s.win_count = 0;
+}
+
+
+}  // namespace zc::cuda
