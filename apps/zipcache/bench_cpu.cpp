@@ -33,8 +33,7 @@ BenchResult run_cpu_bench(const model::Model& model, const kv::MethodConfig& met
     }
     prefill_times.push_back(seconds_since(t0));
   }
-  std::sort(prefill_times.begin(), prefill_times.end());
-  res.prefill_s = prefill_times[prefill_times.size() / 2];
+  res.prefill_s = median(prefill_times);
 
   std::vector<double> steps;
   std::vector<int32_t> tokens(static_cast<size_t>(bc.batch));
@@ -49,10 +48,9 @@ BenchResult run_cpu_bench(const model::Model& model, const kv::MethodConfig& met
     (void)model.forward(batch);
     if (s >= std::min(3, bc.gen - 1)) steps.push_back(seconds_since(t0) * 1e3);
   }
-  std::sort(steps.begin(), steps.end());
-  res.decode_ms = steps[steps.size() / 2];
-  res.decode_p10_ms = steps[std::min(steps.size() - 1, size_t(0.1 * double(steps.size())))];
-  res.decode_p90_ms = steps[std::min(steps.size() - 1, size_t(0.9 * double(steps.size())))];
+  res.decode_ms = median(steps);
+  res.decode_p10_ms = percentile(steps, 0.1);
+  res.decode_p90_ms = percentile(steps, 0.9);
   res.decode_eager_ms = 0;  // no CUDA graphs on the CPU: nothing to compare
   res.tokens_per_s = res.decode_ms > 0 ? bc.batch * 1e3 / res.decode_ms : 0;
   kv::MemoryReport mem;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -18,7 +19,6 @@
 
 namespace zc::app {
 
-namespace {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
@@ -27,7 +27,6 @@ double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[std::min(v.size() - 1, size_t(p * double(v.size())))];
 }
-}  // namespace
 
 #ifdef ZC_HAVE_CUDA
 
@@ -67,30 +66,31 @@ std::vector<int32_t> random_ids(Rng& rng, int n, int vocab) {
   return ids;
 }
 
-// Fills every layer of sequence seq's cache by quantizing random k/v (the same code
-// path a prefill takes after attention), for batches too large to prefill here.
-void synthetic_fill(cuda::GpuRunner& r, const model::ModelConfig& c, int seq, int T, Rng& rng) {
-  const size_t kvw = size_t(c.n_kv_heads) * c.head_dim, qw = size_t(c.n_heads) * c.head_dim;
-  static std::vector<float> kv_host;
-  static std::vector<uint16_t> q_host, k_host;
-  static cuda::DeviceBuffer<float> k, v;
-  static cuda::DeviceBuffer<uint16_t> qb, kb;
-  if (kv_host.size() != size_t(T) * kvw) {
-    kv_host.resize(size_t(T) * kvw);
+// Random keys and values of one T-token prompt (and the bf16 q/k the probe pass
+// reads), uploaded once per run; fill() quantizes them into every layer of a
+// sequence's cache (the code path a prefill takes after attention), for batches too
+// large to prefill here. Keys and values share one buffer: only the bytes' layout
+// matters for the timing.
+struct SyntheticKv {
+  int T = 0, kvw = 0;
+  cuda::DeviceBuffer<float> kv;
+  cuda::DeviceBuffer<uint16_t> qb, kb;
+
+  SyntheticKv(const model::ModelConfig& c, int tokens, Rng& rng)
+      : T(tokens), kvw(c.n_kv_heads * c.head_dim) {
+    std::vector<float> kv_host(size_t(T) * size_t(kvw));
     for (auto& x : kv_host) x = float(rng.normal());
-    q_host.resize(size_t(T) * qw);
+    std::vector<uint16_t> q_host(size_t(T) * size_t(c.n_heads) * size_t(c.head_dim)), k_host(kv_host.size());
     for (auto& x : q_host) x = float_to_bf16(float(rng.normal()));
-    k_host.resize(size_t(T) * kvw);
     for (size_t i = 0; i < k_host.size(); ++i) k_host[i] = float_to_bf16(kv_host[i]);
-    k.upload(kv_host);
-    v.upload(kv_host);
+    kv.upload(kv_host);
     qb.upload(q_host);
     kb.upload(k_host);
   }
-  for (int l = 0; l < c.n_layers; ++l) {
-    r.cache().prefill(l, seq, k.get(), v.get(), int(kvw), T, qb.get(), kb.get());
+  void fill(cuda::GpuRunner& r, int n_layers, int seq) const {
+    for (int l = 0; l < n_layers; ++l) r.cache().prefill(l, seq, kv.get(), kv.get(), kvw, T, qb.get(), kb.get());
   }
-}
+};
 
 }  // namespace
 
@@ -109,6 +109,8 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
     runner.prefill(0, random_ids(rng, std::min(bc.context, 256), c.vocab_size));
     runner.synchronize();
   }
+  std::unique_ptr<SyntheticKv> synthetic;
+  if (bc.synthetic_fill) synthetic = std::make_unique<SyntheticKv>(c, bc.context, rng);
   std::vector<double> prefill_times;
   for (int rep = 0; rep < std::max(1, bc.reps); ++rep) {
     for (int b = 0; b < bc.batch; ++b) runner.cache().reset(b);
@@ -116,7 +118,7 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
     const auto t0 = Clock::now();
     for (int b = 0; b < bc.batch; ++b) {
       if (bc.synthetic_fill) {
-        synthetic_fill(runner, c, b, bc.context, rng);
+        synthetic->fill(runner, c.n_layers, b);
       } else {
         runner.prefill(b, random_ids(rng, bc.context, c.vocab_size));
       }

@@ -55,6 +55,10 @@ class BenchModel {
   Impl* impl_ = nullptr;
 };
 
+// Median and p-quantile (0..1) of timings (0 when empty).
+double median(std::vector<double> v);
+double percentile(std::vector<double> v, double p);
+
 // Whether this build has the GPU engine and a GPU is present; when not, *why says why.
 bool gpu_bench_available(std::string* why);
 // Free device memory now.

@@ -36,8 +36,6 @@ struct BenchCommand {
   std::vector<std::string> argv;
 };
 
-double gib(size_t b) { return double(b) / (1024.0 * 1024.0 * 1024.0); }
-
 nlohmann::json to_json(const BenchResult& r) {
   nlohmann::json j = {{"method", r.method}, {"batch", r.batch}, {"context", r.context}, {"gen", r.gen},
                       {"decode_ms", r.decode_ms}, {"decode_p10_ms", r.decode_p10_ms},
@@ -210,7 +208,6 @@ int write_results(const BenchCommand& o, const std::string& model_name, const st
     f << text;
     std::cerr << "wrote " << o.out << "\n";
   }
-  (void)gib;
   return 0;
 }
 

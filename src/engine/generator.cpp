@@ -43,10 +43,6 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer* token
   const int context = options.context > 0 ? options.context : max_context;
   if (context > max_context)
     fail("context {} is larger than the model's max_position_embeddings {}", context, max_context);
-  if (prompt.empty()) fail("the prompt is empty (no tokens)");
-  if (int(prompt.size()) >= context)
-    fail("the prompt has {} tokens but the context holds {} (raise -c or shorten the prompt)",
-         prompt.size(), context);
   CpuDecoder decoder(model, method, context);
   return generate_with(decoder, model.config(), tokenizer, prompt, options, context, on_text);
 }

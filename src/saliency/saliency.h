@@ -43,7 +43,10 @@ std::vector<float> scores(const float* q, const float* k, const AttentionShape& 
                           const std::vector<int>& rows, Metric metric, Norm norm,
                           uint64_t seed = 0);
 
-// Indices (ascending) of the round(ratio * L) highest-scoring tokens of one head;
+// How many of L tokens the top-r split keeps: round(ratio * L), halves up, at most L.
+int top_r_count(int L, double ratio);
+
+// Indices (ascending) of the top_r_count(L, ratio) highest-scoring tokens of one head;
 // ties go to the later token.
 std::vector<int> top_r(const float* scores, int L, double ratio);
 

@@ -10,14 +10,17 @@
 
 namespace zc::saliency {
 
+int top_r_count(int L, double ratio) {
+  return static_cast<int>(std::min<double>(L, std::floor(ratio * static_cast<double>(L) + 0.5)));
+}
+
 std::vector<int> top_r(const float* scores, int L, double ratio) {
   if (!(ratio >= 0.0 && ratio <= 1.0)) fail("top_r: saliency ratio {} is outside [0, 1]", ratio);
   if (L < 0) fail("top_r: negative token count {}", L);
   for (int i = 0; i < L; ++i) {
     if (std::isnan(scores[i])) fail("top_r: score of token {} is NaN", i);
   }
-  const auto n =
-      static_cast<size_t>(std::min<double>(L, std::floor(ratio * static_cast<double>(L) + 0.5)));
+  const auto n = static_cast<size_t>(top_r_count(L, ratio));
   std::vector<int> idx(static_cast<size_t>(L));
   std::iota(idx.begin(), idx.end(), 0);
   const auto before = [scores](int a, int b) {

@@ -26,13 +26,23 @@ namespace {
 // A context the GPU runner accepts for every golden model (Mistral's window is 4096).
 constexpr int kContext = 2048;
 
+// A golden model on the CPU and its weights on the GPU.
+struct Loaded {
+  zc::model::Model model;
+  GpuModel gpu;
+};
+Loaded load_on_gpu(const std::string& name) {
+  auto model = zc::model::Model::load(mt::models_dir() + "/" + name);
+  auto gpu = GpuModel::upload(model.config(), model.weights());
+  return {std::move(model), std::move(gpu)};
+}
+
 TEST(CudaGolden, LogitsAndGreedyMatchTransformers) {
   ZC_REQUIRE_GPU();
   KvPool pool(size_t(256) << 20);
   for (const std::string& name : mt::golden_models()) {
     SCOPED_TRACE(name);
-    const auto model = zc::model::Model::load(mt::models_dir() + "/" + name);
-    const GpuModel gpu = GpuModel::upload(model.config(), model.weights());
+    const auto [model, gpu] = load_on_gpu(name);
     const int V = model.config().vocab_size;
     for (const mt::GoldenCase& c : mt::golden_cases(name)) {
       GpuRunner runner(gpu, zc::kv::parse_method("fp16"), pool, 1, kContext);
@@ -68,8 +78,7 @@ TEST(CudaGolden, BatchedSequencesMatchSingleRuns) {
   ZC_REQUIRE_GPU();
   KvPool pool(size_t(256) << 20);
   const std::string name = "llama3-tiny";
-  const auto model = zc::model::Model::load(mt::models_dir() + "/" + name);
-  const GpuModel gpu = GpuModel::upload(model.config(), model.weights());
+  const auto [model, gpu] = load_on_gpu(name);
   const int V = model.config().vocab_size;
   const auto cases = mt::golden_cases(name);
   ASSERT_GE(cases.size(), 2u);
@@ -101,8 +110,7 @@ TEST(CudaGolden, CompressedCachesFollowTheCpuPath) {
   ZC_REQUIRE_GPU();
   KvPool pool(size_t(256) << 20);
   const std::string name = "llama3-tiny";
-  const auto model = zc::model::Model::load(mt::models_dir() + "/" + name);
-  const GpuModel gpu = GpuModel::upload(model.config(), model.weights());
+  const auto [model, gpu] = load_on_gpu(name);
   const int V = model.config().vocab_size;
   const mt::GoldenCase c = mt::golden_cases(name).back();
   // A prompt long enough for KIVI blocks and ZipCache sets, then 150 decode steps
@@ -153,8 +161,7 @@ TEST(CudaGolden, CompressedCachesFollowTheCpuPath) {
 TEST(CudaGolden, GraphReplayEqualsEagerLaunches) {
   ZC_REQUIRE_GPU();
   KvPool pool(size_t(256) << 20);
-  const auto model = zc::model::Model::load(mt::models_dir() + "/llama3-tiny");
-  const GpuModel gpu = GpuModel::upload(model.config(), model.weights());
+  const auto [model, gpu] = load_on_gpu("llama3-tiny");
   const int V = model.config().vocab_size;
   const auto prompt = mt::golden_cases("llama3-tiny").back().prompt;
   for (const char* method : {"fp16", "kivi2", "zipcache"}) {
@@ -181,8 +188,7 @@ TEST(CudaGolden, GraphReplayEqualsEagerLaunches) {
 TEST(CudaGolden, BadInputIsAClearError) {
   ZC_REQUIRE_GPU();
   KvPool pool(size_t(64) << 20);
-  const auto model = zc::model::Model::load(mt::models_dir() + "/llama3-tiny");
-  const GpuModel gpu = GpuModel::upload(model.config(), model.weights());
+  const auto [model, gpu] = load_on_gpu("llama3-tiny");
   GpuRunner runner(gpu, zc::kv::parse_method("fp16"), pool, 1, 64);
   EXPECT_THROW(runner.prefill(0, std::vector<int32_t>{1, -3}), zc::Error);
   EXPECT_THROW(runner.prefill(0, std::vector<int32_t>(65, 1)), zc::Error);

@@ -250,7 +250,7 @@ void GpuKvCache::prefill(int layer, int seq, const float* k, const float* v, int
       probe_scores(ps, q_bf16, k_bf16, sc.probes.get(), int(sc.probes.size()), method_.metric, method_.norm,
                    sc.scores.get(), sc.probe_ws, stream_);
       zipcache_split(layer, seq, k, v, stride, T, sc.scores.get(), 0);
-      const int n_sal = int(std::min<double>(T, std::floor(method_.saliency_ratio * double(T) + 0.5)));
+      const int n_sal = saliency::top_r_count(T, method_.saliency_ratio);
       s.pages = pages_for(n_sal) + pages_for(T - n_sal);
       s.win_first_page = s.pages, s.win_count = 0;
       break;
@@ -270,12 +270,16 @@ void GpuKvCache::prefill(int layer, int seq, const float* k, const float* v, int
   }
 }
 void GpuKvCache::upload_ends() {
+  bool changed = false;
   for (int b = 0; b < shape_.batch; ++b) {
     for (int h = 0; h < shape_.n_kv_heads; ++h) {
       const int list = b * shape_.n_kv_heads + h;
-      ends_[size_t(list)] = list * cap_ + seqs_[size_t(b)].pages;
+      const int32_t end = list * cap_ + seqs_[size_t(b)].pages;
+      changed |= ends_[size_t(list)] != end;
+      ends_[size_t(list)] = end;
     }
   }
+  if (!changed) return;  // page counts change every 32 tokens, not every step
   check(cudaMemcpyAsync(ends_dev_.get(), ends_.data(), ends_.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_),
         "page counts");
 }

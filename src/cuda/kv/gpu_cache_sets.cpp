@@ -160,7 +160,7 @@ void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v
 void GpuKvCache::zipcache_split(int layer, int seq, const float* k, const float* v, int stride, int n,
                                 const float* scores_dev, int page0) {
   const int n_kv = shape_.n_kv_heads;
-  const int n_sal = int(std::min<double>(n, std::floor(method_.saliency_ratio * double(n) + 0.5)));
+  const int n_sal = saliency::top_r_count(n, method_.saliency_ratio);
   const int n_reg = n - n_sal;
   Scratch& sc = *scratch_;
   grow(sc.idx, size_t(n_kv) * size_t(n));
@@ -228,7 +228,7 @@ void GpuKvCache::zipcache_flush(int seq) {
     check(cudaMemsetAsync(sums + size_t(seq) * n_kv * sums_cap_, 0, size_t(n_kv) * sums_cap_ * sizeof(float), stream_),
           "window sums");
   }
-  const int n_sal = int(std::min<double>(n, std::floor(method_.saliency_ratio * double(n) + 0.5)));
+  const int n_sal = saliency::top_r_count(n, method_.saliency_ratio);
   s.pages = page0 + pages_for(n_sal) + pages_for(n - n_sal);
   s.win_first_page = s.pages;
   s.win_count = 0;

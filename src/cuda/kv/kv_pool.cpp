@@ -24,16 +24,6 @@ KvPool::KvPool(size_t bytes) {
   buffer_.resize(capacity_);
 }
 
-KvPool KvPool::from_free_fraction(double fraction) {
-  if (!(fraction > 0.0 && fraction <= 1.0)) fail("kv pool: memory fraction {} is not in (0, 1]", fraction);
-  size_t free_mem = 0, total = 0;
-  check(cudaMemGetInfo(&free_mem, &total), "cudaMemGetInfo");
-  // Keep 256 MiB for the CUDA context's own growth and cuBLAS workspaces.
-  const size_t reserve = size_t(256) << 20;
-  const size_t avail = free_mem > reserve ? free_mem - reserve : 0;
-  return KvPool(static_cast<size_t>(static_cast<double>(avail) * fraction));
-}
-
 uint32_t KvPool::alloc(size_t bytes) {
   if (bytes == 0) fail("kv pool: zero-byte chunk");
   const size_t size = pool_round(bytes);

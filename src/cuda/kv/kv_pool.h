@@ -22,9 +22,6 @@ class KvPool {
   // Allocates `bytes` (rounded down to 16) of device memory. Throws zc::Error when the
   // device cannot provide it, naming the size and the free memory.
   explicit KvPool(size_t bytes);
-  // A pool of `fraction` (0, 1] of the device's free memory now (vLLM's
-  // gpu_memory_utilization, applied to what is left after the weights).
-  static KvPool from_free_fraction(double fraction);
 
   // 16-byte unit offset of a chunk of `bytes` (> 0). Throws zc::Error "kv pool: out of
   // memory" with the request and the pool's use when nothing fits.
