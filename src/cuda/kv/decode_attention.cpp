@@ -14,20 +14,15 @@ namespace zc::cuda {
 
 namespace {
 
-// The SIMT split kernel is the default: the tensor-core one (decode_mma.cuh) measured
-// slower on an H100 in its first version (docs/benchmarks.md); ZC_DECODE_KERNEL=mma
-// selects it so a benchmark can compare both.
-bool simt_requested() {
-  static const bool simt = [] {
-    const char* v = std::getenv("ZC_DECODE_KERNEL");
-    return v == nullptr || std::strcmp(v, "mma") != 0;
-  }();
-  return simt;
-}
+// Which split kernel runs: ZC_DECODE_KERNEL=simt or =mma forces one (benchmarks
+// compare them); by default caches holding codes take the tensor-core kernel
+// (decode_mma.cuh: its work per code is a few instructions and its cp.async ring keeps
+// the memory busy) and all-fp16 caches the SIMT one, which streams fp16 pages at 64-85%
+// of the copy bandwidth (docs/benchmarks.md).
+enum class KernelChoice { Auto, Simt, Mma };
 
-// Tuning knobs for benchmarks (issue 4), read once: ZC_DECODE_CTAS_PER_SM (1..64,
-// default 8) sizes auto_splits; ZC_DECODE_PREFETCH = 0 (none), 1 (L1, default) or 2
-// (L2) picks how the tensor-core kernel prefetches the next page.
+// Tuning knob for benchmarks (issue 4), read once: ZC_DECODE_CTAS_PER_SM (1..64; 0 or
+// unset: the kernel's default below) sizes auto_splits.
 int env_int(const char* name, int lo, int hi, int fallback) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return fallback;
@@ -37,21 +32,36 @@ int env_int(const char* name, int lo, int hi, int fallback) {
   return static_cast<int>(x);
 }
 
-int ctas_per_sm() {
-  static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 1, 64, 8);
-  return n;
+KernelChoice kernel_choice() {
+  static const KernelChoice k = [] {
+    const char* v = std::getenv("ZC_DECODE_KERNEL");
+    if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0) return KernelChoice::Auto;
+    if (std::strcmp(v, "simt") == 0) return KernelChoice::Simt;
+    if (std::strcmp(v, "mma") == 0) return KernelChoice::Mma;
+    fail("ZC_DECODE_KERNEL={} is not one of auto, simt, mma", v);
+  }();
+  return k;
 }
 
-int prefetch_mode() {
-  static const int n = env_int("ZC_DECODE_PREFETCH", 0, 2, 1);
-  return n;
+// The SIMT kernel is short-lived per page and wants several waves of CTAs; the
+// tensor-core one holds 65 KB of shared memory per CTA (3 per SM) and pays a fixed
+// start (query fold, first copies) per CTA, so it measured fastest with about two
+// CTAs per SM and longer splits (docs/benchmarks.md).
+int ctas_per_sm(bool tensor_cores) {
+  static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 0, 64, 0);
+  return n > 0 ? n : tensor_cores ? 2 : 8;
 }
 
 }  // namespace
 
-int auto_splits(const DecodeShape& shape, int max_pages) {
+bool use_tensor_cores(const PagedKvView& kv) {
+  const KernelChoice choice = kernel_choice();
+  return choice == KernelChoice::Mma || (choice == KernelChoice::Auto && kv.tensor_cores);
+}
+
+int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores) {
   const int pairs = std::max(1, shape.batch * shape.n_kv_heads);
-  const int target = sm_count() * ctas_per_sm();  // CTAs: a few resident waves
+  const int target = sm_count() * ctas_per_sm(tensor_cores);  // CTAs: about one resident wave or more
   const int by_work = std::max(1, (max_pages + 7) / 8);
   return std::clamp((target + pairs - 1) / pairs, 1, by_work);
 }
@@ -76,7 +86,8 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   if (kv.min_pages < 1) fail("cuda decode attention: a (sequence, KV head) has no tokens");
   if (q == nullptr || out == nullptr) fail("cuda decode attention: null q or out");
   if (splits < 0) fail("cuda decode attention: splits {}", splits);
-  if (splits == 0) splits = auto_splits(shape, kv.max_pages);
+  const bool tensor_cores = use_tensor_cores(kv);
+  if (splits == 0) splits = auto_splits(shape, kv.max_pages, tensor_cores);
   splits = std::min({splits, kv.max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
   // Whole tiles of four pages per split, then as few splits as cover the longest list.
   int per_split = (kv.max_pages + splits - 1) / splits;
@@ -107,8 +118,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   p.pages_per_split = per_split;
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
-  p.simt = simt_requested();
-  p.prefetch = prefetch_mode();
+  p.simt = !tensor_cores;
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
   return splits;
 }

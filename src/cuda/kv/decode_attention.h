@@ -22,9 +22,14 @@ struct DecodeWorkspace {
   DeviceBuffer<float> part_o, part_ml;
 };
 
-// Splits the auto mode picks: enough CTAs to fill the GPU a few times over, at least
-// eight pages (256 tokens) per split.
-int auto_splits(const DecodeShape& shape, int max_pages);
+// Splits the auto mode picks: enough CTAs to fill the GPU (about two per SM for the
+// tensor-core kernel, eight for the SIMT one), at least eight pages (256 tokens) per
+// split.
+int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores = false);
+
+// Whether decode attention over kv runs the tensor-core split kernel (kv.tensor_cores,
+// unless ZC_DECODE_KERNEL=simt|mma forces one).
+bool use_tensor_cores(const PagedKvView& kv);
 
 // q: device [batch][n_heads][d] floats; out: device [batch][n_heads][d] floats. List
 // b * n_kv_heads + h of kv holds sequence b, KV head h (every list non-empty). splits 0

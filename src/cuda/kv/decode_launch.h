@@ -25,7 +25,6 @@ struct DecodeParams {
   int splits = 1, pages_per_split = 1;
   float scale_log2 = 0.0f;   // softmax scale times log2(e)
   bool simt = false;         // the SIMT split kernel instead of the tensor-core one
-  int prefetch = 1;          // tensor-core kernel, next page's lines: 0 none, 1 L1, 2 L2
 };
 
 // Split kernel over grid (splits, pairs) then the merge kernel over pairs. The split

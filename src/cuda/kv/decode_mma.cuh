@@ -1,386 +1,161 @@
 // Tensor-core split kernel of decode attention (issue 4; SPEC.md section 4), included
 // by decode_attention.cu. Same inputs and partial outputs as the SIMT split kernel
-// there (part_o / part_ml, merged by decode_merge_kernel), but q.k and p.v run as
-// mma.sync.m16n8k16 (fp16 inputs, fp32 accumulators) with the packed codes turned into
-// fp16 fragments in registers, so the work per code is a few instructions instead of
-// ~13 (docs/benchmarks.md, "GPU: decode-attention kernel").
+// there (part_o / part_ml, merged by decode_merge_kernel); the page math (q.k and p.v
+// on mma.sync) is in decode_mma_page.cuh.
 //
 // Each warp walks its own pages of the CTA's range (page warp, warp + 4, ...) with its
 // own online softmax; the four warps are combined at the end through shared memory.
 //
-// Keys (scores in log2 units), channelwise codes (kv_page.h):
-//   s_t = sum_c fq_c code_tc + bias,  fq_c = q_c step_c scale log2(e),  bias = sum_c q_c lo_c ...
-//   MMA: A = folded query, rows 0-7 = fp16 hi part of heads 0-7, rows 8-15 = the fp16
-//   residual (fq - hi) of the same heads, so one MMA carries ~22 bits of the query and
-//   C rows g and g + 8 add up to head g's score; K = 16 channels; B = codes of 8 tokens.
-//   fp16 keys: B = the key halves, fq = q scale log2(e).
-// Values, v_tc = s_c (lo_t + step_t code_tc) (s_c = 1 unless CSTQ):
-//   sum_t p_t v_tc = s_c (sum_t (p_t step_t) code_tc + sum_t p_t lo_t).
-//   MMA: A = codes (16 channels x 16 tokens), B = p step (16 tokens x 8 heads) as fp16
-//   hi and residual (two MMAs), C = channels x heads in fp32.
-// Codes to fp16 exactly: a b-bit code at bit s of a 16-bit half-word, masked in place
-// and ORed into 0x6400 (1024.0), is the half 1024 + code 2^s (s + b <= 10); one HFMA2
-// with (2^-s, -1024 2^-s) leaves the integer code.
-//
-// Token order. The key MMA's output fragment (thread (g, t4) = lane (4g + t4) holds
-// head g, columns 2t4 and 2t4 + 1 of each 8-token N-tile) is used directly as the value
-// MMA's B fragment (head g, K rows 2t4, 2t4 + 1 and 2t4 + 8, 2t4 + 9 of each 16-token
-// K-tile), so no transpose: N-tile nt of the keys is element a = nt of the value
-// fragment, and the token behind (t4, a, i) (i = column parity) is fixed by the value
-// layout so that each register unpacks from one code word (token_of below).
+// Memory pipeline. A quantized page is small (2 bits, d = 128: 2.2 KB with its
+// parameters) and its work is short, so a warp that loads a page and then computes it
+// waits a full memory latency per page: the first version of this kernel did, and
+// reached only ~10% of the copy bandwidth. Here every warp copies its pages STAGES - 1
+// ahead into its own ring of shared-memory stages with cp.async (keys, values, value
+// parameters and CSTQ scales; 16-byte copies, no registers held), so each SM keeps
+// tens of KB in flight while it computes. fp16 pages (ZipCache's window, a few per
+// list) are too big for a stage and are read from the pool directly. Descriptors come
+// 32 at a time into a 64-entry ring per warp, one batch ahead of the copies.
 #pragma once
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
 #include "cuda/kv/decode_launch.h"
+#include "cuda/kv/decode_mma_page.cuh"
 #include "cuda/kv/kv_page.h"
 
 namespace zc::cuda::detail {
 namespace mma {
 
-constexpr int kWarps = 4, kThreads = kWarps * 32, kHeads = 8;
-
-__device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                         uint32_t a3, uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-__device__ __forceinline__ uint32_t h2_bits(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
-__device__ __forceinline__ __half2 bits_h2(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
-
-// Two codes (bits [s, s + BITS) of each half-word of `src`) as a half2 of the codes.
-template <int BITS, int S>
-__device__ __forceinline__ uint32_t code_pair(uint32_t src) {
-  constexpr uint32_t mask = ((1u << BITS) - 1u) << S;
-  constexpr uint32_t mul = uint32_t(15 - S) << 10;               // 2^-S
-  constexpr uint32_t add = 0x8000u | (uint32_t(25 - S) << 10);   // -1024 2^-S
-  const uint32_t x = (src & (mask | (mask << 16))) | 0x64006400u;
-  return h2_bits(__hfma2(bits_h2(x), bits_h2(mul | (mul << 16)), bits_h2(add | (add << 16))));
+// 2^x by the SFU (ex2.approx.ftz: ~2 ulp, flushes denormal results to 0, 2^-inf = 0);
+// exp2f's denormal handling would add five instructions per probability.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
-// Register A of a code word: elements (A, A + per-half) as a half2. 4 bits: A = 0..3,
-// 2 bits: A = 0..7. fp16 words are their own register.
-template <int BITS, int A>
-__device__ __forceinline__ uint32_t word_reg(uint32_t w) {
-  if constexpr (BITS == 16) {
-    return w;
-  } else if constexpr (BITS == 4) {
-    return code_pair<4, 4 * (A % 2)>(A < 2 ? w : w >> 8);
-  } else {
-    return code_pair<2, 2 * (A < 5 ? A : A - 5)>(A < 5 ? w : w >> 10);
-  }
-}
-
-// The token behind value-fragment element (t4, a, i), by the page's value bits (see
-// the header comment): 4 bits: word (t4 % 2) of 16-token chunk t4 / 2 holds tokens
-// 8 t4 .. 8 t4 + 7, register a = (a, a + 4); 2 bits: word t4 / 2 of the 32-token chunk,
-// shifted by 8 (t4 % 2), register a = (4 (t4 % 2) + a, + 8); fp16: chunks 2 t4 and
-// 2 t4 + 1, register a = tokens 2a, 2a + 1 of the thread's 8.
-__device__ __forceinline__ int token_of(int vbits, int t4, int a, int i) {
-  if (vbits == 4) return 8 * t4 + a + 4 * i;
-  if (vbits == 2) return 16 * (t4 >> 1) + 4 * (t4 & 1) + a + 8 * i;
-  return 8 * t4 + 2 * a + i;
-}
-
-// Channels of key register r of thread t4 (words [t4 WK, (t4 + 1) WK) of a token):
-// the low and high halves.
-template <int D, int BITS>
-__device__ __forceinline__ int2 key_channels(int t4, int r) {
-  constexpr int WK = D * BITS / 128, CPW = 32 / BITS, RPW = BITS == 16 ? 1 : CPW / 2;
-  const int j = r / RPW, a = r % RPW, ch = CPW * (t4 * WK + j) + a;
-  return make_int2(ch, ch + (BITS == 16 ? 1 : CPW / 2));
-}
-
-template <int D, int BITS>
-__device__ __forceinline__ float fold_value(const float* qrow, const __half* kp, float scale_log2,
-                                            int c) {
-  return BITS == 16 ? qrow[c] * scale_log2 : qrow[c] * __half2float(kp[D + c]) * scale_log2;
-}
-
-// The folded query of a warp as A fragments: frag[kk][lane] = (hi, lo, hi, lo) of head g
-// at the channels of the thread's key registers 2kk and 2kk + 1, times 2^E (E puts the
-// largest |fq| of the warp near 2^14, away from fp16 over- and underflow). Returns 2^-E;
-// bias (head g, log2 units) through *bias.
-template <int D, int BITS>
-__device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, const uint8_t* pool,
-                            float scale_log2, int lane, float* bias) {
-  const int g = lane >> 2, t4 = lane & 3;
-  const float* qrow = q_s + g * D;
-  const __half* kp = reinterpret_cast<const __half*>(pool) + size_t(pg.kp) * 8;
-  float amax = 0.0f, acc = 0.0f;
-#pragma unroll 4
-  for (int r = 0; r < D / 8; ++r) {
-    const int2 ch = key_channels<D, BITS>(t4, r);
-    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.x)));
-    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.y)));
-    if constexpr (BITS != 16) {
-      acc = fmaf(qrow[ch.x], __half2float(kp[ch.x]), acc);
-      acc = fmaf(qrow[ch.y], __half2float(kp[ch.y]), acc);
-    }
-  }
-  for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-  acc += __shfl_xor_sync(0xffffffffu, acc, 1);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 2);
-  *bias = acc * scale_log2;
-  int e = 0;
-  if (amax > 0.0f && amax < INFINITY) e = min(max(14 - ilogbf(amax), -100), 100);
-  const float up = ldexpf(1.0f, e);
-#pragma unroll 2
-  for (int kk = 0; kk < D / 16; ++kk) {
-    uint32_t part[4];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int2 ch = key_channels<D, BITS>(t4, 2 * kk + h);
-      const float f0 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.x) * up;
-      const float f1 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.y) * up;
-      const __half2 hi = __floats2half2_rn(f0, f1);
-      part[2 * h] = h2_bits(hi);
-      part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));
-    }
-    frag[kk * 32 + lane] = make_uint4(part[0], part[1], part[2], part[3]);
-  }
-  __syncwarp();
-  return ldexpf(1.0f, -e);
-}
-
-// Key words of one token for thread t4: words [t4 WK, (t4 + 1) WK) of the token's
-// d * BITS / 32 words (vector cc holds words 4cc .. 4cc + 3 at index cc * 32 + token).
-template <int D, int BITS>
-__device__ __forceinline__ void load_key_words(const uint4* kbase, int token, int t4,
-                                               uint32_t (&w)[D * BITS / 128]) {
-  constexpr int WK = D * BITS / 128;
-  const uint4* tb = kbase + token;
-  if constexpr (WK >= 4) {
-#pragma unroll
-    for (int v = 0; v < WK / 4; ++v) {
-      const uint4 x = __ldg(tb + (t4 * (WK / 4) + v) * 32);
-      w[4 * v] = x.x, w[4 * v + 1] = x.y, w[4 * v + 2] = x.z, w[4 * v + 3] = x.w;
-    }
-  } else if constexpr (WK == 2) {
-    const uint2 x = __ldg(reinterpret_cast<const uint2*>(tb + (t4 >> 1) * 32) + (t4 & 1));
-    w[0] = x.x, w[1] = x.y;
-  } else {
-    w[0] = __ldg(reinterpret_cast<const uint32_t*>(tb) + t4);
-  }
-}
-
-template <int BITS, int RPW>
-__device__ __forceinline__ uint32_t key_reg(const uint32_t* w, int r) {
-  // r is a compile-time constant after unrolling.
-  const uint32_t x = w[r / RPW];
-  switch (r % RPW) {
-    case 0: return word_reg<BITS, 0>(x);
-    case 1: return word_reg<BITS, 1>(x);
-    case 2: return word_reg<BITS, 2>(x);
-    case 3: return word_reg<BITS, 3>(x);
-    case 4: return word_reg<BITS, 4>(x);
-    case 5: return word_reg<BITS, 5>(x);
-    case 6: return word_reg<BITS, 6>(x);
-    default: return word_reg<BITS, 7>(x);
-  }
-}
-
-// Raw key MMA sums of a page: c[nt] for N-tile nt (rows: hi of head g, residual).
-template <int D, int BITS>
-__device__ __forceinline__ void page_keys(const uint8_t* pool, const KvPage& pg, const uint4* frag,
-                                          int lane, float (&c)[4][4]) {
-  constexpr int WK = D * BITS / 128, RPW = BITS == 16 ? 1 : 16 / BITS, NB = BITS == 16 ? 1 : 4;
-  const int g = lane >> 2, t4 = lane & 3;
-  const uint4* kbase = reinterpret_cast<const uint4*>(pool) + pg.k;
-#pragma unroll
-  for (int n0 = 0; n0 < 4; n0 += NB) {
-    uint32_t w[NB][WK];
-#pragma unroll
-    for (int n = 0; n < NB; ++n) {
-      load_key_words<D, BITS>(kbase, token_of(pg.vbits, g >> 1, n0 + n, g & 1), t4, w[n]);
-    }
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint4 a = frag[kk * 32 + lane];
-#pragma unroll
-      for (int n = 0; n < NB; ++n) {
-        mma16816(c[n0 + n], a.x, a.y, a.z, a.w, key_reg<BITS, RPW>(w[n], 2 * kk),
-                 key_reg<BITS, RPW>(w[n], 2 * kk + 1));
-      }
-    }
-  }
-}
-
-// Value A fragments of M-tile m (pair p = 8m + g: rows g = channel 2p, g + 8 = 2p + 1)
-// from the page's value codes: ra[a] / rb[a] = register a of channel 2p / 2p + 1.
-template <int D, int BITS>
-__device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, uint32_t (&ra)[4],
-                                           uint32_t (&rb)[4]) {
-  if constexpr (BITS == 16) {
-    const uint4 x = __ldg(vbase + (2 * t4) * (D / 2) + p);
-    const uint4 y = __ldg(vbase + (2 * t4 + 1) * (D / 2) + p);
-    ra[0] = x.x, ra[1] = x.y, ra[2] = y.x, ra[3] = y.y;
-    rb[0] = x.z, rb[1] = x.w, rb[2] = y.z, rb[3] = y.w;
-  } else {
-    const uint32_t* words;
-    int wa;
-    if constexpr (BITS == 4) {
-      words = reinterpret_cast<const uint32_t*>(vbase + (t4 >> 1) * (D / 2) + p);
-      wa = t4 & 1;
-    } else {
-      words = reinterpret_cast<const uint32_t*>(vbase + p);
-      wa = t4 >> 1;
-    }
-    uint32_t x = __ldg(words + wa), y = __ldg(words + wa + 2);
-    if constexpr (BITS == 2) {
-      const int sh = 8 * (t4 & 1);
-      x >>= sh, y >>= sh;
-    }
-    ra[0] = word_reg<BITS, 0>(x), ra[1] = word_reg<BITS, 1>(x);
-    ra[2] = word_reg<BITS, 2>(x), ra[3] = word_reg<BITS, 3>(x);
-    rb[0] = word_reg<BITS, 0>(y), rb[1] = word_reg<BITS, 1>(y);
-    rb[2] = word_reg<BITS, 2>(y), rb[3] = word_reg<BITS, 3>(y);
-  }
-}
-
-// o[m] (channels x heads) += the page's p.v over M-tiles [m0, m1) with B = (bh, bl);
-// CSTQ: o[m] += s_c (page sum + plo) instead; otherwise plo (heads 2t4, 2t4 + 1) is
-// added directly.
-template <int D, int BITS>
-__device__ __forceinline__ void page_values(const uint8_t* pool, const KvPage& pg, int m0, int m1,
-                                            const uint32_t (&bh)[4], const uint32_t (&bl)[4],
-                                            float plo0, float plo1, int lane, float (&o)[D / 16][4]) {
-  const int g = lane >> 2, t4 = lane & 3;
-  const uint4* vbase = reinterpret_cast<const uint4*>(pool) + pg.v;
-  const bool cstq = pg.values == PageValues::Cstq;
-  const __half2* vs = reinterpret_cast<const __half2*>(reinterpret_cast<const uint4*>(pool) + pg.vs);
-#pragma unroll
-  for (int m = 0; m < D / 16; ++m) {
-    if (m < m0 || m >= m1) continue;
-    uint32_t ra[4], rb[4];
-    value_regs<D, BITS>(vbase, 8 * m + g, t4, ra, rb);
-    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int kt = 0; kt < 2; ++kt) {
-      mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
-      mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
-    }
-    if (cstq) {
-      const float2 s = __half22float2(__ldg(vs + 8 * m + g));
-      o[m][0] = fmaf(s.x, t[0] + plo0, o[m][0]);
-      o[m][1] = fmaf(s.x, t[1] + plo1, o[m][1]);
-      o[m][2] = fmaf(s.y, t[2] + plo0, o[m][2]);
-      o[m][3] = fmaf(s.y, t[3] + plo1, o[m][3]);
-    } else {
-      o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
-      o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
-    }
-  }
-}
-
+// Value parameter groups of a page, D / vgroup (1..8), without an integer division
+// (a subroutine call on the GPU): the float quotient of two small integers that divide
+// exactly rounds back to the integer.
 template <int D>
-__device__ __forceinline__ void page_values_any(const uint8_t* pool, const KvPage& pg,
-                                                const float (&pr)[4][2], int lane,
-                                                float (&o)[D / 16][4]) {
+__device__ __forceinline__ int value_groups(const KvPage& pg) {
+  return __float2int_rn(__fdividef(float(D), float(pg.vgroup)));
+}
+
+// A stage holds, in 16-byte vectors: keys [0, D) (at most 4 bits: D vectors), values
+// [D, 2D), value parameters [2D, 2D + 8 groups), CSTQ scales [.., + D / 8).
+__host__ __device__ inline int stage_vectors(int d, int groups) { return 2 * d + 8 * groups + d / 8; }
+
+// A page goes through a stage when both its keys and values are codes of at most 4 bits.
+__device__ __forceinline__ bool staged(const KvPage& pg) { return pg.kbits <= 4 && pg.vbits <= 4; }
+
+// Issues the cp.async copies of a staged page into `st` (keys swizzled by key_slot).
+template <int D>
+__device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg, uint4* st, int groups,
+                                           int lane) {
+  const uint4* base = reinterpret_cast<const uint4*>(pool);
+  const int nk = D * pg.kbits / 4;  // (D kbits / 128) rows of 32 token vectors
+  for (int i = lane; i < nk; i += 32) {
+    cp_async16(st + ((i & ~31) | key_slot(i & 31, true)), base + pg.k + i);
+  }
+  const int nv = D * pg.vbits / 4;
+  for (int i = lane; i < nv; i += 32) cp_async16(st + D + i, base + pg.v + i);
+  const int np = 8 * value_groups<D>(pg);
+  for (int i = lane; i < np; i += 32) cp_async16(st + 2 * D + i, base + pg.vp + i);
+  if (pg.values == PageValues::Cstq) {
+    for (int i = lane; i < D / 8; i += 32) cp_async16(st + 2 * D + 8 * groups + i, base + pg.vs + i);
+  }
+}
+
+// Sources of a staged page (in its stage) and of an fp16 page (in the pool). Built in
+// separate branches so that the compiler keeps shared-memory pointers as such (one
+// PageSrc for both kinds made every load a generic one with 64-bit addressing).
+__device__ __forceinline__ PageSrc staged_src(const KvPage& pg, const uint4* st, int d, int groups) {
+  return {st, st + d, reinterpret_cast<const __half*>(st + 2 * d),
+          reinterpret_cast<const __half2*>(st + 2 * d + 8 * groups), true};
+}
+__device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& pg) {
+  const uint4* base = reinterpret_cast<const uint4*>(pool);
+  return {base + pg.k, base + pg.v, reinterpret_cast<const __half*>(base + pg.vp),
+          reinterpret_cast<const __half2*>(base + pg.vs), false};
+}
+
+// One page: scores of the warp's g heads (log2 units), the online softmax update of
+// (m_run, l_part, o), and p.v. Specialized per (key bits, value bits, ValueKind)
+// so that token order, code unpacking and parameter reads are fixed at compile time,
+// and called with sources the compiler sees in shared memory (staged pages) or global
+// memory (fp16 pages), so that loads need no generic addressing.
+template <int D, int KBITS, int VBITS, int VK>
+__device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, const uint4* frag,
+                                          float inv_up, float bias, int lane, float& m_run,
+                                          float& l_part, float (&o)[D / 16][4]) {
   const int t4 = lane & 3;
-  const bool quant = pg.values != PageValues::Fp16;
-  const int vgroup = quant ? pg.vgroup : D;
-  const int groups = D / vgroup, tiles = vgroup / 16;
-  const __half* vp = reinterpret_cast<const __half*>(reinterpret_cast<const uint4*>(pool) + pg.vp);
-  for (int gi = 0; gi < groups; ++gi) {
-    float st[4][2], lo[4][2];
-    if (!quant) {
+  // ---- q.k: scores of head g for tokens token_of(vbits, t4, nt, i) ----
+  float c[4][4];
 #pragma unroll
-      for (int a = 0; a < 4; ++a) st[a][0] = st[a][1] = 1.0f, lo[a][0] = lo[a][1] = 0.0f;
-    } else {
-      const __half* lop = vp + gi * 32;
-      const __half* stp = vp + (groups + gi) * 32;
-      if (pg.vbits == 4) {  // tokens 8 t4 + a + 4 i: one 16-byte vector each
-        const uint4 l4 = __ldg(reinterpret_cast<const uint4*>(lop + 8 * t4));
-        const uint4 s4 = __ldg(reinterpret_cast<const uint4*>(stp + 8 * t4));
-        const __half* lh = reinterpret_cast<const __half*>(&l4);
-        const __half* sh = reinterpret_cast<const __half*>(&s4);
+  for (int nt = 0; nt < 4; ++nt) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
+  page_keys<D, KBITS, VBITS>(src, frag, lane, c);
+  float s[4][2], mt = -INFINITY;
 #pragma unroll
-        for (int a = 0; a < 4; ++a) {
+  for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
-          for (int i = 0; i < 2; ++i) lo[a][i] = __half2float(lh[a + 4 * i]), st[a][i] = __half2float(sh[a + 4 * i]);
-        }
-      } else {  // tokens b + a + 8 i, b = 16 (t4 / 2) + 4 (t4 % 2): two 8-byte runs
-        const int b = 16 * (t4 >> 1) + 4 * (t4 & 1);
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          const uint2 l2 = __ldg(reinterpret_cast<const uint2*>(lop + b + 8 * i));
-          const uint2 s2 = __ldg(reinterpret_cast<const uint2*>(stp + b + 8 * i));
-          const __half* lh = reinterpret_cast<const __half*>(&l2);
-          const __half* sh = reinterpret_cast<const __half*>(&s2);
-#pragma unroll
-          for (int a = 0; a < 4; ++a) lo[a][i] = __half2float(lh[a]), st[a][i] = __half2float(sh[a]);
-        }
-      }
-    }
-    uint32_t bh[4], bl[4];
-    float plo = 0.0f;
-#pragma unroll
-    for (int a = 0; a < 4; ++a) {
-      const float x0 = pr[a][0] * st[a][0], x1 = pr[a][1] * st[a][1];
-      const __half2 hi = __floats2half2_rn(x0, x1);
-      bh[a] = h2_bits(hi);
-      bl[a] = h2_bits(__floats2half2_rn(x0 - __low2float(hi), x1 - __high2float(hi)));
-      plo = fmaf(pr[a][0], lo[a][0], fmaf(pr[a][1], lo[a][1], plo));
-    }
-    float plo0 = 0.0f, plo1 = 0.0f;
-    if (quant) {  // head g's sum over the warp's tokens, then heads 2t4, 2t4 + 1
-      plo += __shfl_xor_sync(0xffffffffu, plo, 1);
-      plo += __shfl_xor_sync(0xffffffffu, plo, 2);
-      plo0 = __shfl_sync(0xffffffffu, plo, 8 * t4);
-      plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4);
-    }
-    const int m0 = gi * tiles, m1 = m0 + tiles;
-    if (pg.vbits == 2) {
-      page_values<D, 2>(pool, pg, m0, m1, bh, bl, plo0, plo1, lane, o);
-    } else if (pg.vbits == 4) {
-      page_values<D, 4>(pool, pg, m0, m1, bh, bl, plo0, plo1, lane, o);
-    } else {
-      page_values<D, 16>(pool, pg, m0, m1, bh, bl, plo0, plo1, lane, o);
+    for (int i = 0; i < 2; ++i) {
+      const bool valid = token_of<VBITS>(t4, nt, i) < pg.ntok;
+      s[nt][i] = valid ? fmaf(c[nt][i] + c[nt][2 + i], inv_up, bias) : -INFINITY;
+      mt = fmaxf(mt, s[nt][i]);
     }
   }
-}
-
-// L1 prefetch of [base, base + bytes): one 128-byte line per lane and step.
-// mode 1: into L1, 2: into L2 (DecodeParams::prefetch; 0 never gets here).
-__device__ __forceinline__ void prefetch_lines(const uint8_t* base, uint32_t bytes, int lane,
-                                               int mode) {
-  const uintptr_t first = reinterpret_cast<uintptr_t>(base) & ~uintptr_t(127);
-  const uintptr_t end = reinterpret_cast<uintptr_t>(base) + bytes;
-  for (uintptr_t a = first + uintptr_t(lane) * 128; a < end; a += 32 * 128) {
-    if (mode == 1) {
-      asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
-    } else {
-      asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
+  mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
+  mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 2));
+  // ---- online softmax: rescale only when some head's max grows ----
+  if (__any_sync(0xffffffffu, mt > m_run)) {
+    const float m_new = fmaxf(m_run, mt);
+    const float corr = m_run == -INFINITY ? 0.0f : fast_exp2(m_run - m_new);
+    m_run = m_new;
+    l_part *= corr;
+    const float c0 = __shfl_sync(0xffffffffu, corr, 8 * t4);
+    const float c1 = __shfl_sync(0xffffffffu, corr, 8 * t4 + 4);
+#pragma unroll
+    for (int m = 0; m < D / 16; ++m) o[m][0] *= c0, o[m][1] *= c1, o[m][2] *= c0, o[m][3] *= c1;
+  }
+  float pr[4][2];
+#pragma unroll
+  for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      pr[nt][i] = fast_exp2(s[nt][i] - m_run);  // -inf (padding) -> 0
+      l_part += pr[nt][i];
     }
   }
+  // ---- p.v ----
+  page_values_any<D, VBITS, VK>(src, pg, pr, lane, o);
 }
 
-// Everything a page's pass reads: key and value codes, value parameters, CSTQ scales
-// and the block's key parameters (kv_page.h sizes).
-template <int D>
-__device__ __forceinline__ void prefetch_page(const uint8_t* pool, const KvPage& pg, int lane,
-                                              int mode) {
-  if (mode == 0) return;
-  const bool quant = pg.values != PageValues::Fp16;
-  prefetch_lines(pool + size_t(pg.k) * 16, uint32_t(D) * pg.kbits * 4, lane, mode);
-  prefetch_lines(pool + size_t(pg.v) * 16, uint32_t(D) * pg.vbits * 4, lane, mode);
-  if (quant) prefetch_lines(pool + size_t(pg.vp) * 16, 2u * (D / pg.vgroup) * 64, lane, mode);
-  if (pg.values == PageValues::Cstq) prefetch_lines(pool + size_t(pg.vs) * 16, 2u * D, lane, mode);
-  if (pg.kbits != 16) prefetch_lines(pool + size_t(pg.kp) * 16, 4u * D, lane, mode);
-}
+// Pages in flight per warp: two stages (one page computed while the next one lands)
+// keep the shared memory at 65 KB per CTA (d = 128), so three CTAs (12 warps) fit an
+// SM; three stages measured slower on an H100 (fewer CTAs per SM).
+constexpr int kStages = 2;
 
 template <int D>
-__global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(const DecodeParams p) {
+__global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(const DecodeParams p) {
+  constexpr int STAGES = kStages;
   extern __shared__ __align__(16) unsigned char smem[];
   float* q_s = reinterpret_cast<float*>(smem);                        // [8][D]
   uint4* frag_all = reinterpret_cast<uint4*>(q_s + kHeads * D);       // [warp][D/16][32]
   float* wstat = reinterpret_cast<float*>(frag_all + kWarps * D * 2);  // [warp][8][2]
-  KvPage* desc_all = reinterpret_cast<KvPage*>(wstat + kWarps * kHeads * 2);  // [warp][32]
+  KvPage* desc_all = reinterpret_cast<KvPage*>(wstat + kWarps * kHeads * 2);  // [warp][64]
+  uint4* stage_all = reinterpret_cast<uint4*>(desc_all + kWarps * 64);       // [warp][STAGES][sv]
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t4 = lane & 3;
@@ -389,16 +164,30 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(
   const int list0 = p.starts[pair], n_pages = p.ends[pair] - list0;
   const int p_begin = split * p.pages_per_split;
   const int p_end = min(n_pages, p_begin + p.pages_per_split);
+  const int groups = p.groups, sv = stage_vectors(D, groups);
 
-  // The warp's pages are pi = p_begin + warp + kWarps * k; descriptors come 32 at a
-  // time into the warp's slice of shared memory (one load round trip per 32 pages), and
-  // each page's lines are prefetched into L1 one page ahead (no registers held), so a
-  // page waits for memory at most once, overlapped with the previous page's work.
-  KvPage* desc = desc_all + warp * 32;
+  // The warp's pages are p_begin + warp + kWarps * k, k < n_mine.
+  KvPage* desc = desc_all + warp * 64;
+  uint4* stages = stage_all + size_t(warp) * STAGES * sv;
   const int n_mine = p_begin + warp < p_end ? (p_end - p_begin - warp + kWarps - 1) / kWarps : 0;
-  if (lane < n_mine) desc[lane] = p.pages[list0 + p_begin + warp + kWarps * lane];
-  __syncwarp();
-  if (n_mine > 0) prefetch_page<D>(p.pool, desc[0], lane, p.prefetch);
+  const KvPage* my_pages = p.pages + list0 + p_begin + warp;
+  // Page k's copies into stage k % STAGES; descriptors of pages [k, k + 32) arrive when
+  // page k (k % 32 == 0) is issued, into half (k / 32) % 2 of the ring, whose previous
+  // batch was computed long before (the copies run at most STAGES - 1 < 32 ahead).
+  auto issue = [&](int k) {
+    if (k % 32 == 0) {
+      __syncwarp();
+      if (k + lane < n_mine) desc[(k + lane) % 64] = my_pages[kWarps * (k + lane)];
+      __syncwarp();
+    }
+    const KvPage pg = desc[k % 64];
+    if (staged(pg)) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, groups, lane);
+  };
+#pragma unroll
+  for (int k = 0; k < STAGES - 1; ++k) {
+    if (k < n_mine) issue(k);
+    cp_async_commit();
+  }
 
   for (int i = tid; i < kHeads * D; i += kThreads) {
     const int j = i / D, c = i % D;
@@ -415,20 +204,11 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(
   int cur_kbits = 0;
 
   for (int k = 0; k < n_mine; ++k) {
-    if (k % 32 == 0 && k > 0) {
-      __syncwarp();
-      if (k + lane < n_mine) desc[lane] = p.pages[list0 + p_begin + warp + kWarps * (k + lane)];
-      __syncwarp();
-    }
-    const KvPage pg = desc[k % 32];
-    if (k + 1 < n_mine) {
-      if ((k + 1) % 32 != 0) {
-        prefetch_page<D>(p.pool, desc[(k + 1) % 32], lane, p.prefetch);
-      } else {
-        prefetch_page<D>(p.pool, p.pages[list0 + p_begin + warp + kWarps * (k + 1)], lane,
-                         p.prefetch);
-      }
-    }
+    if (k + STAGES - 1 < n_mine) issue(k + STAGES - 1);
+    cp_async_commit();  // possibly empty: keeps one group per page
+    cp_async_wait<STAGES - 1>();
+    __syncwarp();  // page k's copies by every lane are visible to the warp
+    const KvPage pg = desc[k % 64];
     if (pg.kbits != cur_kbits || pg.kp != cur_kp) {
       if (pg.kbits == 2) {
         inv_up = fold_query<D, 2>(q_s, frag, pg, p.pool, p.scale_log2, lane, &bias);
@@ -439,52 +219,29 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(
       }
       cur_kbits = pg.kbits, cur_kp = pg.kp;
     }
-    // ---- q.k: scores of head g for tokens token_of(vbits, t4, nt, i) ----
-    float c[4][4];
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
-    if (pg.kbits == 2) {
-      page_keys<D, 2>(p.pool, pg, frag, lane, c);
-    } else if (pg.kbits == 4) {
-      page_keys<D, 4>(p.pool, pg, frag, lane, c);
+    if (!staged(pg)) {
+      page_pass<D, 16, 16, kPlainValues>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o);
     } else {
-      page_keys<D, 16>(p.pool, pg, frag, lane, c);
-    }
-    float s[4][2], mt = -INFINITY;
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const bool valid = token_of(pg.vbits, t4, nt, i) < pg.ntok;
-        s[nt][i] = valid ? fmaf(c[nt][i] + c[nt][2 + i], inv_up, bias) : -INFINITY;
-        mt = fmaxf(mt, s[nt][i]);
+      const PageSrc src = staged_src(pg, stages + (k % STAGES) * sv, D, groups);
+      const int vk = pg.values == PageValues::Cstq ? kCstqValues : pg.values == PageValues::Groupwise ? kGroupedValues : kPlainValues;
+      switch ((pg.kbits == 4 ? 6 : 0) + (pg.vbits == 4 ? 3 : 0) + vk) {
+        case 0: page_pass<D, 2, 2, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 1: page_pass<D, 2, 2, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 2: page_pass<D, 2, 2, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 3: page_pass<D, 2, 4, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 4: page_pass<D, 2, 4, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 5: page_pass<D, 2, 4, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 6: page_pass<D, 4, 2, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 7: page_pass<D, 4, 2, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 8: page_pass<D, 4, 2, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 9: page_pass<D, 4, 4, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        case 10: page_pass<D, 4, 4, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
+        default: page_pass<D, 4, 4, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
       }
     }
-    mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
-    mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 2));
-    // ---- online softmax: rescale only when some head's max grows ----
-    if (__any_sync(0xffffffffu, mt > m_run)) {
-      const float m_new = fmaxf(m_run, mt);
-      const float corr = m_run == -INFINITY ? 0.0f : exp2f(m_run - m_new);
-      m_run = m_new;
-      l_part *= corr;
-      const float c0 = __shfl_sync(0xffffffffu, corr, 8 * t4);
-      const float c1 = __shfl_sync(0xffffffffu, corr, 8 * t4 + 4);
-#pragma unroll
-      for (int m = 0; m < D / 16; ++m) o[m][0] *= c0, o[m][1] *= c1, o[m][2] *= c0, o[m][3] *= c1;
-    }
-    float pr[4][2];
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        pr[nt][i] = exp2f(s[nt][i] - m_run);  // -inf (padding) -> 0
-        l_part += pr[nt][i];
-      }
-    }
-    // ---- p.v ----
-    page_values_any<D>(p.pool, pg, pr, lane, o);
+    __syncwarp();  // the stage is refilled by the next iteration's issue
   }
+  cp_async_wait<0>();  // no copy may land after the CTA's shared memory is reused
 
   // ---- combine the warps: write (m, l, o) per warp, then one weighted sum ----
   l_part += __shfl_xor_sync(0xffffffffu, l_part, 1);
@@ -519,18 +276,20 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 2 : 3) decode_mma_kernel(
   }
 }
 
-inline size_t smem_bytes(int d) {
+inline size_t smem_bytes(int d, int groups, int stages) {
   return size_t(kHeads) * d * 4 + size_t(kWarps) * d * 32 + size_t(kWarps) * kHeads * 2 * 4 +
-         size_t(kWarps) * 32 * sizeof(KvPage);
+         size_t(kWarps) * 64 * sizeof(KvPage) + size_t(kWarps) * stages * stage_vectors(d, groups) * 16;
 }
 
 template <int D>
 cudaError_t launch(const DecodeParams& p, int pairs, cudaStream_t s) {
-  const size_t smem = smem_bytes(D);
-  if (smem > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(decode_mma_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(smem));
+  const size_t smem = smem_bytes(D, p.groups, kStages);
+  static size_t raised = 48 * 1024;  // the default dynamic limit
+  if (smem > raised) {
+    const cudaError_t e = cudaFuncSetAttribute(decode_mma_kernel<D>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (e != cudaSuccess) return e;
+    raised = smem;
   }
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
   decode_mma_kernel<D><<<grid, kThreads, smem, s>>>(p);

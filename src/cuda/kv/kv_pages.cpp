@@ -100,6 +100,8 @@ void PagedKvBuilder::add_block(const quant::QuantizedMatrix& k, const quant::Qua
     fail("cuda paged kv: malformed block ({} rows): code or parameter counts do not match", k.rows);
   }
   max_groups_ = std::max(max_groups_, static_cast<int>(groups));
+  ++blocks_;
+  quant_pages_ += (size_t(k.rows) + kPageTokens - 1) / kPageTokens;
 
   // Per-block arrays: key lo/step, channel scales.
   const uint32_t kp = alloc(4 * size_t(d));
@@ -207,6 +209,7 @@ DevicePagedKv upload(const PagedKvBuilder& b) {
   kv.max_pages = b.max_pages();
   kv.min_pages = b.min_pages();
   kv.max_value_groups = b.max_value_groups();
+  kv.tensor_cores = b.long_blocks();
   kv.pool.upload(b.pool());
   kv.pages.upload(b.pages());
   kv.offsets.upload(b.offsets());

@@ -34,6 +34,8 @@ class PagedKvBuilder {
   int max_pages() const;                 // longest list
   int min_pages() const;                 // shortest list
   int max_value_groups() const { return max_groups_; }
+  // Blocks average at least two pages (PagedKvView::tensor_cores).
+  bool long_blocks() const { return blocks_ > 0 && quant_pages_ >= 2 * blocks_; }
   size_t tokens(int list) const;         // valid tokens of a list
   const std::vector<uint8_t>& pool() const { return pool_; }
   const std::vector<KvPage>& pages() const { return pages_; }
@@ -45,6 +47,7 @@ class PagedKvBuilder {
 
   int d_;
   int max_groups_ = 1;
+  size_t blocks_ = 0, quant_pages_ = 0;
   std::vector<uint8_t> pool_;
   std::vector<KvPage> pages_;
   std::vector<int32_t> offsets_{0};
@@ -62,11 +65,17 @@ struct PagedKvView {
   const KvPage* pages = nullptr;
   const int32_t* starts = nullptr;
   const int32_t* ends = nullptr;
+  // Which split kernel suits these pages (decode_attention.cpp; ZC_DECODE_KERNEL
+  // overrides): the tensor-core one for codes in long blocks (ZipCache's sets: one
+  // query fold per block), the SIMT one for fp16 pages and for one-page blocks (KIVI's
+  // 32-token groups, where a fold per page costs more than the tensor cores save).
+  bool tensor_cores = true;
 };
 
 // The built layout in device memory.
 struct DevicePagedKv {
   int head_dim = 0, lists = 0, max_pages = 0, min_pages = 0, max_value_groups = 1;
+  bool tensor_cores = true;
   DeviceBuffer<uint8_t> pool;
   DeviceBuffer<KvPage> pages;
   DeviceBuffer<int32_t> offsets;
@@ -77,7 +86,7 @@ struct DevicePagedKv {
   // offsets holds lists + 1 entries: list i runs from offsets[i] to offsets[i + 1].
   PagedKvView view() const {
     return {head_dim, lists, max_pages, min_pages, max_value_groups, pool.get(), pages.get(),
-            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr};
+            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr, tensor_cores};
   }
 };
 

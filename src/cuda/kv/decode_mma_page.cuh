@@ -1,0 +1,363 @@
+// Page math of the tensor-core decode kernel (decode_mma.cuh; issue 4, SPEC.md section
+// 4): q.k and p.v of one 32-token page as mma.sync.m16n8k16 (fp16 inputs, fp32
+// accumulators) with the packed codes turned into fp16 fragments in registers, so the
+// work per code is a few instructions instead of the SIMT kernel's ~13
+// (docs/benchmarks.md, "GPU: decode-attention kernel"). Codes are read from wherever
+// PageSrc points: a page's shared-memory stage or the pool.
+//
+// Keys (scores in log2 units), channelwise codes (kv_page.h):
+//   s_t = sum_c fq_c code_tc + bias,  fq_c = q_c step_c scale log2(e),  bias = sum_c q_c lo_c ...
+//   MMA: A = folded query, rows 0-7 = fp16 hi part of heads 0-7, rows 8-15 = the fp16
+//   residual (fq - hi) of the same heads, so one MMA carries ~22 bits of the query and
+//   C rows g and g + 8 add up to head g's score; K = 16 channels; B = codes of 8 tokens.
+//   fp16 keys: B = the key halves, fq = q scale log2(e).
+// Values, v_tc = s_c (lo_t + step_t code_tc) (s_c = 1 unless CSTQ):
+//   sum_t p_t v_tc = s_c (sum_t (p_t step_t) code_tc + sum_t p_t lo_t).
+//   MMA: A = codes (16 channels x 16 tokens), B = p step (16 tokens x 8 heads) as fp16
+//   hi and residual (two MMAs), C = channels x heads in fp32.
+// Codes to fp16 exactly: a b-bit code at bit s of a 16-bit half-word, masked in place
+// and ORed into 0x6400 (1024.0), is the half 1024 + code 2^s (s + b <= 10); one HFMA2
+// with (2^-s, -1024 2^-s) leaves the integer code.
+//
+// Token order. The key MMA's output fragment (thread (g, t4) = lane (4g + t4) holds
+// head g, columns 2t4 and 2t4 + 1 of each 8-token N-tile) is used directly as the value
+// MMA's B fragment (head g, K rows 2t4, 2t4 + 1 and 2t4 + 8, 2t4 + 9 of each 16-token
+// K-tile), so no transpose: N-tile nt of the keys is element a = nt of the value
+// fragment, and the token behind (t4, a, i) (i = column parity) is fixed by the value
+// layout so that each register unpacks from one code word (token_of below).
+#pragma once
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "cuda/kv/decode_launch.h"
+#include "cuda/kv/kv_page.h"
+
+namespace zc::cuda::detail {
+namespace mma {
+
+constexpr int kWarps = 4, kThreads = kWarps * 32, kHeads = 8;
+
+__device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                         uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t h2_bits(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+__device__ __forceinline__ __half2 bits_h2(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
+
+// Two codes (bits [s, s + BITS) of each half-word of `src`) as a half2 of the codes.
+template <int BITS, int S>
+__device__ __forceinline__ uint32_t code_pair(uint32_t src) {
+  constexpr uint32_t mask = ((1u << BITS) - 1u) << S;
+  constexpr uint32_t mul = uint32_t(15 - S) << 10;               // 2^-S
+  constexpr uint32_t add = 0x8000u | (uint32_t(25 - S) << 10);   // -1024 2^-S
+  const uint32_t x = (src & (mask | (mask << 16))) | 0x64006400u;
+  return h2_bits(__hfma2(bits_h2(x), bits_h2(mul | (mul << 16)), bits_h2(add | (add << 16))));
+}
+
+// Register A of a code word: elements (A, A + per-half) as a half2. 4 bits: A = 0..3,
+// 2 bits: A = 0..7. fp16 words are their own register.
+template <int BITS, int A>
+__device__ __forceinline__ uint32_t word_reg(uint32_t w) {
+  if constexpr (BITS == 16) {
+    return w;
+  } else if constexpr (BITS == 4) {
+    return code_pair<4, 4 * (A % 2)>(A < 2 ? w : w >> 8);
+  } else {
+    return code_pair<2, 2 * (A < 5 ? A : A - 5)>(A < 5 ? w : w >> 10);
+  }
+}
+
+// The token behind value-fragment element (t4, a, i), by the page's value bits (see
+// the header comment): 4 bits: word (t4 % 2) of 16-token chunk t4 / 2 holds tokens
+// 8 t4 .. 8 t4 + 7, register a = (a, a + 4); 2 bits: word t4 / 2 of the 32-token chunk,
+// shifted by 8 (t4 % 2), register a = (4 (t4 % 2) + a, + 8); fp16: chunks 2 t4 and
+// 2 t4 + 1, register a = tokens 2a, 2a + 1 of the thread's 8.
+template <int VBITS>
+__device__ __forceinline__ int token_of(int t4, int a, int i) {
+  if constexpr (VBITS == 4) return 8 * t4 + a + 4 * i;
+  if constexpr (VBITS == 2) return 16 * (t4 >> 1) + 4 * (t4 & 1) + a + 8 * i;
+  return 8 * t4 + 2 * a + i;
+}
+
+// Channels of key register r of thread t4 (words [t4 WK, (t4 + 1) WK) of a token):
+// the low and high halves.
+template <int D, int BITS>
+__device__ __forceinline__ int2 key_channels(int t4, int r) {
+  constexpr int WK = D * BITS / 128, CPW = 32 / BITS, RPW = BITS == 16 ? 1 : CPW / 2;
+  const int j = r / RPW, a = r % RPW, ch = CPW * (t4 * WK + j) + a;
+  return make_int2(ch, ch + (BITS == 16 ? 1 : CPW / 2));
+}
+
+template <int D, int BITS>
+__device__ __forceinline__ float fold_value(const float* qrow, const __half* kp, float scale_log2,
+                                            int c) {
+  return BITS == 16 ? qrow[c] * scale_log2 : qrow[c] * __half2float(kp[D + c]) * scale_log2;
+}
+
+// The folded query of a warp as A fragments: frag[kk][lane] = (hi, lo, hi, lo) of head g
+// at the channels of the thread's key registers 2kk and 2kk + 1, times 2^E (E puts the
+// largest |fq| of the warp near 2^14, away from fp16 over- and underflow). Returns 2^-E;
+// bias (head g, log2 units) through *bias.
+template <int D, int BITS>
+__device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, const uint8_t* pool,
+                            float scale_log2, int lane, float* bias) {
+  const int g = lane >> 2, t4 = lane & 3;
+  const float* qrow = q_s + g * D;
+  const __half* kp = reinterpret_cast<const __half*>(pool) + size_t(pg.kp) * 8;
+  float amax = 0.0f, acc = 0.0f;
+#pragma unroll 4
+  for (int r = 0; r < D / 8; ++r) {
+    const int2 ch = key_channels<D, BITS>(t4, r);
+    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.x)));
+    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.y)));
+    if constexpr (BITS != 16) {
+      acc = fmaf(qrow[ch.x], __half2float(kp[ch.x]), acc);
+      acc = fmaf(qrow[ch.y], __half2float(kp[ch.y]), acc);
+    }
+  }
+  for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+  *bias = acc * scale_log2;
+  int e = 0;
+  if (amax > 0.0f && amax < INFINITY) e = min(max(14 - ilogbf(amax), -100), 100);
+  const float up = ldexpf(1.0f, e);
+#pragma unroll 2
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t part[4];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int2 ch = key_channels<D, BITS>(t4, 2 * kk + h);
+      const float f0 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.x) * up;
+      const float f1 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.y) * up;
+      const __half2 hi = __floats2half2_rn(f0, f1);
+      part[2 * h] = h2_bits(hi);
+      part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));
+    }
+    frag[kk * 32 + lane] = make_uint4(part[0], part[1], part[2], part[3]);
+  }
+  __syncwarp();
+  return ldexpf(1.0f, -e);
+}
+
+// Where a page's codes and parameters are read from: its stage in shared memory
+// (quantized pages, copied ahead by cp.async; keys swizzled, see key_slot) or the pool
+// (fp16 pages). vs (CSTQ scales) is read only for CSTQ pages.
+struct PageSrc {
+  const uint4* k;
+  const uint4* v;
+  const __half* vp;
+  const __half2* vs;
+  bool swizzled;
+};
+
+// How a page's values are parameterized (a template argument of the page math):
+// one (lo, step) per token, the same with CSTQ channel scales, or per channel group.
+enum ValueKind : int { kPlainValues = 0, kCstqValues = 1, kGroupedValues = 2 };
+
+// Row position of token t's key vectors: staged keys XOR the low two bits with bits 3-4
+// of the token, so that the eight tokens a key load touches (token_of) fall in eight
+// different 16-byte bank groups instead of two.
+__device__ __forceinline__ int key_slot(int t, bool swizzled) { return swizzled ? t ^ ((t >> 3) & 3) : t; }
+
+// Key words of one token for thread t4: words [t4 WK, (t4 + 1) WK) of the token's
+// d * BITS / 32 words (vector cc holds words 4cc .. 4cc + 3 at index cc * 32 + slot).
+template <int D, int BITS>
+__device__ __forceinline__ void load_key_words(const uint4* kbase, int slot, int t4,
+                                               uint32_t (&w)[D * BITS / 128]) {
+  constexpr int WK = D * BITS / 128;
+  const uint4* tb = kbase + slot;
+  if constexpr (WK >= 4) {
+#pragma unroll
+    for (int v = 0; v < WK / 4; ++v) {
+      const uint4 x = tb[(t4 * (WK / 4) + v) * 32];
+      w[4 * v] = x.x, w[4 * v + 1] = x.y, w[4 * v + 2] = x.z, w[4 * v + 3] = x.w;
+    }
+  } else if constexpr (WK == 2) {
+    const uint2 x = reinterpret_cast<const uint2*>(tb + (t4 >> 1) * 32)[t4 & 1];
+    w[0] = x.x, w[1] = x.y;
+  } else {
+    w[0] = reinterpret_cast<const uint32_t*>(tb)[t4];
+  }
+}
+
+template <int BITS, int RPW>
+__device__ __forceinline__ uint32_t key_reg(const uint32_t* w, int r) {
+  // r is a compile-time constant after unrolling.
+  const uint32_t x = w[r / RPW];
+  switch (r % RPW) {
+    case 0: return word_reg<BITS, 0>(x);
+    case 1: return word_reg<BITS, 1>(x);
+    case 2: return word_reg<BITS, 2>(x);
+    case 3: return word_reg<BITS, 3>(x);
+    case 4: return word_reg<BITS, 4>(x);
+    case 5: return word_reg<BITS, 5>(x);
+    case 6: return word_reg<BITS, 6>(x);
+    default: return word_reg<BITS, 7>(x);
+  }
+}
+
+// Raw key MMA sums of a page: c[nt] for N-tile nt (rows: hi of head g, residual).
+template <int D, int BITS, int VBITS>
+__device__ __forceinline__ void page_keys(const PageSrc& src, const uint4* frag,
+                                          int lane, float (&c)[4][4]) {
+  constexpr int WK = D * BITS / 128, RPW = BITS == 16 ? 1 : 16 / BITS, NB = BITS == 16 ? 1 : 4;
+  const int g = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int n0 = 0; n0 < 4; n0 += NB) {
+    uint32_t w[NB][WK];
+#pragma unroll
+    for (int n = 0; n < NB; ++n) {
+      load_key_words<D, BITS>(src.k, key_slot(token_of<VBITS>(g >> 1, n0 + n, g & 1), src.swizzled), t4,
+                              w[n]);
+    }
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint4 a = frag[kk * 32 + lane];
+#pragma unroll
+      for (int n = 0; n < NB; ++n) {
+        mma16816(c[n0 + n], a.x, a.y, a.z, a.w, key_reg<BITS, RPW>(w[n], 2 * kk),
+                 key_reg<BITS, RPW>(w[n], 2 * kk + 1));
+      }
+    }
+  }
+}
+
+// Value A fragments of M-tile m (pair p = 8m + g: rows g = channel 2p, g + 8 = 2p + 1)
+// from the page's value codes: ra[a] / rb[a] = register a of channel 2p / 2p + 1.
+template <int D, int BITS>
+__device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, uint32_t (&ra)[4],
+                                           uint32_t (&rb)[4]) {
+  if constexpr (BITS == 16) {
+    const uint4 x = vbase[(2 * t4) * (D / 2) + p];
+    const uint4 y = vbase[(2 * t4 + 1) * (D / 2) + p];
+    ra[0] = x.x, ra[1] = x.y, ra[2] = y.x, ra[3] = y.y;
+    rb[0] = x.z, rb[1] = x.w, rb[2] = y.z, rb[3] = y.w;
+  } else {
+    const uint32_t* words;
+    int wa;
+    if constexpr (BITS == 4) {
+      words = reinterpret_cast<const uint32_t*>(vbase + (t4 >> 1) * (D / 2) + p);
+      wa = t4 & 1;
+    } else {
+      words = reinterpret_cast<const uint32_t*>(vbase + p);
+      wa = t4 >> 1;
+    }
+    uint32_t x = words[wa], y = words[wa + 2];
+    if constexpr (BITS == 2) {
+      const int sh = 8 * (t4 & 1);
+      x >>= sh, y >>= sh;
+    }
+    ra[0] = word_reg<BITS, 0>(x), ra[1] = word_reg<BITS, 1>(x);
+    ra[2] = word_reg<BITS, 2>(x), ra[3] = word_reg<BITS, 3>(x);
+    rb[0] = word_reg<BITS, 0>(y), rb[1] = word_reg<BITS, 1>(y);
+    rb[2] = word_reg<BITS, 2>(y), rb[3] = word_reg<BITS, 3>(y);
+  }
+}
+
+// o[m] (channels x heads) += the page's p.v over M-tiles [m0, m1) with B = (bh, bl);
+// CSTQ: o[m] += s_c (page sum + plo) instead; otherwise plo (heads 2t4, 2t4 + 1) is
+// added directly.
+template <int D, int BITS, int VK>
+__device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
+                                            const uint32_t (&bh)[4], const uint32_t (&bl)[4],
+                                            float plo0, float plo1, int lane, float (&o)[D / 16][4]) {
+  const int g = lane >> 2, t4 = lane & 3;
+  const uint4* vbase = src.v;
+  const __half2* vs = src.vs;
+  constexpr bool GROUPED = VK == kGroupedValues, cstq = VK == kCstqValues;
+#pragma unroll
+  for (int m = 0; m < D / 16; ++m) {
+    if (GROUPED && (m < m0 || m >= m1)) continue;
+    uint32_t ra[4], rb[4];
+    value_regs<D, BITS>(vbase, 8 * m + g, t4, ra, rb);
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int kt = 0; kt < 2; ++kt) {
+      mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
+      mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+    }
+    if constexpr (cstq) {
+      const float2 s = __half22float2(vs[8 * m + g]);
+      o[m][0] = fmaf(s.x, t[0] + plo0, o[m][0]);
+      o[m][1] = fmaf(s.x, t[1] + plo1, o[m][1]);
+      o[m][2] = fmaf(s.y, t[2] + plo0, o[m][2]);
+      o[m][3] = fmaf(s.y, t[3] + plo1, o[m][3]);
+    } else {
+      o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
+      o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
+    }
+  }
+}
+
+// VBITS: the page's value bits (16: fp16 values); VK: its ValueKind (groupwise values
+// have several parameter groups per token, the others one group of all D channels).
+template <int D, int VBITS, int VK>
+__device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage& pg,
+                                                const float (&pr)[4][2], int lane,
+                                                float (&o)[D / 16][4]) {
+  const int t4 = lane & 3;
+  constexpr bool quant = VBITS != 16, GROUPED = VK == kGroupedValues;
+  const int vgroup = GROUPED ? pg.vgroup : D;
+  const int groups = GROUPED ? __float2int_rn(__fdividef(float(D), float(vgroup))) : 1, tiles = vgroup / 16;
+  const __half* vp = src.vp;
+  for (int gi = 0; gi < groups; ++gi) {
+    float st[4][2], lo[4][2];
+    if constexpr (!quant) {
+#pragma unroll
+      for (int a = 0; a < 4; ++a) st[a][0] = st[a][1] = 1.0f, lo[a][0] = lo[a][1] = 0.0f;
+    } else {
+      const __half* lop = vp + gi * 32;
+      const __half* stp = vp + (groups + gi) * 32;
+      if constexpr (VBITS == 4) {  // tokens 8 t4 + a + 4 i: one 16-byte vector each
+        const uint4 l4 = *reinterpret_cast<const uint4*>(lop + 8 * t4);
+        const uint4 s4 = *reinterpret_cast<const uint4*>(stp + 8 * t4);
+        const __half* lh = reinterpret_cast<const __half*>(&l4);
+        const __half* sh = reinterpret_cast<const __half*>(&s4);
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+#pragma unroll
+          for (int i = 0; i < 2; ++i) lo[a][i] = __half2float(lh[a + 4 * i]), st[a][i] = __half2float(sh[a + 4 * i]);
+        }
+      } else {  // tokens b + a + 8 i, b = 16 (t4 / 2) + 4 (t4 % 2): two 8-byte runs
+        const int b = 16 * (t4 >> 1) + 4 * (t4 & 1);
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          const uint2 l2 = *reinterpret_cast<const uint2*>(lop + b + 8 * i);
+          const uint2 s2 = *reinterpret_cast<const uint2*>(stp + b + 8 * i);
+          const __half* lh = reinterpret_cast<const __half*>(&l2);
+          const __half* sh = reinterpret_cast<const __half*>(&s2);
+#pragma unroll
+          for (int a = 0; a < 4; ++a) lo[a][i] = __half2float(lh[a]), st[a][i] = __half2float(sh[a]);
+        }
+      }
+    }
+    uint32_t bh[4], bl[4];
+    float plo = 0.0f;
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+      const float x0 = pr[a][0] * st[a][0], x1 = pr[a][1] * st[a][1];
+      const __half2 hi = __floats2half2_rn(x0, x1);
+      bh[a] = h2_bits(hi);
+      bl[a] = h2_bits(__floats2half2_rn(x0 - __low2float(hi), x1 - __high2float(hi)));
+      plo = fmaf(pr[a][0], lo[a][0], fmaf(pr[a][1], lo[a][1], plo));
+    }
+    float plo0 = 0.0f, plo1 = 0.0f;
+    if constexpr (quant) {  // head g's sum over the warp's tokens, then heads 2t4, 2t4 + 1
+      plo += __shfl_xor_sync(0xffffffffu, plo, 1);
+      plo += __shfl_xor_sync(0xffffffffu, plo, 2);
+      plo0 = __shfl_sync(0xffffffffu, plo, 8 * t4);
+      plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4);
+    }
+    const int m0 = gi * tiles, m1 = m0 + tiles;
+    page_values<D, VBITS, VK>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
+  }
+}
+
+}  // namespace mma
+}  // namespace zc::cuda::detail
