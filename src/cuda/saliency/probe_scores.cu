@@ -1,6 +1,8 @@
-// Kernels of the GPU probe pass (SPEC.md section 3; probe_scores.h). The logits GEMM
-// runs in cuBLAS (probe_scores.cpp); these kernels gather the probe queries, reduce
-// each probe row over its causal prefix, and sum the probabilities per token.
+// Kernels of the cuBLAS probe path (SPEC.md section 3; probe_scores.h), taken for
+// head_dim other than 64 / 128 (the fused path, probe_fused.cu, covers those). The
+// logits GEMM runs in cuBLAS (probe_scores.cpp); these kernels gather the probe
+// queries, reduce each probe row over its causal prefix, and sum the probabilities per
+// token.
 // Exponentials use expf (no fast math): the tests compare against double precision.
 #include <cstdint>
 

@@ -2,16 +2,17 @@
 // the causal attention probabilities of a few probe query rows only, the same
 // quantities saliency::scores computes on the CPU with those rows.
 //
-// Work per call: the probe rows of q are gathered per KV head into
-// [n_kv][g * n_probes][d] bf16; ONE cublasGemmStridedBatchedEx over the KV heads forms
-// the logits S_h = scale * Q_h K_h^T [g * n_probes x L] on tensor cores (bf16 in, fp32
-// accumulate and out), with K_h read in place from [L][n_kv][d]; a row kernel takes
-// each probe row's max and sum of exp over its causal prefix; a column kernel (thread
-// per token, the probe list cut into slices when the prompt is short) sums the
-// probabilities over the rows that see the token; a last kernel adds the slices in a
-// fixed order (deterministic) and normalizes.
-// The workspace holds 4 * n_kv * g * n_probes * L bytes of logits (e.g. L = 8192,
-// 8 KV heads, g = 4, 10% probes: 0.86 GB).
+// Two paths, the same results:
+// - fused (head_dim 64 or 128, q and k 16-byte aligned; probe_fused.cu): a row kernel
+//   forms each probe row's logits against its causal prefix on tensor cores and keeps
+//   only its log-sum-exp; a column kernel recomputes the logits per tile of keys and sums
+//   the probabilities per key in a fixed order. No logits are stored: the workspace holds
+//   8 bytes per probe row and KV head.
+// - cuBLAS (any other head_dim or alignment; probe_scores.cu): the probe rows of q are
+//   gathered, ONE cublasGemmStridedBatchedEx writes the fp32 logits
+//   [n_kv][g * n_probes][L] (4 bytes each: 215 MB at L = 4096, 8 KV heads, g = 4, 10%
+//   probes), and row, column and normalization kernels read them back.
+// Both sum in a fixed order (deterministic) and use bf16 products with fp32 accumulation.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -30,7 +31,7 @@ struct ProbeScoreShape {
 
 // Scratch space of probe_scores, grown as needed and reused across calls (one per
 // stream: calls sharing a workspace must run on the same stream). Owns a cuBLAS handle,
-// created on first use and bound to each call's stream.
+// created by the first call that takes the cuBLAS path and bound to each call's stream.
 class ProbeWorkspace {
  public:
   ProbeWorkspace() = default;
@@ -38,13 +39,19 @@ class ProbeWorkspace {
   ProbeWorkspace& operator=(const ProbeWorkspace&) = delete;
   ~ProbeWorkspace();
 
+  // Fused path: per (KV head, probe row) its log-sum-exp and visible keys (8 bytes,
+  // detail::ProbeRowInfo), and the row kernel's probe-check flag per row tile.
+  DeviceBuffer<uint64_t> row_info;       // [n_kv][g * n_probes]
+  DeviceBuffer<int> tile_bad;            // [row tiles]
+
+  // cuBLAS path.
   DeviceBuffer<uint16_t> q_probe;        // [n_kv][g * n_probes][d] bf16 bits
   DeviceBuffer<float> logits;            // [n_kv][g * n_probes][L]
   DeviceBuffer<float> row_max, row_inv;  // [n_kv][g * n_probes]
   DeviceBuffer<float> partial;           // [slices][n_kv][L] partial column sums
   DeviceBuffer<int> bad_probes;          // 1 element: set when the probes are invalid
 
-  cublasHandle_t handle();  // created on first use
+  cublasHandle_t handle();  // created on first use (cuBLAS path only)
 
  private:
   cublasHandle_t handle_ = nullptr;
@@ -70,5 +77,22 @@ void probe_scores(const ProbeScoreShape& shape, const uint16_t* q, const uint16_
                   const int32_t* probes, int n_probes, saliency::Metric metric,
                   saliency::Norm norm, float* out, ProbeWorkspace& ws,
                   cudaStream_t stream = nullptr);
+
+namespace detail {
+
+// Which path probe_scores takes: Auto (fused where it applies, else cuBLAS), or one
+// forced, with the fused kernels' variant (rows / keys per warp, 16 or 32; 0: default).
+// For tests and timing; Fused on a shape it does not cover is a zc::Error.
+struct ProbePath {
+  enum Kind { Auto, Fused, Cublas } kind = Auto;
+  int row_warp_rows = 0, col_warp_keys = 0;
+};
+
+void probe_scores_with(const ProbePath& path, const ProbeScoreShape& shape, const uint16_t* q,
+                       const uint16_t* k, const int32_t* probes, int n_probes,
+                       saliency::Metric metric, saliency::Norm norm, float* out,
+                       ProbeWorkspace& ws, cudaStream_t stream = nullptr);
+
+}  // namespace detail
 
 }  // namespace zc::cuda
