@@ -14,6 +14,7 @@
 #include "cuda/core/device.h"
 #include "cuda/engine/gpu_model.h"
 #include "cuda/engine/gpu_runner.h"
+#include "cuda/engine/op_timer.h"
 #include "model/forward.h"
 #endif
 
@@ -92,12 +93,48 @@ struct SyntheticKv {
   }
 };
 
+// After the measurements: sequence 0 prefilled again and profile_steps decode steps of
+// the batch, every operation timed (the runner decodes eagerly while a timer is set).
+// The events are collected after the prefill and after each step, so one step's worth
+// of events is reused throughout.
+BenchProfile profile_run(cuda::GpuRunner& runner, const model::ModelConfig& c, const BenchConfig& bc, Rng& rng) {
+  BenchProfile p;
+  p.prefill_tokens = bc.context;
+  p.decode_steps = bc.profile_steps;
+  cuda::OpTimer timer;
+  timer.reserve(24 * c.n_layers + 8);  // one pass's operations, created before timing
+  runner.cache().reset(0);
+  const std::vector<int32_t> prompt = random_ids(rng, bc.context, c.vocab_size);
+  runner.synchronize();
+  runner.set_op_timer(&timer);
+  try {
+    runner.prefill(0, prompt);
+    p.prefill = timer.report();
+    timer.clear();
+    std::vector<int32_t> tokens(size_t(bc.batch));
+    for (int s = 0; s < bc.profile_steps; ++s) {
+      for (auto& t : tokens) t = int32_t(rng.integer(0, c.vocab_size - 1));
+      runner.decode(tokens);
+      timer.collect();
+    }
+    p.decode = timer.report();
+  } catch (...) {
+    runner.set_op_timer(nullptr);
+    throw;
+  }
+  runner.set_op_timer(nullptr);
+  return p;
+}
+
 }  // namespace
 
 BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& bc, size_t pool_bytes) const {
   const model::ModelConfig& c = impl_->config;
   cuda::KvPool pool(pool_bytes);
-  cuda::GpuRunner runner(impl_->gpu, method, pool, bc.batch, bc.context + 2 * bc.gen + 1);
+  const bool profile = bc.profile_steps > 0 && !bc.synthetic_fill;
+  // Room for the prompt, the graph and the eager decode steps, and the profile's steps.
+  cuda::GpuRunner runner(impl_->gpu, method, pool, bc.batch,
+                         bc.context + 2 * bc.gen + 1 + (profile ? bc.profile_steps : 0));
   Rng rng(1234);
   BenchResult res;
   res.method = method.label.empty() ? kv::method_name(method.method) : method.label;
@@ -162,6 +199,7 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
   res.weight_bytes = impl_->gpu.weight_bytes();
   res.workspace_bytes = runner.workspace_bytes();
   res.peak_bytes = res.weight_bytes + res.workspace_bytes + res.kv_peak_bytes;
+  if (profile) res.profile = profile_run(runner, c, bc, rng);
   return res;
 }
 

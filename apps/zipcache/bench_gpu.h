@@ -3,9 +3,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cuda/engine/op_report.h"  // plain C++ (no CUDA): compiles in every build
 #include "kv/method.h"
 #include "model/config.h"
 
@@ -15,6 +17,16 @@ struct BenchConfig {
   int batch = 8, context = 4096, gen = 32;
   int reps = 1;                  // prefill repetitions (median)
   bool synthetic_fill = false;   // fill the cache by quantizing random k/v, not by a prefill
+  int profile_steps = 0;         // > 0: profile (BenchProfile) with this many decode steps
+};
+
+// Per-operation GPU time (cuda/engine/op_timer.h) of one extra prefill of one sequence
+// and of a few eager decode steps of the whole batch, run after the measurements (so
+// they change none of them). Decode steps run without CUDA graphs (events cannot be
+// recorded inside one), so small kernels include launch latency the graph would hide.
+struct BenchProfile {
+  int prefill_tokens = 0, decode_steps = 0;
+  cuda::OpReport prefill, decode;
 };
 
 struct BenchResult {
@@ -31,6 +43,7 @@ struct BenchResult {
   size_t weight_bytes = 0, workspace_bytes = 0;
   size_t peak_bytes = 0;      // weights + workspace + KV peak
   bool synthetic_fill = false;
+  std::optional<BenchProfile> profile;  // when BenchConfig::profile_steps > 0 (not with synthetic_fill)
   double compression() const { return kv_bytes ? double(kv_fp16_bytes) / double(kv_bytes) : 0; }
 };
 

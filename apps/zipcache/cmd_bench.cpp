@@ -3,7 +3,9 @@
 // (--synthetic llama3-8b, ...); sweeps of batch size and context; for each method the
 // prefill time, decode ms per step, tokens/s, KV bytes from the pool's allocator,
 // compression and peak memory; optionally the largest batch whose KV cache fits a
-// budget and the throughput there. Output as a table, JSON or CSV.
+// budget and the throughput there. Output as a table, JSON or CSV. --profile adds,
+// per run, the GPU time of each operation of one prefill and a few eager decode steps
+// (cuda/engine/op_timer.h): two tables, or a "profile" object per run in JSON.
 #include <fmt/format.h>
 
 #include <fstream>
@@ -33,8 +35,19 @@ struct BenchCommand {
   std::string format = "table", out;
   uint64_t seed = 0;
   std::string device = "auto";
+  bool profile = false;
+  int profile_steps = 5;
   std::vector<std::string> argv;
 };
+
+nlohmann::json to_json(const cuda::OpReport& r) {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const cuda::OpStat& op : r.ops) {
+    ops.push_back({{"name", op.name}, {"calls", op.calls}, {"total_ms", op.total_ms}, {"mean_us", op.mean_us()},
+                   {"share", r.share(op)}});
+  }
+  return {{"wall_ms", r.wall_ms}, {"timed_ms", r.timed_ms()}, {"regions", r.regions}, {"ops", ops}};
+}
 
 nlohmann::json to_json(const BenchResult& r) {
   nlohmann::json j = {{"method", r.method}, {"batch", r.batch}, {"context", r.context}, {"gen", r.gen},
@@ -46,6 +59,14 @@ nlohmann::json to_json(const BenchResult& r) {
                       {"workspace_bytes", r.workspace_bytes}, {"peak_bytes", r.peak_bytes},
                       {"cache_filled_by", r.synthetic_fill ? "random k/v quantized (no prefill)" : "prefill"}};
   j["prefill_s"] = r.prefill_s >= 0 ? nlohmann::json(r.prefill_s) : nlohmann::json(nullptr);
+  if (r.profile) {
+    nlohmann::json prefill = to_json(r.profile->prefill), decode = to_json(r.profile->decode);
+    prefill["tokens"] = r.profile->prefill_tokens;
+    decode["steps"] = r.profile->decode_steps;
+    decode["batch"] = r.batch;
+    decode["cuda_graphs"] = false;
+    j["profile"] = {{"prefill", prefill}, {"decode", decode}};
+  }
   return j;
 }
 
@@ -77,6 +98,23 @@ std::string table(const std::vector<BenchResult>& rows) {
 
 int write_results(const BenchCommand& o, const std::string& model_name, const std::vector<BenchResult>& rows,
                   const std::vector<BenchResult>& fits);
+
+// The two op tables of each profiled run (longest operation first).
+std::string profile_tables(const std::vector<BenchResult>& rows) {
+  std::string s;
+  for (const auto& r : rows) {
+    if (!r.profile) continue;
+    const BenchProfile& p = *r.profile;
+    s += fmt::format("\nprofile: {}, batch {}, context {}\n", r.method, r.batch, r.context);
+    s += fmt::format("prefill of one sequence ({} tokens), GPU time per operation:\n", p.prefill_tokens);
+    s += cuda::format_op_table(p.prefill);
+    s += fmt::format("\ndecode, {} eager steps of batch {} (no CUDA graph: small kernels include launch latency; "
+                     "a pass is one step):\n",
+                     p.decode_steps, r.batch);
+    s += cuda::format_op_table(p.decode, p.decode_steps);
+  }
+  return s;
+}
 
 // The CPU path: the fp32 model and the kv::Cache policies (no synthetic weights, no
 // largest-batch search: both are GPU-sized).
@@ -110,6 +148,8 @@ int run(BenchCommand& o) {
     if (c < 1) fail("--context {}: contexts must be positive", c);
   }
   if (o.gen < 4) fail("--gen {}: at least 4 decode steps (3 are warm-up)", o.gen);
+  if (o.profile_steps < 1) fail("--profile-steps {}: at least one decode step", o.profile_steps);
+  if (o.profile && o.format == "csv") std::cerr << "note: csv output leaves the --profile tables out (use json)\n";
   std::string why;
   const bool gpu_ok = gpu_bench_available(&why);
   const bool on_gpu = o.device == "cuda" || (o.device == "auto" && gpu_ok);
@@ -119,6 +159,8 @@ int run(BenchCommand& o) {
          gpu_ok ? "--device cpu was given" : why);
   }
   if (!on_gpu && o.budget_gib > 0) fail("--budget needs an NVIDIA GPU (it runs hundreds of sequences)");
+  if (!on_gpu && o.profile) fail("--profile times GPU operations (CUDA events); it needs an NVIDIA GPU: {}",
+                                 gpu_ok ? "--device cpu was given" : why);
   const auto methods = parse_methods(o.model.kv, {"fp16", "kivi2", "zipcache"});
   if (!on_gpu) return run_on_cpu(o, methods);
   std::cerr << "loading " << (o.synthetic.empty() ? "model" : "synthetic " + o.synthetic) << " onto the GPU...\n";
@@ -133,6 +175,7 @@ int run(BenchCommand& o) {
         std::cerr << fmt::format("{} batch {} context {}...\n", method_label(m), b, ctx);
         BenchConfig bc;
         bc.batch = b, bc.context = ctx, bc.gen = o.gen, bc.reps = o.reps;
+        bc.profile_steps = o.profile ? o.profile_steps : 0;
         rows.push_back(model.run(m, bc, pool_bytes));
         rows.back().method = method_label(m);
       }
@@ -183,7 +226,7 @@ int write_results(const BenchCommand& o, const std::string& model_name, const st
   } else if (o.format == "csv") {
     text = csv(rows, "sweep") + (fits.empty() ? "" : csv(fits, "largest_batch").substr(csv({}, "").size()));
   } else {
-    text = fmt::format("model: {}\n\n", model_name) + table(rows);
+    text = fmt::format("model: {}\n\n", model_name) + table(rows) + profile_tables(rows);
     if (!fits.empty()) {
       text += fmt::format("\nlargest batch whose KV cache fits {:.1f} GiB at context {} (caches filled by quantizing "
                           "random k/v):\n",
@@ -231,6 +274,11 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Seed of the synthetic weights");
   sub->add_option("--device", o->device, "auto (the GPU when there is one), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->add_flag("--profile", o->profile,
+                "GPU time per operation (rmsnorm, gemm qkv, attention, cache, ...) of one extra prefill and a few "
+                "eager decode steps per run: two tables (table format) or a \"profile\" object per run (json); csv "
+                "leaves it out");
+  sub->add_option("--profile-steps", o->profile_steps, "Decode steps the profile times (default 5)");
   return {sub, [o, sub] {
             o->argv = {"zipcache", "bench"};
             for (const auto& r : sub->remaining()) o->argv.push_back(r);

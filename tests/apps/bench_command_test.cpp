@@ -23,6 +23,8 @@ TEST(BenchCommand, BadOptionsAreClearErrors) {
       {"bench --synthetic llama3-8b -c -5", "--context -5"},
       {"bench --synthetic llama3-8b -n 2", "--gen 2"},
       {"bench --synthetic nosuch-7b", "nosuch-7b"},
+      {"bench --device cpu --profile -b 1 -c 8", "--profile"},
+      {"bench --synthetic llama3-8b --profile --profile-steps 0", "--profile-steps 0"},
   };
   for (const auto& c : cases) {
     const auto r = run_cli(c.args, dir);
@@ -53,6 +55,66 @@ TEST(BenchCommand, CpuRunsWriteJson) {
   }
   EXPECT_EQ(by["fp16"][1]["kv_bytes"], by["fp16"][1]["kv_fp16_bytes"]);
   EXPECT_GT(by["zipcache"][1]["compression"].get<double>(), 2.0);
+}
+
+// --profile on the GPU (skipped without one): per run, the prefill and decode tables of
+// GPU time per operation, with every operation of the forward pass by name and call
+// counts that follow from the bundled model's config (6 layers). No speed is checked.
+TEST(BenchCommand, ProfileListsEveryOperationPerRun) {
+  TempDir dir;
+  const auto r = run_cli("bench --device cuda -b 2 -c 48 -n 4 --kv fp16 --kv zipcache --profile --profile-steps 3 "
+                         "--format json -o " + (dir / "bench.json").string(),
+                         dir);
+  if (r.exit_code != 0 && r.err.find("needs an NVIDIA GPU") != std::string::npos) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto config = nlohmann::json::parse(
+      zc::test::read_text(std::string(ZC_SOURCE_DIR) + "/models/zipcache-tiny-19m/config.json"));
+  const long long L = config["num_hidden_layers"].get<long long>();
+  const auto j = nlohmann::json::parse(zc::test::read_text(dir / "bench.json"));
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (const auto& run : j["runs"]) {
+    SCOPED_TRACE(run["method"].get<std::string>());
+    ASSERT_TRUE(run.contains("profile")) << run.dump();
+    const auto& prefill = run["profile"]["prefill"];
+    const auto& decode = run["profile"]["decode"];
+    EXPECT_EQ(prefill["tokens"], 48);
+    EXPECT_EQ(decode["steps"], 3);
+    EXPECT_EQ(decode["batch"], 2);
+    EXPECT_EQ(decode["regions"], 3);
+    std::map<std::string, long long> pre_calls, dec_calls;
+    for (const auto* phase : {&prefill, &decode}) {
+      auto& calls = phase == &prefill ? pre_calls : dec_calls;
+      double shares = 0, prev = 1e300;
+      for (const auto& op : (*phase)["ops"]) {
+        calls[op["name"].get<std::string>()] = op["calls"].get<long long>();
+        shares += op["share"].get<double>();
+        EXPECT_GE(op["total_ms"].get<double>(), 0.0);
+        EXPECT_LE(op["total_ms"].get<double>(), prev) << "sorted longest first";
+        prev = op["total_ms"].get<double>();
+      }
+      EXPECT_NEAR(shares, 1.0, 1e-9);
+      EXPECT_GT((*phase)["timed_ms"].get<double>(), 0.0);
+      EXPECT_GT((*phase)["wall_ms"].get<double>(), 0.0);
+    }
+    const std::map<std::string, long long> common = {
+        {"embed", 1},   {"upload ids", 1},   {"rmsnorm", 2 * L + 1}, {"gemm qkv", L},  {"rope", L},
+        {"gemm o", L},  {"gemm gate/up", L}, {"silu*mul", L},        {"gemm down", L}, {"lm head", 1}};
+    std::map<std::string, long long> want_pre = common, want_dec;
+    want_pre["split qkv"] = want_pre["attention prefill"] = want_pre["cache prefill"] = L;
+    for (const auto& [name, n] : common) want_dec[name] = 3 * n;
+    want_dec["cache step"] = 3;
+    want_dec["cache append"] = want_dec["attention decode"] = want_dec["attn to bf16"] = 3 * L;
+    EXPECT_EQ(pre_calls, want_pre);
+    EXPECT_EQ(dec_calls, want_dec);
+  }
+  // The table format prints both tables after the sweep.
+  const auto t = run_cli("bench --device cuda -b 1 -c 40 -n 4 --kv kivi2 --profile", dir);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("profile: kivi2, batch 1, context 40"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("prefill of one sequence (40 tokens)"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("| attention prefill"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("decode, 5 eager steps of batch 1"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("| attention decode"), std::string::npos) << t.out;
 }
 
 TEST(BenchCommand, WithoutAGpuSaysSo) {

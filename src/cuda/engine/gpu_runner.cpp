@@ -5,6 +5,8 @@
 //              decode: the cache appends and attends); x += attn Wo^T;
 //              h = rmsnorm(x); x += (silu(h Wg^T) * (h Wu^T)) Wd^T
 //   logits = rmsnorm(x_last) Wlm^T
+// Every step goes through timed_op (op_timer.h) under its profile name: without a
+// timer that is the bare call.
 #include "cuda/engine/gpu_runner.h"
 
 #include <algorithm>
@@ -95,39 +97,56 @@ void GpuRunner::layers(int rows, int seq) {
   const int W = model_.qkv_width();
   const float eps = float(c.rms_norm_eps);
   cudaStream_t s = stream_;
+  // Each operation under its profile name (set_op_timer; without a timer: just the call).
+  const auto op = [this, s](const char* name, auto&& f) { timed_op(timer_, name, s, f); };
   for (int l = 0; l < c.n_layers; ++l) {
     const GpuLayerWeights& w = model_.layer(l);
-    rmsnorm_to_bf16(x_.get(), rows, H, w.input_norm.get(), eps, hb_.get(), s);
-    gemm_.linear(hb_.get(), rows, H, w.wqkv.get(), W, qkv_.get(), 0.0f, s);
-    if (w.bqkv.size()) add_bias(qkv_.get(), rows, W, w.bqkv.get(), s);
+    op("rmsnorm", [&] { rmsnorm_to_bf16(x_.get(), rows, H, w.input_norm.get(), eps, hb_.get(), s); });
+    op("gemm qkv", [&] { gemm_.linear(hb_.get(), rows, H, w.wqkv.get(), W, qkv_.get(), 0.0f, s); });
+    if (w.bqkv.size()) op("bias", [&] { add_bias(qkv_.get(), rows, W, w.bqkv.get(), s); });
     if (w.q_norm.size()) {
-      head_rmsnorm_inplace(qkv_.get(), rows, W, 0, nh, d, w.q_norm.get(), eps, s);
-      head_rmsnorm_inplace(qkv_.get(), rows, W, nh * d, nkv, d, w.k_norm.get(), eps, s);
+      op("qk norm", [&] {
+        head_rmsnorm_inplace(qkv_.get(), rows, W, 0, nh, d, w.q_norm.get(), eps, s);
+        head_rmsnorm_inplace(qkv_.get(), rows, W, nh * d, nkv, d, w.k_norm.get(), eps, s);
+      });
     }
-    rope_inplace(qkv_.get(), rows, W, 0, nh, d, pos_.get(), model_.inv_freq(), s);
-    rope_inplace(qkv_.get(), rows, W, nh * d, nkv, d, pos_.get(), model_.inv_freq(), s);
+    op("rope", [&] {
+      rope_inplace(qkv_.get(), rows, W, 0, nh, d, pos_.get(), model_.inv_freq(), s);
+      rope_inplace(qkv_.get(), rows, W, nh * d, nkv, d, pos_.get(), model_.inv_freq(), s);
+    });
     const float* k = qkv_.get() + size_t(nh) * d;
     const float* v = qkv_.get() + size_t(nh + nkv) * d;
     if (seq >= 0) {
-      split_qkv_to_bf16(qkv_.get(), rows, nh, nkv, d, qb_.get(), kb_.get(), vb_.get(), s);
+      op("split qkv", [&] { split_qkv_to_bf16(qkv_.get(), rows, nh, nkv, d, qb_.get(), kb_.get(), vb_.get(), s); });
       PrefillShape ps;
       ps.batch = 1, ps.tokens = rows, ps.n_heads = nh, ps.n_kv_heads = nkv, ps.head_dim = d;
-      prefill_attention(ps, Dtype::BF16, qb_.get(), kb_.get(), vb_.get(), attn_.get(), s);
-      cache_->prefill(l, seq, k, v, W, rows, qb_.get(), kb_.get());
+      op("attention prefill", [&] { prefill_attention(ps, Dtype::BF16, qb_.get(), kb_.get(), vb_.get(), attn_.get(), s); });
+      op("cache prefill", [&] { cache_->prefill(l, seq, k, v, W, rows, qb_.get(), kb_.get()); });
     } else {
-      cache_->append(l, k, v, W);
-      cache_->attend(l, qkv_.get(), attn_f32_.get(), W);
-      to_bf16(attn_f32_.get(), size_t(rows) * nh * d, attn_.get(), s);
+      op("cache append", [&] { cache_->append(l, k, v, W); });
+      op("attention decode", [&] { cache_->attend(l, qkv_.get(), attn_f32_.get(), W); });
+      op("attn to bf16", [&] { to_bf16(attn_f32_.get(), size_t(rows) * nh * d, attn_.get(), s); });
     }
-    gemm_.linear(attn_.get(), rows, nh * d, w.wo.get(), H, x_.get(), 1.0f, s);
-    if (w.bo.size()) add_bias(x_.get(), rows, H, w.bo.get(), s);
-    rmsnorm_to_bf16(x_.get(), rows, H, w.post_norm.get(), eps, hb_.get(), s);
-    gemm_.linear(hb_.get(), rows, H, w.wgu.get(), 2 * I, gu_.get(), 0.0f, s);
-    if (w.bgu.size()) add_bias(gu_.get(), rows, 2 * I, w.bgu.get(), s);
-    silu_mul_to_bf16(gu_.get(), rows, I, act_.get(), s);
-    gemm_.linear(act_.get(), rows, I, w.wd.get(), H, x_.get(), 1.0f, s);
-    if (w.bd.size()) add_bias(x_.get(), rows, H, w.bd.get(), s);
+    op("gemm o", [&] { gemm_.linear(attn_.get(), rows, nh * d, w.wo.get(), H, x_.get(), 1.0f, s); });
+    if (w.bo.size()) op("bias", [&] { add_bias(x_.get(), rows, H, w.bo.get(), s); });
+    op("rmsnorm", [&] { rmsnorm_to_bf16(x_.get(), rows, H, w.post_norm.get(), eps, hb_.get(), s); });
+    op("gemm gate/up", [&] { gemm_.linear(hb_.get(), rows, H, w.wgu.get(), 2 * I, gu_.get(), 0.0f, s); });
+    if (w.bgu.size()) op("bias", [&] { add_bias(gu_.get(), rows, 2 * I, w.bgu.get(), s); });
+    op("silu*mul", [&] { silu_mul_to_bf16(gu_.get(), rows, I, act_.get(), s); });
+    op("gemm down", [&] { gemm_.linear(act_.get(), rows, I, w.wd.get(), H, x_.get(), 1.0f, s); });
+    if (w.bd.size()) op("bias", [&] { add_bias(x_.get(), rows, H, w.bd.get(), s); });
   }
+}
+
+// The final norm and the logits of `rows` rows starting at x_row into logits_row.
+void GpuRunner::head(const float* x_row, int rows, float* logits_row) {
+  const model::ModelConfig& c = model_.config();
+  timed_op(timer_, "rmsnorm", stream_, [&] {
+    rmsnorm_to_bf16(x_row, rows, c.hidden_size, model_.norm(), float(c.rms_norm_eps), hb_.get(), stream_);
+  });
+  timed_op(timer_, "lm head", stream_, [&] {
+    gemm_.linear(hb_.get(), rows, c.hidden_size, model_.lm_head(), c.vocab_size, logits_row, 0.0f, stream_);
+  });
 }
 
 void GpuRunner::prefill(int seq, std::span<const int32_t> tokens) {
@@ -140,15 +159,16 @@ void GpuRunner::prefill(int seq, std::span<const int32_t> tokens) {
   const model::ModelConfig& c = model_.config();
   positions_h_.resize(size_t(T));
   for (int i = 0; i < T; ++i) positions_h_[size_t(i)] = i;
-  check(cudaMemcpyAsync(ids_.get(), tokens.data(), size_t(T) * 4, cudaMemcpyHostToDevice, stream_), "ids");
-  check(cudaMemcpyAsync(pos_.get(), positions_h_.data(), size_t(T) * 4, cudaMemcpyHostToDevice, stream_), "positions");
-  embed_rows(model_.embed(), c.vocab_size, c.hidden_size, ids_.get(), T, x_.get(), stream_);
+  timed_op(timer_, "upload ids", stream_, [&] {
+    check(cudaMemcpyAsync(ids_.get(), tokens.data(), size_t(T) * 4, cudaMemcpyHostToDevice, stream_), "ids");
+    check(cudaMemcpyAsync(pos_.get(), positions_h_.data(), size_t(T) * 4, cudaMemcpyHostToDevice, stream_),
+          "positions");
+  });
+  timed_op(timer_, "embed", stream_,
+           [&] { embed_rows(model_.embed(), c.vocab_size, c.hidden_size, ids_.get(), T, x_.get(), stream_); });
   layers(T, seq);
   // Logits of the last token only.
-  const float* x_last = x_.get() + size_t(T - 1) * c.hidden_size;
-  rmsnorm_to_bf16(x_last, 1, c.hidden_size, model_.norm(), float(c.rms_norm_eps), hb_.get(), stream_);
-  gemm_.linear(hb_.get(), 1, c.hidden_size, model_.lm_head(), c.vocab_size, logits_.get() + size_t(seq) * c.vocab_size,
-               0.0f, stream_);
+  head(x_.get() + size_t(T - 1) * c.hidden_size, 1, logits_.get() + size_t(seq) * c.vocab_size);
   cache_->check_errors();  // synchronizes: a NaN in the prompt's keys/values is an error now
 }
 
@@ -157,15 +177,20 @@ void GpuRunner::decode(std::span<const int32_t> tokens) {
   check_tokens(tokens);
   positions_h_.resize(size_t(batch_));
   for (int b = 0; b < batch_; ++b) positions_h_[size_t(b)] = cache_->length(b);
-  cache_->begin_step();  // host decisions and uploads: outside any graph
-  check(cudaMemcpyAsync(ids_.get(), tokens.data(), size_t(batch_) * 4, cudaMemcpyHostToDevice, stream_), "ids");
-  check(cudaMemcpyAsync(pos_.get(), positions_h_.data(), size_t(batch_) * 4, cudaMemcpyHostToDevice, stream_),
-        "positions");
+  // Host decisions and uploads (KIVI/ZipCache compress here): outside any graph.
+  timed_op(timer_, "cache step", stream_, [&] { cache_->begin_step(); });
+  timed_op(timer_, "upload ids", stream_, [&] {
+    check(cudaMemcpyAsync(ids_.get(), tokens.data(), size_t(batch_) * 4, cudaMemcpyHostToDevice, stream_), "ids");
+    check(cudaMemcpyAsync(pos_.get(), positions_h_.data(), size_t(batch_) * 4, cudaMemcpyHostToDevice, stream_),
+          "positions");
+  });
   // The launches depend on the cache's key (split sizes) and on where the activation
   // buffers live; the first step with a new key runs eagerly (growing any workspace),
   // the second captures, later ones replay.
   const long long key = cache_->launch_key() * 1000003LL + rows_generation_;
-  if (!use_graphs_) {
+  // A timer's events cannot live in a graph (op_timer.h): profiling runs eagerly and
+  // leaves the graph state as it was.
+  if (!use_graphs_ || (timer_ != nullptr && timer_->enabled())) {
     decode_body();
   } else if (graph_exec_ != nullptr && key == graph_key_) {
     check(cudaGraphLaunch(graph_exec_, stream_), "cudaGraphLaunch");
@@ -197,10 +222,10 @@ void GpuRunner::decode(std::span<const int32_t> tokens) {
 
 void GpuRunner::decode_body() {
   const model::ModelConfig& c = model_.config();
-  embed_rows(model_.embed(), c.vocab_size, c.hidden_size, ids_.get(), batch_, x_.get(), stream_);
+  timed_op(timer_, "embed", stream_,
+           [&] { embed_rows(model_.embed(), c.vocab_size, c.hidden_size, ids_.get(), batch_, x_.get(), stream_); });
   layers(batch_, -1);
-  rmsnorm_to_bf16(x_.get(), batch_, c.hidden_size, model_.norm(), float(c.rms_norm_eps), hb_.get(), stream_);
-  gemm_.linear(hb_.get(), batch_, c.hidden_size, model_.lm_head(), c.vocab_size, logits_.get(), 0.0f, stream_);
+  head(x_.get(), batch_, logits_.get());
 }
 
 void GpuRunner::synchronize() { check(cudaStreamSynchronize(stream_), "runner"); }

@@ -5,6 +5,8 @@
 //   prefill(seq, tokens): one sequence's prompt; its last-token logits land in row seq.
 //   decode(tokens): one token per sequence, every row of logits.
 // One CUDA stream; results are read with logits_host() / greedy(), which synchronize.
+// With an OpTimer set (set_op_timer) every operation of the pass is timed by name
+// (op_timer.h) and decode runs its eager path (no CUDA graph capture or replay).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -15,6 +17,7 @@
 
 #include "cuda/core/device.h"
 #include "cuda/engine/gpu_model.h"
+#include "cuda/engine/op_timer.h"
 #include "cuda/kv/gpu_cache.h"
 #include "cuda/model/gemm.h"
 #include "kv/method.h"
@@ -49,6 +52,18 @@ class GpuRunner {
   void set_cuda_graphs(bool on) { use_graphs_ = on; }
   int graph_captures() const { return captures_; }
 
+  // Times every operation of prefill() and decode() on `timer` (null: off, the
+  // default; nothing is recorded and the graphs are used as set above). Names:
+  // "embed", "upload ids", "rmsnorm" (also the final norm), "gemm qkv", "bias" (every
+  // projection's), "qk norm", "rope", "split qkv", "attention prefill", "cache prefill"
+  // (the cache's own work: probe pass, split, quantization, pages), "cache step"
+  // (begin_step: KIVI/ZipCache compression, page-table uploads), "cache append",
+  // "attention decode" (ZipCache: with the window's saliency sums), "attn to bf16",
+  // "gemm o", "gemm gate/up", "silu*mul", "gemm down", "lm head". The timer is not
+  // owned and must outlive its use; the caller collects it (OpTimer::collect/report).
+  void set_op_timer(OpTimer* timer) { timer_ = timer; }
+  OpTimer* op_timer() const { return timer_; }
+
  private:
   void ensure_rows(int rows);
   void check_tokens(std::span<const int32_t> tokens) const;
@@ -56,6 +71,7 @@ class GpuRunner {
   // sequence seq (rows = T) or decode (seq = -1, rows = batch).
   void layers(int rows, int seq);
   void decode_body();  // embed -> layers -> logits for one decode step
+  void head(const float* x_row, int rows, float* logits_row);  // final norm -> lm_head
   void drop_graph();
 
   const GpuModel& model_;
@@ -73,6 +89,7 @@ class GpuRunner {
   long long graph_key_ = -1, eager_key_ = -1;
   cudaGraphExec_t graph_exec_ = nullptr;
   int captures_ = 0;
+  OpTimer* timer_ = nullptr;
 };
 
 }  // namespace zc::cuda
