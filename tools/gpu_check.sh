@@ -12,7 +12,8 @@
 # unpacked into a private root and the whole program is built; otherwise only the
 # layers the CUDA kernels need (-DZC_GPU_ONLY=ON).
 # Knobs: BENCH=0 skips the benchmarks, MEMCHECK=0 the sanitizer, OTHER_TESTS=1 runs the
-# CPU tests too, BUDGET (GiB, default 48) sizes the largest-batch run.
+# CPU tests too, BUDGET (GiB, default 48) sizes the largest-batch run, PROFILE=0 skips
+# the per-operation profile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${BUILD_DIR:-build-gpu}
@@ -101,6 +102,15 @@ if [ "${BENCH:-1}" = 1 ]; then
   "$dir/zc_gpu_bench" --json "$out/bench.json" >"$out/bench.txt" 2>&1
   step "decode attention bench" $?
   cat "$out/bench.txt"
+  # The quantized caches on the SIMT kernel too, for the before/after in docs/benchmarks.md.
+  ZC_DECODE_KERNEL=simt "$dir/zc_gpu_bench" --methods zipcache,kivi2 >"$out/bench_simt.txt" 2>&1
+  step "decode attention bench, SIMT kernel" $?
+  tail -6 "$out/bench_simt.txt"
+  # Kernel timings of the prefill attention and the probe pass at the Llama-3 shape.
+  ZC_TIMING=1 "$dir/tests/test_cuda" --gtest_filter='CudaPrefill.TimingLlama3Shape:CudaProbeScores.TimingLlama3Shape' \
+    >"$out/kernel_timing.log" 2>&1
+  step "kernel timings" $?
+  grep -iE "ms|tflops" "$out/kernel_timing.log" | head -20 | tee -a "$summary"
   app="$dir/apps/zipcache/zipcache"
   if [ -x "$app" ]; then
     start=$(date +%s)
@@ -117,6 +127,13 @@ for kind in ("runs", "largest_batch"):
               f"decode={r['decode_ms']:.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
               f"x{r['compression']:.2f} peak={r['peak_bytes']/2**30:.1f}GiB")
 PY
+    # Where the time goes: GPU time per named operation (eager decode steps).
+    if [ "${PROFILE:-1}" = 1 ]; then
+      timeout 300 "$app" bench --synthetic llama3-8b -b 8 -c 4096 -n 8 --kv fp16 --kv zipcache --profile \
+        >"$out/profile_llama3.txt" 2>&1
+      step "zipcache bench --profile llama3-8b" $?
+      cat "$out/profile_llama3.txt"
+    fi
   fi
 fi
 

@@ -97,12 +97,13 @@ TEST(BenchCommand, ProfileListsEveryOperationPerRun) {
       EXPECT_GT((*phase)["wall_ms"].get<double>(), 0.0);
     }
     const std::map<std::string, long long> common = {
-        {"embed", 1},   {"upload ids", 1},   {"rmsnorm", 2 * L + 1}, {"gemm qkv", L},  {"rope", L},
+        {"embed", 1},   {"upload ids", 1},   {"rmsnorm", 2 * L + 1}, {"gemm qkv", L},
         {"gemm o", L},  {"gemm gate/up", L}, {"silu*mul", L},        {"gemm down", L}, {"lm head", 1}};
     std::map<std::string, long long> want_pre = common, want_dec;
-    want_pre["split qkv"] = want_pre["attention prefill"] = want_pre["cache prefill"] = L;
+    want_pre["rope + split qkv"] = want_pre["attention prefill"] = want_pre["cache prefill"] = L;
     for (const auto& [name, n] : common) want_dec[name] = 3 * n;
     want_dec["cache step"] = 3;
+    want_dec["rope"] = 3 * L;
     want_dec["cache append"] = want_dec["attention decode"] = want_dec["attn to bf16"] = 3 * L;
     EXPECT_EQ(pre_calls, want_pre);
     EXPECT_EQ(dec_calls, want_dec);

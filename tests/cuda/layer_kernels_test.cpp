@@ -214,6 +214,33 @@ TEST(CudaLayerKernels, SiluMulToBf16) {
   }
 }
 
+TEST(CudaLayerKernels, SiluMulFromBf16ToBf16) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(22);
+  for (int rows : {1, 3, 16}) {
+    for (int inter : {1, 9, 256, 3000}) {
+      std::vector<uint16_t> gu(size_t(rows) * 2 * size_t(inter));
+      for (auto& x : gu) x = zc::float_to_bf16(rng.normal() * 4.0f);
+      gu[0] = zc::float_to_bf16(-100.0f);
+      auto dgu = dev(gu);
+      DeviceBuffer<uint16_t> y(size_t(rows) * size_t(inter));
+      y.fill_bytes(0xff);
+      zc::cuda::silu_mul_bf16_to_bf16(dgu.get(), rows, inter, y.get());
+      const auto g = sync_download(y);
+      for (int r = 0; r < rows; ++r) {
+        for (int i = 0; i < inter; ++i) {
+          const double gate = zc::bf16_to_float(gu[size_t(r) * 2 * size_t(inter) + size_t(i)]);
+          const double up = zc::bf16_to_float(gu[size_t(r) * 2 * size_t(inter) + size_t(inter + i)]);
+          const double want = gate / (1.0 + std::exp(-gate)) * up;
+          const float got = zc::bf16_to_float(g[size_t(r) * size_t(inter) + size_t(i)]);
+          ASSERT_NEAR(got, want, std::abs(want) * (1.0 / 256.0 + 1e-6) + 1e-37)
+              << rows << " x " << inter << " row " << r << " i " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(CudaLayerKernels, Bf16AndF16RoundingBitForBit) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(16);
@@ -264,6 +291,69 @@ TEST(CudaLayerKernels, SplitQkvToBf16) {
       for (int c = 0; c < kc; ++c) {
         ASSERT_EQ(gk[size_t(r * kc + c)], zc::float_to_bf16(row[qc + c]));
         ASSERT_EQ(gv[size_t(r * kc + c)], zc::float_to_bf16(row[qc + kc + c]));
+      }
+    }
+  }
+}
+
+// The fused prefill step: RoPE on q and k (double reference with the fp32 angle and
+// float-rounded cos/sin, as RopeRotateHalfAtManyPositions), bf16 of every part, and the
+// rotated k (not q, not v) written back to qkv in fp32.
+TEST(CudaLayerKernels, RopeSplitQkvToBf16) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(21);
+  struct Shape { int rows, heads, kv, hd; };
+  for (const Shape sh : {Shape{1, 1, 1, 2}, Shape{3, 8, 2, 128}, Shape{5, 4, 4, 256}, Shape{2, 6, 3, 6},
+                         Shape{17, 14, 2, 64}}) {
+    SCOPED_TRACE(::testing::Message() << sh.rows << " rows " << sh.heads << "/" << sh.kv << " x " << sh.hd);
+    const int half = sh.hd / 2, qc = sh.heads * sh.hd, kc = sh.kv * sh.hd, width = qc + 2 * kc;
+    std::vector<float> inv(static_cast<size_t>(half));
+    for (int i = 0; i < half; ++i) inv[size_t(i)] = float(1.0 / std::pow(10000.0, 2.0 * i / sh.hd));
+    std::vector<int32_t> pos(static_cast<size_t>(sh.rows));
+    for (auto& p : pos) p = int32_t(rng.integer(0, 100000));
+    const auto x = random_vec(rng, size_t(sh.rows) * size_t(width), 2.0f);
+    auto dx = dev(x);
+    auto dp = dev(pos);
+    auto di = dev(inv);
+    DeviceBuffer<uint16_t> q(size_t(sh.rows) * size_t(qc)), k(size_t(sh.rows) * size_t(kc)),
+        v(size_t(sh.rows) * size_t(kc));
+    zc::cuda::rope_split_qkv_to_bf16(dx.get(), sh.rows, sh.heads, sh.kv, sh.hd, dp.get(), di.get(), q.get(),
+                                     k.get(), v.get());
+    const auto gx = sync_download(dx);
+    const auto gq = q.download();
+    const auto gk = k.download();
+    const auto gv = v.download();
+    for (int r = 0; r < sh.rows; ++r) {
+      const float* row = &x[size_t(r) * size_t(width)];
+      const float* grow = &gx[size_t(r) * size_t(width)];
+      for (int h = 0; h < sh.heads + sh.kv; ++h) {
+        for (int i = 0; i < half; ++i) {
+          const float angle = float(double(float(pos[size_t(r)])) * double(inv[size_t(i)]));
+          const double c = double(float(std::cos(double(angle))));
+          const double s = double(float(std::sin(double(angle))));
+          const int lo = h * sh.hd + i, hi = lo + half;
+          const double a = row[lo], b = row[hi];
+          const double want[2] = {a * c - b * s, b * c + a * s};
+          const double tol = 1e-6 * (std::abs(a) + std::abs(b)) + 1e-30;
+          for (int j = 0; j < 2; ++j) {
+            const int col = j == 0 ? lo : hi;
+            const uint16_t got = h < sh.heads ? gq[size_t(r * qc + col)] : gk[size_t(r * kc + col - qc)];
+            // bf16 of a value within tol of the reference: the bf16 of one of its neighbours.
+            const float lo_ref = float(want[j] - tol), hi_ref = float(want[j] + tol);
+            const uint16_t b0 = zc::float_to_bf16(lo_ref), b1 = zc::float_to_bf16(hi_ref);
+            ASSERT_TRUE(got == b0 || got == b1 || (got > std::min(b0, b1) && got < std::max(b0, b1)))
+                << "row " << r << " head " << h << " col " << col;
+            if (h < sh.heads) {
+              ASSERT_EQ(grow[col], row[col]) << "q stays unrotated in qkv, col " << col;
+            } else {
+              ASSERT_NEAR(grow[col], want[j], tol) << "rotated k in qkv, row " << r << " col " << col;
+            }
+          }
+        }
+      }
+      for (int c = 0; c < kc; ++c) {
+        ASSERT_EQ(gv[size_t(r * kc + c)], zc::float_to_bf16(row[qc + kc + c]));
+        ASSERT_EQ(grow[qc + kc + c], row[qc + kc + c]) << "v untouched";
       }
     }
   }

@@ -138,14 +138,15 @@ std::map<std::string, long long> expected_calls(const zc::model::ModelConfig& c,
   const long long L = c.n_layers, P = passes;
   std::map<std::string, long long> m = {
       {"upload ids", P},      {"embed", P},         {"rmsnorm", (2 * L + 1) * P}, {"gemm qkv", L * P},
-      {"rope", L * P},        {"gemm o", L * P},    {"gemm gate/up", L * P},      {"silu*mul", L * P},
+      {"gemm o", L * P},    {"gemm gate/up", L * P},      {"silu*mul", L * P},
       {"gemm down", L * P},   {"lm head", P}};
   const long long bias = L * ((c.qkv_bias ? 1 : 0) + (c.o_bias ? 1 : 0) + (c.mlp_bias ? 2 : 0));
   if (bias > 0) m["bias"] = bias * P;
   if (c.qk_norm) m["qk norm"] = L * P;
   if (prefill) {
-    m["split qkv"] = m["attention prefill"] = m["cache prefill"] = L * P;
+    m["rope + split qkv"] = m["attention prefill"] = m["cache prefill"] = L * P;
   } else {
+    m["rope"] = L * P;
     m["cache step"] = P;
     m["cache append"] = m["attention decode"] = m["attn to bf16"] = L * P;
   }

@@ -110,19 +110,23 @@ void GpuRunner::layers(int rows, int seq) {
         head_rmsnorm_inplace(qkv_.get(), rows, W, nh * d, nkv, d, w.k_norm.get(), eps, s);
       });
     }
-    op("rope", [&] {
-      rope_inplace(qkv_.get(), rows, W, 0, nh, d, pos_.get(), model_.inv_freq(), s);
-      rope_inplace(qkv_.get(), rows, W, nh * d, nkv, d, pos_.get(), model_.inv_freq(), s);
-    });
     const float* k = qkv_.get() + size_t(nh) * d;
     const float* v = qkv_.get() + size_t(nh + nkv) * d;
     if (seq >= 0) {
-      op("split qkv", [&] { split_qkv_to_bf16(qkv_.get(), rows, nh, nkv, d, qb_.get(), kb_.get(), vb_.get(), s); });
+      // One pass: RoPE, bf16 q/k/v for the flash kernel, rotated fp32 k for the cache.
+      op("rope + split qkv", [&] {
+        rope_split_qkv_to_bf16(qkv_.get(), rows, nh, nkv, d, pos_.get(), model_.inv_freq(), qb_.get(), kb_.get(),
+                               vb_.get(), s);
+      });
       PrefillShape ps;
       ps.batch = 1, ps.tokens = rows, ps.n_heads = nh, ps.n_kv_heads = nkv, ps.head_dim = d;
       op("attention prefill", [&] { prefill_attention(ps, Dtype::BF16, qb_.get(), kb_.get(), vb_.get(), attn_.get(), s); });
       op("cache prefill", [&] { cache_->prefill(l, seq, k, v, W, rows, qb_.get(), kb_.get()); });
     } else {
+      op("rope", [&] {
+        rope_inplace(qkv_.get(), rows, W, 0, nh, d, pos_.get(), model_.inv_freq(), s);
+        rope_inplace(qkv_.get(), rows, W, nh * d, nkv, d, pos_.get(), model_.inv_freq(), s);
+      });
       op("cache append", [&] { cache_->append(l, k, v, W); });
       op("attention decode", [&] { cache_->attend(l, qkv_.get(), attn_f32_.get(), W); });
       op("attn to bf16", [&] { to_bf16(attn_f32_.get(), size_t(rows) * nh * d, attn_.get(), s); });
@@ -130,9 +134,17 @@ void GpuRunner::layers(int rows, int seq) {
     op("gemm o", [&] { gemm_.linear(attn_.get(), rows, nh * d, w.wo.get(), H, x_.get(), 1.0f, s); });
     if (w.bo.size()) op("bias", [&] { add_bias(x_.get(), rows, H, w.bo.get(), s); });
     op("rmsnorm", [&] { rmsnorm_to_bf16(x_.get(), rows, H, w.post_norm.get(), eps, hb_.get(), s); });
-    op("gemm gate/up", [&] { gemm_.linear(hb_.get(), rows, H, w.wgu.get(), 2 * I, gu_.get(), 0.0f, s); });
-    if (w.bgu.size()) op("bias", [&] { add_bias(gu_.get(), rows, 2 * I, w.bgu.get(), s); });
-    op("silu*mul", [&] { silu_mul_to_bf16(gu_.get(), rows, I, act_.get(), s); });
+    if (w.bgu.size()) {
+      op("gemm gate/up", [&] { gemm_.linear(hb_.get(), rows, H, w.wgu.get(), 2 * I, gu_.get(), 0.0f, s); });
+      op("bias", [&] { add_bias(gu_.get(), rows, 2 * I, w.bgu.get(), s); });
+      op("silu*mul", [&] { silu_mul_to_bf16(gu_.get(), rows, I, act_.get(), s); });
+    } else {
+      // gate/up in bf16 (as a bf16 model computes them): the fp32 [rows][2I] product was
+      // the largest write of a prefill layer (470 MB at 4096 rows) and SwiGLU's read.
+      uint16_t* gu16 = reinterpret_cast<uint16_t*>(gu_.get());
+      op("gemm gate/up", [&] { gemm_.linear_bf16(hb_.get(), rows, H, w.wgu.get(), 2 * I, gu16, s); });
+      op("silu*mul", [&] { silu_mul_bf16_to_bf16(gu16, rows, I, act_.get(), s); });
+    }
     op("gemm down", [&] { gemm_.linear(act_.get(), rows, I, w.wd.get(), H, x_.get(), 1.0f, s); });
     if (w.bd.size()) op("bias", [&] { add_bias(x_.get(), rows, H, w.bd.get(), s); });
   }

@@ -35,6 +35,16 @@ void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, 
                "linear (cublasGemmEx)");
 }
 
+void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int out, uint16_t* y,
+                       cudaStream_t stream) {
+  if (n < 1 || in < 1 || out < 1) fail("cuda linear: bad shape [{} x {}] x [{} x {}]^T", n, in, out, in);
+  check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+  const float alpha = 1.0f, beta = 0.0f;
+  check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, w, CUDA_R_16BF, in, x,
+                            CUDA_R_16BF, in, &beta, y, CUDA_R_16BF, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "linear to bf16 (cublasGemmEx)");
+}
+
 void Gemm::batched_abt(const uint16_t* a, int lda, long long stride_a, const uint16_t* b, int ldb,
                        long long stride_b, float* c, int ldc, long long stride_c, int m, int n, int k,
                        int batch, cudaStream_t stream) {

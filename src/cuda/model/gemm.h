@@ -21,6 +21,12 @@ class Gemm {
   void linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
               cudaStream_t stream);
 
+  // The same product written as bf16 (rounded once from the fp32 accumulator), beta 0:
+  // for outputs that only feed a bf16 consumer (the MLP's gate/up before SwiGLU), half
+  // the bytes an fp32 y would write and the next kernel read.
+  void linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int out, uint16_t* y,
+                   cudaStream_t stream);
+
   // Batched over `batch` matrices with strides (elements) between them:
   // C_i [m][n] = A_i [m][k] B_i^T with B_i [n][k] (lda, ldb, ldc: row strides), bf16
   // inputs, fp32 output. (The probe pass: probe queries times keys.)

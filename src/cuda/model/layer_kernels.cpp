@@ -142,6 +142,16 @@ void to_f16(const float* x, size_t n, uint16_t* y, cudaStream_t stream) {
   check_launch("to_f16");
 }
 
+void silu_mul_bf16_to_bf16(const uint16_t* gate_up, int rows, int inter, uint16_t* y, cudaStream_t stream) {
+  const char* fn = "silu_mul_bf16_to_bf16";
+  need_shape(fn, rows, "rows", inter, "inter");
+  if (rows == 0) return;
+  need_ptr(fn, gate_up, "gate_up");
+  need_ptr(fn, y, "y");
+  check(detail::launch_silu_mul(gate_up, rows, inter, y, stream), fn);
+  check_launch(fn);
+}
+
 void split_qkv_to_bf16(const float* qkv, int rows, int n_heads, int n_kv_heads, int head_dim,
                        uint16_t* q, uint16_t* k, uint16_t* v, cudaStream_t stream) {
   const char* fn = "split_qkv_to_bf16";
@@ -158,6 +168,31 @@ void split_qkv_to_bf16(const float* qkv, int rows, int n_heads, int n_kv_heads, 
   need_ptr(fn, k, "k");
   need_ptr(fn, v, "v");
   check(detail::launch_split_qkv(qkv, rows, n_heads, n_kv_heads, head_dim, q, k, v, stream), fn);
+  check_launch(fn);
+}
+
+void rope_split_qkv_to_bf16(float* qkv, int rows, int n_heads, int n_kv_heads, int head_dim,
+                            const int32_t* positions, const float* inv_freq, uint16_t* q,
+                            uint16_t* k, uint16_t* v, cudaStream_t stream) {
+  const char* fn = "rope_split_qkv_to_bf16";
+  need_shape(fn, rows, "rows", head_dim, "head_dim");
+  if (n_heads < 1) fail("cuda {}: n_heads must be >= 1, got {}", fn, n_heads);
+  if (n_kv_heads < 1) fail("cuda {}: n_kv_heads must be >= 1, got {}", fn, n_kv_heads);
+  if (head_dim % 2 != 0) fail("cuda {}: head_dim must be even (rotate_half pairs), got {}", fn, head_dim);
+  if ((static_cast<long long>(n_heads) + 2LL * n_kv_heads) * head_dim > INT_MAX) {
+    fail("cuda {}: a qkv row of ({} + 2 x {}) heads x {} is too wide", fn, n_heads, n_kv_heads,
+         head_dim);
+  }
+  if (rows == 0) return;
+  need_ptr(fn, qkv, "qkv");
+  need_ptr(fn, positions, "positions");
+  need_ptr(fn, inv_freq, "inv_freq");
+  need_ptr(fn, q, "q");
+  need_ptr(fn, k, "k");
+  need_ptr(fn, v, "v");
+  check(detail::launch_rope_split(qkv, rows, n_heads, n_kv_heads, head_dim, positions, inv_freq, q, k, v,
+                                  stream),
+        fn);
   check_launch(fn);
 }
 

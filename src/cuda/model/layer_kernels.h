@@ -52,6 +52,10 @@ void rope_inplace(float* x, int rows, int row_stride, int first_col, int n_heads
 void silu_mul_to_bf16(const float* gate_up, int rows, int inter, uint16_t* y,
                       cudaStream_t stream = nullptr);
 
+// The same from a bf16 gate_up (Gemm::linear_bf16's output).
+void silu_mul_bf16_to_bf16(const uint16_t* gate_up, int rows, int inter, uint16_t* y,
+                           cudaStream_t stream = nullptr);
+
 // Elementwise float -> bf16 / IEEE fp16 bits, round to nearest even (core/half.h,
 // including its NaN patterns; fp16 overflows to inf).
 void to_bf16(const float* x, size_t n, uint16_t* y, cudaStream_t stream = nullptr);
@@ -61,6 +65,13 @@ void to_f16(const float* x, size_t n, uint16_t* y, cudaStream_t stream = nullptr
 // q [rows][n_heads * d] and k, v [rows][n_kv_heads * d], each contiguous.
 void split_qkv_to_bf16(const float* qkv, int rows, int n_heads, int n_kv_heads, int head_dim,
                        uint16_t* q, uint16_t* k, uint16_t* v, cudaStream_t stream = nullptr);
+
+// rope_inplace on the q and k heads of a [q | k | v] qkv row (row stride = its width)
+// followed by split_qkv_to_bf16, in one pass with the same results; the rotated k also
+// stays in qkv (fp32) for the cache. Prefill's path.
+void rope_split_qkv_to_bf16(float* qkv, int rows, int n_heads, int n_kv_heads, int head_dim,
+                            const int32_t* positions, const float* inv_freq, uint16_t* q,
+                            uint16_t* k, uint16_t* v, cudaStream_t stream = nullptr);
 
 // out[r] = index of the largest logit of row r (the first on ties, as engine::argmax);
 // -1 when the row holds a NaN (the caller turns that into an error). One CTA per row.

@@ -30,11 +30,16 @@ cudaError_t launch_rope(float* x, int rows, int row_stride, int first_col, int n
 
 cudaError_t launch_silu_mul(const float* gate_up, int rows, int inter, uint16_t* y,
                             cudaStream_t s);
+cudaError_t launch_silu_mul(const uint16_t* gate_up, int rows, int inter, uint16_t* y,
+                            cudaStream_t s);
 
 // half_float: false -> bf16, true -> IEEE fp16 (both round to nearest even).
 cudaError_t launch_convert(const float* x, size_t n, bool half_float, uint16_t* y,
                            cudaStream_t s);
 
+cudaError_t launch_rope_split(float* qkv, int rows, int n_heads, int n_kv_heads, int head_dim,
+                              const int32_t* positions, const float* inv_freq, uint16_t* q,
+                              uint16_t* k, uint16_t* v, cudaStream_t s);
 cudaError_t launch_split_qkv(const float* qkv, int rows, int n_heads, int n_kv_heads,
                              int head_dim, uint16_t* q, uint16_t* k, uint16_t* v,
                              cudaStream_t s);
