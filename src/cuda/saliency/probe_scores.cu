@@ -48,7 +48,10 @@ __device__ void merge_stats(float& m, float& l, float m2, float l2) {
 }
 
 // Warp per probe row: one pass over the causal prefix with a running max (online
-// softmax), lanes merged by shuffles. NaN logits make the row's sum NaN.
+// softmax), lanes merged by shuffles. A NaN logit makes the row's sum NaN (hence every
+// probability of the row, as in the fused path). It is tracked by a flag, not by the
+// sum alone: NaN never wins `x > m`, so a lane whose first logit is NaN keeps m = -inf,
+// and then its next finite logit resets l to 1, or merge_stats drops the lane as empty.
 __global__ void row_stats_kernel(const float* __restrict__ S, const int32_t* __restrict__ probes,
                                  int P, int g, int n_kv, int L, float* __restrict__ row_max,
                                  float* __restrict__ row_inv) {
@@ -60,13 +63,15 @@ __global__ void row_stats_kernel(const float* __restrict__ S, const int32_t* __r
   const int t = clamp_position(probes[r / g], L);
   const float* s = S + row * L;
   float m = -INFINITY, l = 0.0f;
+  bool nan = false;
   for (int i = lane; i <= t; i += 32) {
     const float x = s[i];
+    nan = nan || isnan(x);
     if (x > m) {
       l = (m == -INFINITY ? 0.0f : l * expf(m - x)) + 1.0f;
       m = x;
     } else {
-      l += expf(x - m);  // NaN x lands here and poisons l
+      l += expf(x - m);
     }
   }
   for (int o = 16; o > 0; o /= 2) {
@@ -74,6 +79,7 @@ __global__ void row_stats_kernel(const float* __restrict__ S, const int32_t* __r
     const float l2 = __shfl_xor_sync(kFull, l, o);
     merge_stats(m, l, m2, l2);
   }
+  if (__any_sync(kFull, nan)) l = __int_as_float(0x7fc00000);  // whole warp: one row
   if (lane == 0) {
     row_max[row] = m;
     row_inv[row] = 1.0f / l;
