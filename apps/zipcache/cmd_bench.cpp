@@ -8,6 +8,7 @@
 // (cuda/engine/op_timer.h): two tables, or a "profile" object per run in JSON.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -166,8 +167,12 @@ int run(BenchCommand& o) {
   std::cerr << "loading " << (o.synthetic.empty() ? "model" : "synthetic " + o.synthetic) << " onto the GPU...\n";
   BenchModel model = o.synthetic.empty() ? BenchModel::from_dir(resolve_model_dir(o.model))
                                          : BenchModel::synthetic(o.synthetic, o.seed);
-  const size_t pool_bytes = o.kv_mem_gib > 0 ? size_t(o.kv_mem_gib * 1073741824.0)
-                                             : size_t(double(gpu_free_bytes()) * 0.9) - (size_t(2) << 30);
+  constexpr size_t kMaxPoolBytes = size_t(16) << 32;  // cuda::KvPool::kMaxBytes (64 GiB)
+  // The default leaves 10% + 2 GiB for activations and stays within what one pool can
+  // address (an 80 GB card with a small model has more free memory than that).
+  const size_t pool_bytes =
+      o.kv_mem_gib > 0 ? size_t(o.kv_mem_gib * 1073741824.0)
+                       : std::min(size_t(double(gpu_free_bytes()) * 0.9) - (size_t(2) << 30), kMaxPoolBytes);
   std::vector<BenchResult> rows, fits;
   for (int ctx : o.contexts) {
     for (int b : o.batches) {

@@ -14,7 +14,7 @@ double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 
 KvPool::KvPool(size_t bytes) {
   capacity_ = bytes / 16 * 16;
   if (capacity_ == 0) fail("kv pool: size {} bytes is too small", bytes);
-  if (capacity_ / 16 > 0xffffffffull) fail("kv pool: {:.1f} GiB exceeds the 64 GiB a pool can address", gib(capacity_));
+  if (capacity_ > kMaxBytes) fail("kv pool: {:.1f} GiB exceeds the 64 GiB a pool can address", gib(capacity_));
   size_t free_mem = 0, total = 0;
   check(cudaMemGetInfo(&free_mem, &total), "cudaMemGetInfo");
   if (capacity_ > free_mem) {

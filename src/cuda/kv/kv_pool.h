@@ -22,6 +22,8 @@ class KvPool {
   // Allocates `bytes` (rounded down to 16) of device memory. Throws zc::Error when the
   // device cannot provide it, naming the size and the free memory.
   explicit KvPool(size_t bytes);
+  // The most a pool can hold: page fields address it in 16-byte units with 32 bits.
+  static constexpr size_t kMaxBytes = size_t(16) << 32;
 
   // 16-byte unit offset of a chunk of `bytes` (> 0). Throws zc::Error "kv pool: out of
   // memory" with the request and the pool's use when nothing fits.
