@@ -117,6 +117,39 @@ TEST(CudaGpuCache, ZipCacheMatchesTheCpuCache) {
   }
 }
 
+// A NaN query reaches ZipCache's probe scores; the split no longer synchronizes per
+// layer, so the error comes from check_errors(), and the cache keeps working after it.
+TEST(CudaGpuCache, NaNSaliencyIsReportedByCheckErrors) {
+  ZC_REQUIRE_GPU();
+  zc::cuda::GpuKvShape shape;
+  shape.n_layers = 2, shape.batch = 1, shape.n_heads = 4, shape.n_kv_heads = 2, shape.head_dim = 64;
+  shape.max_context = 256;
+  zc::cuda::KvPool pool(size_t(16) << 20);
+  zc::cuda::GpuKvCache gpu(zc::kv::parse_method("zipcache"), shape, pool);
+  zc::Rng rng(31);
+  const int T = 200;
+  const size_t qw = size_t(shape.n_heads) * 64, kw = size_t(shape.n_kv_heads) * 64;
+  auto q = random_bf16(rng, size_t(T) * qw, 1.0f);
+  const auto k = random_bf16(rng, size_t(T) * kw, 1.0f), v = random_bf16(rng, size_t(T) * kw, 1.0f);
+  DeviceBuffer<float> dk, dv;
+  DeviceBuffer<uint16_t> dqb, dkb;
+  dk.upload(k), dv.upload(v), dkb.upload(bits_bf16(k));
+  dqb.upload(bits_bf16(q));
+  gpu.prefill(0, 0, dk.get(), dv.get(), int(kw), T, dqb.get(), dkb.get());
+  EXPECT_NO_THROW(gpu.check_errors());
+  for (size_t i = 0; i < q.size(); ++i) q[i] = std::nanf("");  // every probe row
+  dqb.upload(bits_bf16(q));
+  gpu.prefill(1, 0, dk.get(), dv.get(), int(kw), T, dqb.get(), dkb.get());  // no throw: deferred
+  std::string msg;
+  try {
+    gpu.check_errors();
+  } catch (const zc::Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("saliency score is NaN"), std::string::npos) << msg;
+  EXPECT_NO_THROW(gpu.check_errors());  // reported once, then cleared
+}
+
 TEST(CudaGpuCache, UnsupportedMethodsAreClearErrors) {
   ZC_REQUIRE_GPU();
   zc::cuda::KvPool pool(size_t(1) << 20);

@@ -137,6 +137,35 @@ TEST(CudaTopR, NaNIsAnErrorNamingTheFirstOne) {
             std::string::npos);
 }
 
+// The deferred form: the same outputs, no throw, the first NaN's index in the caller's
+// flag (kept across calls by atomicMin).
+TEST(CudaTopR, DeferredNaNCheckLeavesTheIndexInTheFlag) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(53);
+  for (int n : {1, 7, 1025}) {
+    std::vector<float> s(3 * size_t(n));
+    for (auto& x : s) x = rng.normal();
+    DeviceBuffer<float> ds;
+    ds.upload(s);
+    const int count = n / 3;
+    DeviceBuffer<int32_t> sal(3 * size_t(std::max(count, 1))), reg(3 * size_t(n - count));
+    DeviceBuffer<int32_t> sal2(sal.size()), reg2(reg.size());
+    DeviceBuffer<unsigned long long> flag(1);
+    flag.fill_bytes(0xff);
+    zc::cuda::top_r_split(ds.get(), 3, n, count, sal.get(), reg.get());
+    zc::cuda::top_r_split_deferred(ds.get(), 3, n, count, sal2.get(), reg2.get(), flag.get());
+    EXPECT_EQ(sal2.download(), sal.download()) << n;
+    EXPECT_EQ(reg2.download(), reg.download()) << n;
+    EXPECT_EQ(flag.download()[0], std::numeric_limits<unsigned long long>::max()) << "no NaN, n " << n;
+    s[size_t(2 * n + n - 1)] = std::nanf("");
+    s[size_t(n)] = std::nanf("");  // list 1, token 0: the first
+    ds.upload(s);
+    EXPECT_NO_THROW(zc::cuda::top_r_split_deferred(ds.get(), 3, n, count, sal2.get(), reg2.get(), flag.get()));
+    EXPECT_EQ(flag.download()[0], static_cast<unsigned long long>(n)) << n;
+  }
+  EXPECT_THROW(zc::cuda::top_r_split_deferred(nullptr, 1, 1, 0, nullptr, nullptr, nullptr), zc::Error);
+}
+
 TEST(CudaTopR, BadArgumentsAreErrors) {
   ZC_REQUIRE_GPU();
   DeviceBuffer<float> s(10);

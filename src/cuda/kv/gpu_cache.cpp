@@ -107,6 +107,8 @@ GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, 
   sc.iota.upload(iota);
   sc.err.resize(1);
   sc.err.fill_bytes(0xff);
+  sc.nan_score.resize(1);
+  sc.nan_score.fill_bytes(0xff);
   sc.runs.resize(size_t(shape.batch));
   sc.win.resize(size_t(shape.batch));
   sc.win_count.resize(size_t(shape.batch));
@@ -414,9 +416,15 @@ void GpuKvCache::reset(int seq) {
 }
 
 void GpuKvCache::check_errors() {
-  unsigned long long e = 0;
+  unsigned long long e = 0, nan_score = 0;
   check(cudaMemcpyAsync(&e, scratch_->err.get(), sizeof(e), cudaMemcpyDeviceToHost, stream_), "error flag");
+  check(cudaMemcpyAsync(&nan_score, scratch_->nan_score.get(), sizeof(nan_score), cudaMemcpyDeviceToHost, stream_),
+        "saliency NaN flag");
   check(cudaStreamSynchronize(stream_), "kv cache");
+  if (nan_score != std::numeric_limits<unsigned long long>::max()) {
+    scratch_->nan_score.fill_bytes(0xff);
+    fail("gpu kv cache: a ZipCache saliency score is NaN: non-finite queries or keys reached the probe pass");
+  }
   if (e != std::numeric_limits<unsigned long long>::max()) {
     const int cols = shape_.n_kv_heads * shape_.head_dim;
     const unsigned long long index = e >> 2;

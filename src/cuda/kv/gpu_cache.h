@@ -75,8 +75,9 @@ class GpuKvCache {
   // Frees everything sequence `seq` holds; it can take a new prompt afterwards.
   void reset(int seq);
 
-  // Throws zc::Error if a quantization kernel met a non-finite key or value since the
-  // last check (synchronizes the stream).
+  // Throws zc::Error if a quantization kernel met a non-finite key or value, or a
+  // ZipCache split a NaN saliency score, since the last check (synchronizes the stream;
+  // nothing else in prefill or decode does).
   void check_errors();
 
   // What the launches of append()/attend() depend on besides device memory the cache

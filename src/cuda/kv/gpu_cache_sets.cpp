@@ -166,7 +166,8 @@ void GpuKvCache::zipcache_split(int layer, int seq, const float* k, const float*
   grow(sc.idx, size_t(n_kv) * size_t(n));
   int32_t* sal = sc.idx.get();
   int32_t* reg = sal + size_t(n_kv) * size_t(n_sal);
-  top_r_split(scores_dev, n_kv, n, n_sal, sal, reg, stream_);
+  // The NaN check waits for check_errors(): no synchronization per layer.
+  top_r_split_deferred(scores_dev, n_kv, n, n_sal, sal, reg, sc.nan_score.get(), stream_);
   plan_set(layer, seq, n_sal, method_.bits_high, page0);
   plan_set(layer, seq, n_reg, method_.bits_low, page0 + pages_for(n_sal));
   flush_updates();

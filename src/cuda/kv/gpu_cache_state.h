@@ -37,6 +37,9 @@ struct GpuKvCache::Scratch {
   DeviceBuffer<uint16_t> klo, kstep, vlo, vstep, vscale;
   DeviceBuffer<int32_t> idx, iota, probes;
   DeviceBuffer<unsigned long long> err;
+  // ~0 unless a ZipCache split since the last check_errors() met a NaN saliency
+  // score (top_r_split_deferred).
+  DeviceBuffer<unsigned long long> nan_score;
   DeviceBuffer<unsigned> colstats;  // scratch of the row-parallel column statistics
   DeviceBuffer<SeqRun> runs, win;
   DeviceBuffer<int32_t> win_count;

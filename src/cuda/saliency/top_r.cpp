@@ -1,5 +1,5 @@
 // Host side of the GPU top-r split (top_r.h): argument checks, the launch, and the one
-// NaN-flag check (top_r.cu holds the kernel).
+// NaN-flag check, or none when the caller defers it (top_r.cu holds the kernel).
 #include "cuda/saliency/top_r.h"
 
 #include <limits>
@@ -11,13 +11,16 @@
 
 namespace zc::cuda {
 
-void top_r_split(const float* scores, int lists, int n, int count, int32_t* salient_idx,
-                 int32_t* regular_idx, cudaStream_t stream) {
+namespace {
+
+// Throws on bad arguments; false when there is nothing to split.
+bool check_args(const float* scores, int lists, int n, int count, const int32_t* salient_idx,
+                const int32_t* regular_idx) {
   if (lists < 0 || n < 0) fail("cuda top_r_split: bad shape {} lists x {} tokens", lists, n);
   if (count < 0 || count > n) {
     fail("cuda top_r_split: salient count {} is outside [0, {}] (the list length)", count, n);
   }
-  if (lists == 0 || n == 0) return;
+  if (lists == 0 || n == 0) return false;
   if (scores == nullptr) fail("cuda top_r_split: null scores for {} lists x {} tokens", lists, n);
   if (count > 0 && salient_idx == nullptr) {
     fail("cuda top_r_split: null salient_idx for {} salient tokens per list", count);
@@ -25,6 +28,22 @@ void top_r_split(const float* scores, int lists, int n, int count, int32_t* sali
   if (count < n && regular_idx == nullptr) {
     fail("cuda top_r_split: null regular_idx for {} regular tokens per list", n - count);
   }
+  return true;
+}
+
+}  // namespace
+
+void top_r_split_deferred(const float* scores, int lists, int n, int count, int32_t* salient_idx,
+                          int32_t* regular_idx, unsigned long long* nan_flag, cudaStream_t stream) {
+  if (!check_args(scores, lists, n, count, salient_idx, regular_idx)) return;
+  if (nan_flag == nullptr) fail("cuda top_r_split_deferred: null NaN flag");
+  check(detail::launch_top_r_split(scores, lists, n, count, salient_idx, regular_idx, nan_flag, stream),
+        "top-r split kernel");
+}
+
+void top_r_split(const float* scores, int lists, int n, int count, int32_t* salient_idx,
+                 int32_t* regular_idx, cudaStream_t stream) {
+  if (!check_args(scores, lists, n, count, salient_idx, regular_idx)) return;
   // One flag per stream, kept: allocating it per call cost a cudaMalloc and a
   // device-wide synchronizing cudaFree for every layer of every ZipCache prefill.
   static thread_local std::map<cudaStream_t, DeviceBuffer<unsigned long long>> flags;

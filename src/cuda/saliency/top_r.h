@@ -21,4 +21,12 @@ namespace zc::cuda {
 void top_r_split(const float* scores, int lists, int n, int count, int32_t* salient_idx,
                  int32_t* regular_idx, cudaStream_t stream = nullptr);
 
+// The same without synchronizing: the first NaN's list * n + token is folded into
+// *nan_flag (device; atomicMin, so the caller sets it to ~0ull once and may share it
+// across calls) and the caller reads it when it next synchronizes anyway. A per-layer
+// synchronization here kept the host from queueing ahead of a ZipCache prefill (the
+// GPU idled between layers while the host planned the next one).
+void top_r_split_deferred(const float* scores, int lists, int n, int count, int32_t* salient_idx,
+                          int32_t* regular_idx, unsigned long long* nan_flag, cudaStream_t stream = nullptr);
+
 }  // namespace zc::cuda
