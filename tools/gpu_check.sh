@@ -127,6 +127,11 @@ for kind in ("runs", "largest_batch"):
               f"decode={r['decode_ms']:.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
               f"x{r['compression']:.2f} peak={r['peak_bytes']/2**30:.1f}GiB")
 PY
+    # The decode step with the weight products on cuBLAS instead of gemv.cu (A/B).
+    ZC_GEMV=0 timeout 200 "$app" bench --synthetic llama3-8b -b 8 -c 4096 -n 40 --kv fp16 --kv zipcache \
+      >"$out/bench_llama3_cublas.txt" 2>&1
+    step "zipcache bench llama3-8b, ZC_GEMV=0" $?
+    grep -E "^\| (fp16|zipcache)" "$out/bench_llama3_cublas.txt" | tee -a "$summary"
     # Where the time goes: GPU time per named operation (eager decode steps).
     if [ "${PROFILE:-1}" = 1 ]; then
       timeout 300 "$app" bench --synthetic llama3-8b -b 8 -c 4096 -n 8 --kv fp16 --kv zipcache --profile \

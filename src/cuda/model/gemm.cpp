@@ -2,10 +2,31 @@
 // column-major product C(out x n) = op_T(W: in x out) * x(in x n).
 #include "cuda/model/gemm.h"
 
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
 #include "core/error.h"
 #include "cuda/core/device.h"
+#include "cuda/model/gemv_launch.h"
 
 namespace zc::cuda {
+
+namespace {
+
+// Products of at most 8 rows (decode) go to the streaming kernel of gemv.cu, which
+// reads the weights near the memory bandwidth where cuBLAS did not; ZC_GEMV=0 keeps
+// them on cuBLAS (benchmarks compare both).
+bool gemv_fits(const uint16_t* x, int n, int in, const uint16_t* w) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("ZC_GEMV");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return enabled && n <= detail::kGemvMaxRows && in % 8 == 0 && aligned(x) && aligned(w);
+}
+
+}  // namespace
 
 void check_cublas(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) fail("cuda: {}: cuBLAS status {} ({})", what, int(s), cublasGetStatusString(s));
@@ -28,6 +49,10 @@ Gemm::~Gemm() {
 void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
                   cudaStream_t stream) {
   if (n < 1 || in < 1 || out < 1) fail("cuda linear: bad shape [{} x {}] x [{} x {}]^T", n, in, out, in);
+  if (gemv_fits(x, n, in, w)) {
+    check(detail::launch_gemv(x, n, in, w, out, y, beta, nullptr, stream), "linear (gemv)");
+    return;
+  }
   check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
   const float alpha = 1.0f;
   check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, w, CUDA_R_16BF, in, x,
@@ -38,6 +63,10 @@ void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, 
 void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int out, uint16_t* y,
                        cudaStream_t stream) {
   if (n < 1 || in < 1 || out < 1) fail("cuda linear: bad shape [{} x {}] x [{} x {}]^T", n, in, out, in);
+  if (gemv_fits(x, n, in, w)) {
+    check(detail::launch_gemv(x, n, in, w, out, nullptr, 0.0f, y, stream), "linear to bf16 (gemv)");
+    return;
+  }
   check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
   const float alpha = 1.0f, beta = 0.0f;
   check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, w, CUDA_R_16BF, in, x,
