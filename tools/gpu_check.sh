@@ -91,6 +91,12 @@ for t in test_cuda test_cuda_engine; do
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran|rel L2|compared" "$out/$t.log" | head -40 | tee -a "$summary"
 done
 
+# gemv.cu takes one row by default; its 2..8-row forms run in the same test this way.
+if [ -x "$dir/tests/test_cuda" ]; then
+  ZC_GEMV=8 "$dir/tests/test_cuda" --gtest_filter='CudaGemm*' >"$out/test_gemv8.log" 2>&1
+  step "test_cuda CudaGemm with ZC_GEMV=8" $?
+fi
+
 if [ "${MEMCHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 "$dir/tests/test_cuda" \
     >"$out/memcheck.log" 2>&1
@@ -127,11 +133,16 @@ for kind in ("runs", "largest_batch"):
               f"decode={r['decode_ms']:.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
               f"x{r['compression']:.2f} peak={r['peak_bytes']/2**30:.1f}GiB")
 PY
-    # The decode step with the weight products on cuBLAS instead of gemv.cu (A/B).
+    # The decode step with every weight product on cuBLAS (ZC_GEMV=0) and with up to 8
+    # rows on gemv.cu (ZC_GEMV=8), against the default above (A/B).
     ZC_GEMV=0 timeout 200 "$app" bench --synthetic llama3-8b -b 8 -c 4096 -n 40 --kv fp16 --kv zipcache \
       >"$out/bench_llama3_cublas.txt" 2>&1
     step "zipcache bench llama3-8b, ZC_GEMV=0" $?
     grep -E "^\| (fp16|zipcache)" "$out/bench_llama3_cublas.txt" | tee -a "$summary"
+    ZC_GEMV=8 timeout 200 "$app" bench --synthetic llama3-8b -b 1,8 -c 4096 -n 40 --kv fp16 \
+      >"$out/bench_llama3_gemv8.txt" 2>&1
+    step "zipcache bench llama3-8b, ZC_GEMV=8" $?
+    grep -E "^\| fp16" "$out/bench_llama3_gemv8.txt" | tee -a "$summary"
     # Where the time goes: GPU time per named operation (eager decode steps).
     if [ "${PROFILE:-1}" = 1 ]; then
       timeout 300 "$app" bench --synthetic llama3-8b -b 8 -c 4096 -n 8 --kv fp16 --kv zipcache --profile \

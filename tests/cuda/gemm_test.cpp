@@ -1,5 +1,6 @@
 // The forward pass's products (cuda/model/gemm.h) against double precision: the
-// streaming kernel for up to 8 rows (gemv.cu) and cuBLAS beyond, fp32 output with beta
+// streaming kernel (gemv.cu: one row by default, up to 8 with ZC_GEMV=8, which
+// tools/gpu_check.sh also runs) and cuBLAS beyond, fp32 output with beta
 // 0 and 1, bf16 output; odd sizes, one row, one output, `in` not a multiple of 8 (the
 // cuBLAS path), and misaligned x (also cuBLAS).
 #include <gtest/gtest.h>

@@ -154,7 +154,9 @@ TEST(CudaTopR, DeferredNaNCheckLeavesTheIndexInTheFlag) {
     flag.fill_bytes(0xff);
     zc::cuda::top_r_split(ds.get(), 3, n, count, sal.get(), reg.get());
     zc::cuda::top_r_split_deferred(ds.get(), 3, n, count, sal2.get(), reg2.get(), flag.get());
-    EXPECT_EQ(sal2.download(), sal.download()) << n;
+    if (count > 0) {  // count 0 writes no salient list
+      EXPECT_EQ(sal2.download(), sal.download()) << n;
+    }
     EXPECT_EQ(reg2.download(), reg.download()) << n;
     EXPECT_EQ(flag.download()[0], std::numeric_limits<unsigned long long>::max()) << "no NaN, n " << n;
     s[size_t(2 * n + n - 1)] = std::nanf("");
@@ -168,7 +170,8 @@ TEST(CudaTopR, DeferredNaNCheckLeavesTheIndexInTheFlag) {
 
 TEST(CudaTopR, BadArgumentsAreErrors) {
   ZC_REQUIRE_GPU();
-  DeviceBuffer<float> s(10);
+  DeviceBuffer<float> s;
+  s.upload(std::vector<float>(10, 0.5f));  // defined scores: the valid calls below run the kernel
   DeviceBuffer<int32_t> a(10), b(10);
   const auto err = [&](const float* sc, int lists, int n, int count, int32_t* x, int32_t* y) {
     return zc::test::error_of([&] { zc::cuda::top_r_split(sc, lists, n, count, x, y); });

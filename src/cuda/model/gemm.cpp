@@ -14,16 +14,28 @@ namespace zc::cuda {
 
 namespace {
 
-// Products of at most 8 rows (decode) go to the streaming kernel of gemv.cu, which
-// reads the weights near the memory bandwidth where cuBLAS did not; ZC_GEMV=0 keeps
-// them on cuBLAS (benchmarks compare both).
-bool gemv_fits(const uint16_t* x, int n, int in, const uint16_t* w) {
-  static const bool enabled = [] {
+// Single-row products (decode at batch 1, prefill's last-token logits) go to the
+// streaming kernel of gemv.cu; more rows stay on cuBLAS. Measured on an H100
+// (docs/benchmarks.md): batch-1 decode steps 7.07-7.20 ms instead of 7.09-7.50, but
+// batch 8 through the kernel 10.78 ms instead of cuBLAS's 8.72 (rereading 8 rows of x
+// per weight vector). ZC_GEMV=N (0..8) sets the most rows it takes (0: never).
+int gemv_rows() {
+  static const int rows = [] {
     const char* v = std::getenv("ZC_GEMV");
-    return v == nullptr || std::strcmp(v, "0") != 0;
+    if (v == nullptr || *v == '\0') return 1;
+    char* end = nullptr;
+    const long x = std::strtol(v, &end, 10);
+    if (*end != '\0' || x < 0 || x > detail::kGemvMaxRows) {
+      fail("ZC_GEMV={} is not an integer in [0, {}]", v, detail::kGemvMaxRows);
+    }
+    return static_cast<int>(x);
   }();
+  return rows;
+}
+
+bool gemv_fits(const uint16_t* x, int n, int in, const uint16_t* w) {
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return enabled && n <= detail::kGemvMaxRows && in % 8 == 0 && aligned(x) && aligned(w);
+  return n <= gemv_rows() && in % 8 == 0 && aligned(x) && aligned(w);
 }
 
 }  // namespace

@@ -18,8 +18,8 @@ class Gemm {
 
   // y[n][out] = x[n][in] W^T + beta * y, x and W bf16 (uint16_t bits), y fp32; all
   // device pointers, rows contiguous. beta 1 adds into y (the residual connections).
-  // Up to 8 rows (decode) run on a streaming matrix-vector kernel (gemv.cu) unless
-  // ZC_GEMV=0; more rows, or in not a multiple of 8, on cuBLAS.
+  // One row runs on a streaming matrix-vector kernel (gemv.cu; ZC_GEMV=N takes up to
+  // N <= 8 rows there, 0 none); more rows, or in not a multiple of 8, on cuBLAS.
   void linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
               cudaStream_t stream);
 
