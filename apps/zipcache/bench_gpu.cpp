@@ -169,26 +169,22 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
   // each ending in a synchronization (the latency a user sees per token).
   std::vector<int32_t> tokens(size_t(bc.batch), 1);
   const int warmup = std::min(3, bc.gen);
-  std::vector<double> steps;
-  for (int s = 0; s < bc.gen; ++s) {
-    for (auto& t : tokens) t = int32_t(rng.integer(0, c.vocab_size - 1));
-    const auto t0 = Clock::now();
-    runner.decode(tokens);
-    runner.synchronize();
-    if (s >= warmup) steps.push_back(seconds_since(t0) * 1e3);
-  }
+  const auto timed_steps = [&] {  // ms of each step after the warm-up ones
+    std::vector<double> ms;
+    for (int s = 0; s < bc.gen; ++s) {
+      for (auto& t : tokens) t = int32_t(rng.integer(0, c.vocab_size - 1));
+      const auto t0 = Clock::now();
+      runner.decode(tokens);
+      runner.synchronize();
+      if (s >= warmup) ms.push_back(seconds_since(t0) * 1e3);
+    }
+    return ms;
+  };
+  const std::vector<double> steps = timed_steps();
   res.decode_ms = median(steps);
   // The same number of steps again without CUDA graphs, for the comparison.
   runner.set_cuda_graphs(false);
-  std::vector<double> eager;
-  for (int s = 0; s < bc.gen; ++s) {
-    for (auto& t : tokens) t = int32_t(rng.integer(0, c.vocab_size - 1));
-    const auto t0 = Clock::now();
-    runner.decode(tokens);
-    runner.synchronize();
-    if (s >= warmup) eager.push_back(seconds_since(t0) * 1e3);
-  }
-  res.decode_eager_ms = median(eager);
+  res.decode_eager_ms = median(timed_steps());
   res.decode_p10_ms = percentile(steps, 0.1);
   res.decode_p90_ms = percentile(steps, 0.9);
   res.tokens_per_s = res.decode_ms > 0 ? bc.batch * 1e3 / res.decode_ms : 0;

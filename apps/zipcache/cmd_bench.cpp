@@ -117,12 +117,11 @@ std::string profile_tables(const std::vector<BenchResult>& rows) {
   return s;
 }
 
-// The CPU path: the fp32 model and the kv::Cache policies (no synthetic weights, no
-// largest-batch search: both are GPU-sized).
-int run_on_cpu(const BenchCommand& o, const std::vector<kv::MethodConfig>& methods) {
-  const std::string dir = resolve_model_dir(o.model);
-  std::cerr << "loading " << dir << " (CPU, fp32)...\n";
-  const model::Model model = model::Model::load(dir);
+// One run per (context, batch, method) of the sweep, in that order; run_one(method,
+// config) measures it and the row gets the method's label.
+template <typename RunOne>
+std::vector<BenchResult> sweep(const BenchCommand& o, const std::vector<kv::MethodConfig>& methods,
+                               RunOne&& run_one) {
   std::vector<BenchResult> rows;
   for (int ctx : o.contexts) {
     for (int b : o.batches) {
@@ -130,11 +129,22 @@ int run_on_cpu(const BenchCommand& o, const std::vector<kv::MethodConfig>& metho
         std::cerr << fmt::format("{} batch {} context {}...\n", method_label(m), b, ctx);
         BenchConfig bc;
         bc.batch = b, bc.context = ctx, bc.gen = o.gen, bc.reps = o.reps;
-        rows.push_back(run_cpu_bench(model, m, bc));
+        rows.push_back(run_one(m, bc));
         rows.back().method = method_label(m);
       }
     }
   }
+  return rows;
+}
+
+// The CPU path: the fp32 model and the kv::Cache policies (no synthetic weights, no
+// largest-batch search: both are GPU-sized).
+int run_on_cpu(const BenchCommand& o, const std::vector<kv::MethodConfig>& methods) {
+  const std::string dir = resolve_model_dir(o.model);
+  std::cerr << "loading " << dir << " (CPU, fp32)...\n";
+  const model::Model model = model::Model::load(dir);
+  const std::vector<BenchResult> rows =
+      sweep(o, methods, [&](const kv::MethodConfig& m, const BenchConfig& bc) { return run_cpu_bench(model, m, bc); });
   return write_results(o, dir + " (CPU)", rows, {});
 }
 
@@ -173,19 +183,11 @@ int run(BenchCommand& o) {
   const size_t pool_bytes =
       o.kv_mem_gib > 0 ? size_t(o.kv_mem_gib * 1073741824.0)
                        : std::min(size_t(double(gpu_free_bytes()) * 0.9) - (size_t(2) << 30), kMaxPoolBytes);
-  std::vector<BenchResult> rows, fits;
-  for (int ctx : o.contexts) {
-    for (int b : o.batches) {
-      for (const auto& m : methods) {
-        std::cerr << fmt::format("{} batch {} context {}...\n", method_label(m), b, ctx);
-        BenchConfig bc;
-        bc.batch = b, bc.context = ctx, bc.gen = o.gen, bc.reps = o.reps;
-        bc.profile_steps = o.profile ? o.profile_steps : 0;
-        rows.push_back(model.run(m, bc, pool_bytes));
-        rows.back().method = method_label(m);
-      }
-    }
-  }
+  const std::vector<BenchResult> rows = sweep(o, methods, [&](const kv::MethodConfig& m, BenchConfig bc) {
+    bc.profile_steps = o.profile ? o.profile_steps : 0;
+    return model.run(m, bc, pool_bytes);
+  });
+  std::vector<BenchResult> fits;
   // Largest batch whose KV cache fits the budget at the first context, from the
   // bytes per sequence the allocator reported; its caches are filled by quantizing
   // random k/v (prefilling hundreds of sequences would dominate the run).

@@ -26,18 +26,8 @@ std::vector<float> random_vec(zc::Rng& rng, size_t n, float scale = 1.0f) {
   return v;
 }
 
-template <typename T>
-DeviceBuffer<T> dev(const std::vector<T>& host) {
-  DeviceBuffer<T> d;
-  d.upload(host);
-  return d;
-}
-
-template <typename T>
-std::vector<T> sync_download(const DeviceBuffer<T>& d) {
-  zc::cuda::check(cudaDeviceSynchronize(), "test sync");
-  return d.download();
-}
+using zc_test::dev;
+using zc_test::sync_download;
 
 // Double reference of LlamaRMSNorm for one vector.
 std::vector<double> rms_ref(const float* x, int dim, const float* w, float eps) {

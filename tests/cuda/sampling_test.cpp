@@ -77,12 +77,7 @@ std::vector<float> random_logits(zc::Rng& rng, size_t n, bool ties) {
   return v;
 }
 
-template <typename T>
-DeviceBuffer<T> dev(const std::vector<T>& host) {
-  DeviceBuffer<T> d;
-  d.upload(host);
-  return d;
-}
+using zc_test::dev;
 
 std::vector<int32_t> draw(GpuSampler& s, const DeviceBuffer<float>& logits, int rows, int vocab,
                           uint64_t step) {

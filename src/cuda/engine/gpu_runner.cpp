@@ -123,10 +123,8 @@ void GpuRunner::layers(int rows, int seq) {
       op("attention prefill", [&] { prefill_attention(ps, Dtype::BF16, qb_.get(), kb_.get(), vb_.get(), attn_.get(), s); });
       op("cache prefill", [&] { cache_->prefill(l, seq, k, v, W, rows, qb_.get(), kb_.get()); });
     } else {
-      op("rope", [&] {
-        rope_inplace(qkv_.get(), rows, W, 0, nh, d, pos_.get(), model_.inv_freq(), s);
-        rope_inplace(qkv_.get(), rows, W, nh * d, nkv, d, pos_.get(), model_.inv_freq(), s);
-      });
+      // q and k heads are adjacent in a qkv row: one launch rotates both.
+      op("rope", [&] { rope_inplace(qkv_.get(), rows, W, 0, nh + nkv, d, pos_.get(), model_.inv_freq(), s); });
       op("cache append", [&] { cache_->append(l, k, v, W); });
       op("attention decode", [&] { cache_->attend(l, qkv_.get(), attn_f32_.get(), W); });
       op("attn to bf16", [&] { to_bf16(attn_f32_.get(), size_t(rows) * nh * d, attn_.get(), s); });

@@ -20,30 +20,13 @@
 
 #include <cstdint>
 
+#include "cuda/core/ptx.cuh"
 #include "cuda/kv/decode_launch.h"
 #include "cuda/kv/decode_mma_page.cuh"
 #include "cuda/kv/kv_page.h"
 
 namespace zc::cuda::detail {
 namespace mma {
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-// 2^x by the SFU (ex2.approx.ftz: ~2 ulp, flushes denormal results to 0, 2^-inf = 0);
-// exp2f's denormal handling would add five instructions per probability.
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 
 // Value parameter groups of a page, D / vgroup (1..8), without an integer division
 // (a subroutine call on the GPU): the float quotient of two small integers that divide
@@ -67,14 +50,16 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
   const uint4* base = reinterpret_cast<const uint4*>(pool);
   const int nk = D * pg.kbits / 4;  // (D kbits / 128) rows of 32 token vectors
   for (int i = lane; i < nk; i += 32) {
-    cp_async16(st + ((i & ~31) | key_slot(i & 31, true)), base + pg.k + i);
+    ptx::cp_async16(ptx::smem_addr(st + ((i & ~31) | key_slot(i & 31, true))), base + pg.k + i);
   }
   const int nv = D * pg.vbits / 4;
-  for (int i = lane; i < nv; i += 32) cp_async16(st + D + i, base + pg.v + i);
+  for (int i = lane; i < nv; i += 32) ptx::cp_async16(ptx::smem_addr(st + D + i), base + pg.v + i);
   const int np = 8 * value_groups<D>(pg);
-  for (int i = lane; i < np; i += 32) cp_async16(st + 2 * D + i, base + pg.vp + i);
+  for (int i = lane; i < np; i += 32) ptx::cp_async16(ptx::smem_addr(st + 2 * D + i), base + pg.vp + i);
   if (pg.values == PageValues::Cstq) {
-    for (int i = lane; i < D / 8; i += 32) cp_async16(st + 2 * D + 8 * groups + i, base + pg.vs + i);
+    for (int i = lane; i < D / 8; i += 32) {
+      ptx::cp_async16(ptx::smem_addr(st + 2 * D + 8 * groups + i), base + pg.vs + i);
+    }
   }
 }
 
@@ -121,7 +106,7 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
   // ---- online softmax: rescale only when some head's max grows ----
   if (__any_sync(0xffffffffu, mt > m_run)) {
     const float m_new = fmaxf(m_run, mt);
-    const float corr = m_run == -INFINITY ? 0.0f : fast_exp2(m_run - m_new);
+    const float corr = m_run == -INFINITY ? 0.0f : ptx::ex2(m_run - m_new);
     m_run = m_new;
     l_part *= corr;
     const float c0 = __shfl_sync(0xffffffffu, corr, 8 * t4);
@@ -134,7 +119,7 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
   for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      pr[nt][i] = fast_exp2(s[nt][i] - m_run);  // -inf (padding) -> 0
+      pr[nt][i] = ptx::ex2(s[nt][i] - m_run);  // -inf (padding) -> 0
       l_part += pr[nt][i];
     }
   }
@@ -186,7 +171,7 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
 #pragma unroll
   for (int k = 0; k < STAGES - 1; ++k) {
     if (k < n_mine) issue(k);
-    cp_async_commit();
+    ptx::cp_async_commit();
   }
 
   for (int i = tid; i < kHeads * D; i += kThreads) {
@@ -205,8 +190,8 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
 
   for (int k = 0; k < n_mine; ++k) {
     if (k + STAGES - 1 < n_mine) issue(k + STAGES - 1);
-    cp_async_commit();  // possibly empty: keeps one group per page
-    cp_async_wait<STAGES - 1>();
+    ptx::cp_async_commit();  // possibly empty: keeps one group per page
+    ptx::cp_async_wait<STAGES - 1>();
     __syncwarp();  // page k's copies by every lane are visible to the warp
     const KvPage pg = desc[k % 64];
     if (pg.kbits != cur_kbits || pg.kp != cur_kp) {
@@ -241,7 +226,7 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     }
     __syncwarp();  // the stage is refilled by the next iteration's issue
   }
-  cp_async_wait<0>();  // no copy may land after the CTA's shared memory is reused
+  ptx::cp_async_wait<0>();  // no copy may land after the CTA's shared memory is reused
 
   // ---- combine the warps: write (m, l, o) per warp, then one weighted sum ----
   l_part += __shfl_xor_sync(0xffffffffu, l_part, 1);

@@ -30,6 +30,7 @@
 
 #include <cstdint>
 
+#include "cuda/core/ptx.cuh"
 #include "cuda/kv/decode_launch.h"
 #include "cuda/kv/kv_page.h"
 
@@ -40,10 +41,8 @@ constexpr int kWarps = 4, kThreads = kWarps * 32, kHeads = 8;
 
 __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
                                          uint32_t a3, uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  const uint32_t a[4] = {a0, a1, a2, a3};
+  ptx::mma<__half>(c, a, b0, b1);
 }
 
 __device__ __forceinline__ uint32_t h2_bits(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }

@@ -36,6 +36,28 @@ void need_heads(const char* fn, int row_stride, int first_col, int n_heads, int 
   }
 }
 
+// A [q | k | v] row of (n_heads + 2 n_kv_heads) heads x head_dim, the width an int.
+void need_qkv(const char* fn, int rows, int n_heads, int n_kv_heads, int head_dim) {
+  need_shape(fn, rows, "rows", head_dim, "head_dim");
+  if (n_heads < 1) fail("cuda {}: n_heads must be >= 1, got {}", fn, n_heads);
+  if (n_kv_heads < 1) fail("cuda {}: n_kv_heads must be >= 1, got {}", fn, n_kv_heads);
+  if ((static_cast<long long>(n_heads) + 2LL * n_kv_heads) * head_dim > INT_MAX) {
+    fail("cuda {}: a qkv row of ({} + 2 x {}) heads x {} is too wide", fn, n_heads, n_kv_heads,
+         head_dim);
+  }
+}
+
+// SwiGLU from an fp32 or bf16 gate_up (T = float / uint16_t).
+template <typename T>
+void silu_mul(const char* fn, const T* gate_up, int rows, int inter, uint16_t* y, cudaStream_t stream) {
+  need_shape(fn, rows, "rows", inter, "inter");
+  if (rows == 0) return;
+  need_ptr(fn, gate_up, "gate_up");
+  need_ptr(fn, y, "y");
+  check(detail::launch_silu_mul(gate_up, rows, inter, y, stream), fn);
+  check_launch(fn);
+}
+
 void rmsnorm_checks(const char* fn, const float* x, int rows, int dim, const float* w, float eps,
                     const void* y) {
   need_shape(fn, rows, "rows", dim, "dim");
@@ -118,12 +140,7 @@ void rope_inplace(float* x, int rows, int row_stride, int first_col, int n_heads
 }
 
 void silu_mul_to_bf16(const float* gate_up, int rows, int inter, uint16_t* y, cudaStream_t stream) {
-  need_shape("silu_mul_to_bf16", rows, "rows", inter, "inter");
-  if (rows == 0) return;
-  need_ptr("silu_mul_to_bf16", gate_up, "gate_up");
-  need_ptr("silu_mul_to_bf16", y, "y");
-  check(detail::launch_silu_mul(gate_up, rows, inter, y, stream), "silu_mul_to_bf16");
-  check_launch("silu_mul_to_bf16");
+  silu_mul("silu_mul_to_bf16", gate_up, rows, inter, y, stream);
 }
 
 void to_bf16(const float* x, size_t n, uint16_t* y, cudaStream_t stream) {
@@ -143,25 +160,13 @@ void to_f16(const float* x, size_t n, uint16_t* y, cudaStream_t stream) {
 }
 
 void silu_mul_bf16_to_bf16(const uint16_t* gate_up, int rows, int inter, uint16_t* y, cudaStream_t stream) {
-  const char* fn = "silu_mul_bf16_to_bf16";
-  need_shape(fn, rows, "rows", inter, "inter");
-  if (rows == 0) return;
-  need_ptr(fn, gate_up, "gate_up");
-  need_ptr(fn, y, "y");
-  check(detail::launch_silu_mul(gate_up, rows, inter, y, stream), fn);
-  check_launch(fn);
+  silu_mul("silu_mul_bf16_to_bf16", gate_up, rows, inter, y, stream);
 }
 
 void split_qkv_to_bf16(const float* qkv, int rows, int n_heads, int n_kv_heads, int head_dim,
                        uint16_t* q, uint16_t* k, uint16_t* v, cudaStream_t stream) {
   const char* fn = "split_qkv_to_bf16";
-  need_shape(fn, rows, "rows", head_dim, "head_dim");
-  if (n_heads < 1) fail("cuda {}: n_heads must be >= 1, got {}", fn, n_heads);
-  if (n_kv_heads < 1) fail("cuda {}: n_kv_heads must be >= 1, got {}", fn, n_kv_heads);
-  if ((static_cast<long long>(n_heads) + 2LL * n_kv_heads) * head_dim > INT_MAX) {
-    fail("cuda {}: a qkv row of ({} + 2 x {}) heads x {} is too wide", fn, n_heads, n_kv_heads,
-         head_dim);
-  }
+  need_qkv(fn, rows, n_heads, n_kv_heads, head_dim);
   if (rows == 0) return;
   need_ptr(fn, qkv, "qkv");
   need_ptr(fn, q, "q");
@@ -175,14 +180,8 @@ void rope_split_qkv_to_bf16(float* qkv, int rows, int n_heads, int n_kv_heads, i
                             const int32_t* positions, const float* inv_freq, uint16_t* q,
                             uint16_t* k, uint16_t* v, cudaStream_t stream) {
   const char* fn = "rope_split_qkv_to_bf16";
-  need_shape(fn, rows, "rows", head_dim, "head_dim");
-  if (n_heads < 1) fail("cuda {}: n_heads must be >= 1, got {}", fn, n_heads);
-  if (n_kv_heads < 1) fail("cuda {}: n_kv_heads must be >= 1, got {}", fn, n_kv_heads);
+  need_qkv(fn, rows, n_heads, n_kv_heads, head_dim);
   if (head_dim % 2 != 0) fail("cuda {}: head_dim must be even (rotate_half pairs), got {}", fn, head_dim);
-  if ((static_cast<long long>(n_heads) + 2LL * n_kv_heads) * head_dim > INT_MAX) {
-    fail("cuda {}: a qkv row of ({} + 2 x {}) heads x {} is too wide", fn, n_heads, n_kv_heads,
-         head_dim);
-  }
   if (rows == 0) return;
   need_ptr(fn, qkv, "qkv");
   need_ptr(fn, positions, "positions");

@@ -29,6 +29,8 @@
 // write NaN everywhere; positions are clamped on every read, so no access leaves q.
 #include <cstdint>
 
+#include "cuda/core/ptx.cuh"
+#include "cuda/saliency/probe_positions.cuh"
 #include "cuda/saliency/saliency_launch.h"
 
 namespace zc::cuda::detail {
@@ -38,65 +40,7 @@ constexpr int kWarps = 4, kThreads = kWarps * 32;
 constexpr int kTile = 64;  // streamed rows per stage: keys (row pass), probe rows (column pass)
 constexpr unsigned kFull = 0xffffffffu;
 
-// ---- PTX wrappers (as in prefill_attention.cu) ---------------------------------
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-// 16 (or 8) bytes global -> shared; zero-filled when !valid (src not read).
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async8(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(dst), "l"(src),
-               "r"(valid ? 8 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-// c += a b: 16x16 row-major bf16 A, 16x8 column-major bf16 B, fp32 accumulators.
-__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// 2^x on the SFU (2^-inf = 0, NaN stays NaN).
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-__device__ __forceinline__ float quad_max(float v) {
-  v = fmaxf(v, __shfl_xor_sync(kFull, v, 1));
-  return fmaxf(v, __shfl_xor_sync(kFull, v, 2));
-}
-__device__ __forceinline__ float quad_sum(float v) {
-  v += __shfl_xor_sync(kFull, v, 1);
-  return v + __shfl_xor_sync(kFull, v, 2);
-}
-
-__device__ __forceinline__ int clamp_position(int t, int L) { return t < 0 ? 0 : (t >= L ? L - 1 : t); }
-
-// First probe index whose position is >= i (probes ascending).
-__device__ int lower_bound(const int32_t* __restrict__ probes, int P, int i) {
-  int lo = 0, hi = P;
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (probes[mid] < i) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
+using namespace ptx;  // cp.async, ldmatrix, mma, ex2, quad reductions (cuda/core/ptx.cuh)
 
 // ---- tile loads (shared-memory rows of D bf16 at pitch D + 8: the eight row addresses
 // of every ldmatrix then hit distinct bank groups) -----------------------------------
@@ -152,40 +96,6 @@ __device__ __forceinline__ uint32_t b_lane_offset(int lane) {
   return static_cast<uint32_t>(((lane % 8 + 8 * (lane / 16)) * (D + 8) + 8 * ((lane / 8) % 2)) * 2);
 }
 
-// acc[mi] = A_mi B^T for MI m16 tiles of A (rows a_lane + mi * 16 rows, or the
-// register fragments af when MI == 1) against the 64 rows of B at b_lane.
-template <int D, int MI>
-__device__ __forceinline__ void tile_product(float (&s)[MI][kTile / 8][4], const uint32_t (&af)[D / 16][4],
-                                             uint32_t a_lane, uint32_t b_lane) {
-  constexpr int LD = D + 8;
-#pragma unroll
-  for (int mi = 0; mi < MI; ++mi) {
-#pragma unroll
-    for (int n = 0; n < kTile / 8; ++n) s[mi][n][0] = s[mi][n][1] = s[mi][n][2] = s[mi][n][3] = 0.0f;
-  }
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-    uint32_t a[MI][4];
-#pragma unroll
-    for (int mi = 0; mi < MI; ++mi) {
-      if constexpr (MI == 1) {
-        a[mi][0] = af[kk][0], a[mi][1] = af[kk][1], a[mi][2] = af[kk][2], a[mi][3] = af[kk][3];
-      } else {
-        ldsm_x4(a_lane + static_cast<uint32_t>(mi * 16 * LD * 2 + kk * 32), a[mi]);
-      }
-    }
-#pragma unroll
-    for (int n2 = 0; n2 < kTile / 16; ++n2) {
-      uint32_t r[4];
-      ldsm_x4(b_lane + static_cast<uint32_t>((n2 * 16 * LD + kk * 16) * 2), r);
-#pragma unroll
-      for (int mi = 0; mi < MI; ++mi) {
-        mma(s[mi][2 * n2], a[mi], r[0], r[1]);
-        mma(s[mi][2 * n2 + 1], a[mi], r[2], r[3]);
-      }
-    }
-  }
-}
 
 // ---- row pass ------------------------------------------------------------------------
 
@@ -271,7 +181,7 @@ __global__ void __launch_bounds__(kThreads) probe_row_kernel(const ProbeFusedPar
     const int k0 = j * kTile;
     if (k0 <= warp_last) {  // warp-uniform: some row of this warp sees a key of the tile
       float s[MI][kTile / 8][4];
-      tile_product<D, MI>(s, qf, a_lane,
+      tile_product<__nv_bfloat16, D, MI, kTile>(s, qf, a_lane,
                           k_base + static_cast<uint32_t>(j & 1) * kTileBytes + b_off);
       if (k0 + kTile - 1 > warp_min) {  // some row stops inside this tile
 #pragma unroll
@@ -405,7 +315,7 @@ __global__ void __launch_bounds__(kThreads) probe_column_kernel(const ProbeFused
     // row stops before the warp's last key or the tile runs past R.
     if (rec1[valid - 1].y > key_w) {
       float s[MI][kTile / 8][4];
-      tile_product<D, MI>(s, kf, a_lane, st + b_off);
+      tile_product<__nv_bfloat16, D, MI, kTile>(s, kf, a_lane, st + b_off);
       const bool mask = valid < kTile || rec1[0].y < key_w + RW;
 #pragma unroll
       for (int n = 0; n < kTile / 8; ++n) {

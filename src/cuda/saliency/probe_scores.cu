@@ -6,14 +6,13 @@
 // Exponentials use expf (no fast math): the tests compare against double precision.
 #include <cstdint>
 
+#include "cuda/saliency/probe_positions.cuh"
 #include "cuda/saliency/saliency_launch.h"
 
 namespace zc::cuda::detail {
 namespace {
 
 constexpr unsigned kFull = 0xffffffffu;
-
-__device__ int clamp_position(int t, int L) { return t < 0 ? 0 : (t >= L ? L - 1 : t); }
 
 // Thread per element of the gathered [n_kv][g * P][d] probe queries.
 __global__ void gather_kernel(const uint16_t* __restrict__ q, const int32_t* __restrict__ probes,
@@ -84,17 +83,6 @@ __global__ void row_stats_kernel(const float* __restrict__ S, const int32_t* __r
     row_max[row] = m;
     row_inv[row] = 1.0f / l;
   }
-}
-
-// First probe index whose position is >= i (probes ascending): the rows that see token i
-// are p >= lower_bound(i), i.e. a suffix of the probe list.
-__device__ int lower_bound(const int32_t* __restrict__ probes, int P, int i) {
-  int lo = 0, hi = P;
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (probes[mid] < i) lo = mid + 1; else hi = mid;
-  }
-  return lo;
 }
 
 constexpr int kColumnThreads = 256;
