@@ -47,7 +47,7 @@ if ! pkg-config --exists libpcre2-8 libutf8proc 2>/dev/null && ls .gpudeps/debs/
   export PKG_CONFIG_PATH=$lib/pkgconfig:$root/usr/share/pkgconfig
   export PKG_CONFIG_SYSROOT_DIR=$root
   pkgc=$(command -v pkg-config || echo $root/usr/bin/pkgconf)
-  extra+=(-DPKG_CONFIG_EXECUTABLE="$pkgc" -DCMAKE_LIBRARY_PATH="$lib/openblas-pthread;$lib"
+  extra+=(-DZC_GPU_ONLY=OFF -DPKG_CONFIG_EXECUTABLE="$pkgc" -DCMAKE_LIBRARY_PATH="$lib/openblas-pthread;$lib"
           -DCMAKE_INCLUDE_PATH="$root/usr/include/x86_64-linux-gnu/openblas-pthread;$root/usr/include")
   echo "libraries: Debian packages from .gpudeps/debs unpacked into $root" | tee -a "$summary"
 elif ! pkg-config --exists libpcre2-8 libutf8proc 2>/dev/null; then
@@ -70,7 +70,7 @@ start=$(date +%s)
 targets=(--target test_cuda zc_gpu_bench)
 if [ "${OTHER_TESTS:-0}" = 1 ]; then
   targets=()
-elif ! printf '%s\n' "${extra[@]}" | grep -q ZC_GPU_ONLY; then
+elif ! printf '%s\n' "${extra[@]}" | grep -q ZC_GPU_ONLY=ON; then
   targets+=(test_cuda_engine zipcache test_apps)
 fi
 cmake --build "$dir" -j "$jobs" "${targets[@]}" >>"$out/build.log" 2>&1
@@ -87,7 +87,8 @@ for t in test_cuda test_cuda_engine; do
   [ -x "$dir/tests/$t" ] || continue
   start=$(date +%s)
   "$dir/tests/$t" >"$out/$t.log" 2>&1
-  step "$t ($(($(date +%s) - start)) s)" $?
+  rc=$?  # before the $(...) below, which would reset $?
+  step "$t ($(($(date +%s) - start)) s)" $rc
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran|rel L2|compared" "$out/$t.log" | head -40 | tee -a "$summary"
 done
 
@@ -112,8 +113,8 @@ if [ "${BENCH:-1}" = 1 ]; then
   ZC_DECODE_KERNEL=simt "$dir/zc_gpu_bench" --methods zipcache,kivi2 >"$out/bench_simt.txt" 2>&1
   step "decode attention bench, SIMT kernel" $?
   tail -6 "$out/bench_simt.txt"
-  # Kernel timings of the prefill attention and the probe pass at the Llama-3 shape.
-  ZC_TIMING=1 "$dir/tests/test_cuda" --gtest_filter='CudaPrefill.TimingLlama3Shape:CudaProbeScores.TimingLlama3Shape' \
+  # Kernel timings of the prefill attention, the probe pass and the cache prefill at the Llama-3 shape.
+  ZC_TIMING=1 "$dir/tests/test_cuda" --gtest_filter='CudaPrefill.TimingLlama3Shape:CudaProbeScores.TimingLlama3Shape:CudaGpuCache.TimingPrefill*' \
     >"$out/kernel_timing.log" 2>&1
   step "kernel timings" $?
   grep -iE "ms|tflops" "$out/kernel_timing.log" | head -20 | tee -a "$summary"
@@ -122,7 +123,8 @@ if [ "${BENCH:-1}" = 1 ]; then
     start=$(date +%s)
     timeout 420 "$app" bench --synthetic llama3-8b -b 1,8 -c 4096 -n 40 --budget "${BUDGET:-48}" \
       --format json -o "$out/bench_llama3.json" >"$out/bench_llama3.log" 2>&1
-    step "zipcache bench llama3-8b ($(($(date +%s) - start)) s)" $?
+    rc=$?
+    step "zipcache bench llama3-8b ($(($(date +%s) - start)) s)" $rc
     tail -20 "$out/bench_llama3.log"
     python3 - "$out/bench_llama3.json" <<'PY' 2>/dev/null | tee -a "$summary"
 import json, sys
@@ -133,12 +135,12 @@ for kind in ("runs", "largest_batch"):
               f"decode={r['decode_ms']:.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
               f"x{r['compression']:.2f} peak={r['peak_bytes']/2**30:.1f}GiB")
 PY
-    # The decode step with every weight product on cuBLAS (ZC_GEMV=0) and with up to 8
-    # rows on gemv.cu (ZC_GEMV=8), against the default above (A/B).
-    ZC_GEMV=0 timeout 200 "$app" bench --synthetic llama3-8b -b 8 -c 4096 -n 40 --kv fp16 --kv zipcache \
-      >"$out/bench_llama3_cublas.txt" 2>&1
-    step "zipcache bench llama3-8b, ZC_GEMV=0" $?
-    grep -E "^\| (fp16|zipcache)" "$out/bench_llama3_cublas.txt" | tee -a "$summary"
+    # The decode step with single rows (ZC_GEMV=1) and up to 8 rows (ZC_GEMV=8) on gemv.cu
+    # against the default above (all on cuBLAS): A/B.
+    ZC_GEMV=1 timeout 200 "$app" bench --synthetic llama3-8b -b 1 -c 4096 -n 40 --kv fp16 \
+      >"$out/bench_llama3_gemv1.txt" 2>&1
+    step "zipcache bench llama3-8b, ZC_GEMV=1" $?
+    grep -E "^\| fp16" "$out/bench_llama3_gemv1.txt" | tee -a "$summary"
     ZC_GEMV=8 timeout 200 "$app" bench --synthetic llama3-8b -b 1,8 -c 4096 -n 40 --kv fp16 \
       >"$out/bench_llama3_gemv8.txt" 2>&1
     step "zipcache bench llama3-8b, ZC_GEMV=8" $?

@@ -14,15 +14,18 @@ namespace zc::cuda {
 
 namespace {
 
-// Single-row products (decode at batch 1, prefill's last-token logits) go to the
-// streaming kernel of gemv.cu; more rows stay on cuBLAS. Measured on an H100
-// (docs/benchmarks.md): batch-1 decode steps 7.07-7.20 ms instead of 7.09-7.50, but
-// batch 8 through the kernel 10.78 ms instead of cuBLAS's 8.72 (rereading 8 rows of x
-// per weight vector). ZC_GEMV=N (0..8) sets the most rows it takes (0: never).
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+
+// The streaming kernel of gemv.cu takes products of up to ZC_GEMV=N rows (0..8); by
+// default none: measured on an H100 (docs/benchmarks.md), batch-1 decode steps were
+// 7.07-7.20 ms through it against 7.09-7.50 on cuBLAS, within run-to-run spread, and
+// batch 8 10.78 ms against 8.72; and a sequence must get the same logits alone and in
+// a batch (CudaGolden.BatchedSequencesMatchSingleRuns), which one kernel for one row and
+// another for several rows breaks by a bf16 rounding here and there.
 int gemv_rows() {
   static const int rows = [] {
     const char* v = std::getenv("ZC_GEMV");
-    if (v == nullptr || *v == '\0') return 1;
+    if (v == nullptr || *v == '\0') return 0;
     char* end = nullptr;
     const long x = std::strtol(v, &end, 10);
     if (*end != '\0' || x < 0 || x > detail::kGemvMaxRows) {
@@ -48,14 +51,65 @@ Gemm::Gemm() {
   check_cublas(cublasCreate(&handle_), "cublasCreate");
   // A fixed workspace: cuBLAS must not allocate while a decode step is being captured
   // into a CUDA graph (32 MiB is what cuBLAS recommends for Hopper).
-  const size_t bytes = size_t(32) << 20;
-  check(cudaMalloc(&workspace_, bytes), "cuBLAS workspace");
-  check_cublas(cublasSetWorkspace(handle_, workspace_, bytes), "cublasSetWorkspace");
+  check(cudaMalloc(&workspace_, kWorkspaceBytes), "cuBLAS workspace");
+  check_cublas(cublasSetWorkspace(handle_, workspace_, kWorkspaceBytes), "cublasSetWorkspace");
+  check_cublas(cublasLtCreate(&lt_), "cublasLtCreate");
 }
 
 Gemm::~Gemm() {
+  for (auto& [shape, p] : lt_plans_) {
+    if (p.w) cublasLtMatrixLayoutDestroy(p.w);
+    if (p.x) cublasLtMatrixLayoutDestroy(p.x);
+    if (p.y) cublasLtMatrixLayoutDestroy(p.y);
+    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+  }
+  if (lt_) cublasLtDestroy(lt_);
   if (handle_) cublasDestroy(handle_);
   if (workspace_) cudaFree(workspace_);
+}
+
+const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out) {
+  const auto key = std::make_tuple(n, in, out);
+  if (auto it = lt_plans_.find(key); it != lt_plans_.end()) return it->second;
+  LtPlan p;
+  const auto made = [&](cublasStatus_t st, const char* what) {
+    if (st == CUBLAS_STATUS_SUCCESS) return;
+    if (p.w) cublasLtMatrixLayoutDestroy(p.w);
+    if (p.x) cublasLtMatrixLayoutDestroy(p.x);
+    if (p.y) cublasLtMatrixLayoutDestroy(p.y);
+    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+    check_cublas(st, what);
+  };
+  // Column-major, as in linear(): y (out x n) = op_T(W: in x out) * x (in x n).
+  made(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  const cublasOperation_t t = CUBLAS_OP_T, nt = CUBLAS_OP_N;
+  made(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), "transa");
+  made(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof(nt)), "transb");
+  made(cublasLtMatrixLayoutCreate(&p.w, CUDA_R_16BF, uint64_t(in), uint64_t(out), int64_t(in)), "layout W");
+  made(cublasLtMatrixLayoutCreate(&p.x, CUDA_R_16BF, uint64_t(in), uint64_t(n), int64_t(in)), "layout x");
+  made(cublasLtMatrixLayoutCreate(&p.y, CUDA_R_16BF, uint64_t(out), uint64_t(n), int64_t(out)), "layout y");
+  cublasLtMatmulPreference_t pref = nullptr;
+  made(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+  const uint64_t ws = kWorkspaceBytes;
+  // Split-K partial sums only in the compute type (fp32), never in the bf16 output.
+  const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+  cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  if (st == CUBLAS_STATUS_SUCCESS) {
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                              sizeof(schemes));
+  }
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  if (st == CUBLAS_STATUS_SUCCESS) {
+    st = cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.w, p.x, p.y, p.y, pref, 1, &result, &found);
+  }
+  cublasLtMatmulPreferenceDestroy(pref);
+  made(st, "cublasLtMatmulAlgoGetHeuristic");
+  if (found < 1) {
+    made(CUBLAS_STATUS_NOT_SUPPORTED, "cuBLASLt has no algorithm for this bf16 product");
+  }
+  p.algo = result.algo;
+  return lt_plans_.emplace(key, p).first->second;
 }
 
 void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
@@ -79,11 +133,11 @@ void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int 
     check(detail::launch_gemv(x, n, in, w, out, nullptr, 0.0f, y, stream), "linear to bf16 (gemv)");
     return;
   }
-  check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+  const LtPlan& p = lt_plan(n, in, out);
   const float alpha = 1.0f, beta = 0.0f;
-  check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, w, CUDA_R_16BF, in, x,
-                            CUDA_R_16BF, in, &beta, y, CUDA_R_16BF, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-               "linear to bf16 (cublasGemmEx)");
+  check_cublas(cublasLtMatmul(lt_, p.desc, &alpha, w, p.w, x, p.x, &beta, y, p.y, y, p.y, &p.algo, workspace_,
+                              kWorkspaceBytes, stream),
+               "linear to bf16 (cublasLtMatmul)");
 }
 
 void Gemm::batched_abt(const uint16_t* a, int lda, long long stride_a, const uint16_t* b, int ldb,

@@ -2,10 +2,13 @@
 // activations, fp32 accumulation and fp32 outputs, as nn.Linear computes
 // y = x W^T with W stored [out, in] (the safetensors layout).
 #pragma once
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <map>
+#include <tuple>
 
 namespace zc::cuda {
 
@@ -18,14 +21,16 @@ class Gemm {
 
   // y[n][out] = x[n][in] W^T + beta * y, x and W bf16 (uint16_t bits), y fp32; all
   // device pointers, rows contiguous. beta 1 adds into y (the residual connections).
-  // One row runs on a streaming matrix-vector kernel (gemv.cu; ZC_GEMV=N takes up to
-  // N <= 8 rows there, 0 none); more rows, or in not a multiple of 8, on cuBLAS.
+  // On cuBLAS; ZC_GEMV=N (1..8) sends products of up to N rows (in a multiple of 8) to
+  // the streaming matrix-vector kernel of gemv.cu instead (off by default: gemm.cpp).
   void linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
               cudaStream_t stream);
 
   // The same product written as bf16 (rounded once from the fp32 accumulator), beta 0:
   // for outputs that only feed a bf16 consumer (the MLP's gate/up before SwiGLU), half
-  // the bytes an fp32 y would write and the next kernel read.
+  // the bytes an fp32 y would write and the next kernel read. Through cuBLASLt with
+  // split-K partial sums kept in fp32: cublasGemmEx may add them up in the bf16 output
+  // (measured on an H200: 3.5 bf16 steps off at 8 x 4096 -> 70).
   void linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int out, uint16_t* y,
                    cudaStream_t stream);
 
@@ -39,8 +44,19 @@ class Gemm {
   cublasHandle_t handle() const { return handle_; }
 
  private:
+  // One cuBLASLt plan per (rows, in, out) of linear_bf16: descriptors and the algorithm
+  // its heuristic picked (asked once per shape; a decode step's shapes repeat).
+  struct LtPlan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t w = nullptr, x = nullptr, y = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  const LtPlan& lt_plan(int n, int in, int out);
+
   cublasHandle_t handle_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // given to cuBLAS so that it never allocates (CUDA graph capture)
+  std::map<std::tuple<int, int, int>, LtPlan> lt_plans_;
 };
 
 // Throws zc::Error "cuda: <what>: cuBLAS status N" unless s is CUBLAS_STATUS_SUCCESS.
