@@ -5,13 +5,18 @@
 // chunk; every step's attention output of every sequence must match the CPU cache's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
 #include "core/half.h"
 #include "core/rng.h"
 #include "cuda/kv/gpu_cache.h"
+#include "cuda/kv/prefill_attention.h"
 #include "gpu_test.h"
 #include "kv/cache.h"
 #include "kv/method.h"
@@ -110,10 +115,11 @@ TEST(CudaGpuCache, Fp16AndKiviMatchTheCpuCaches) {
 TEST(CudaGpuCache, ZipCacheMatchesTheCpuCache) {
   ZC_REQUIRE_GPU();
   for (const char* spec : {"zipcache", "zipcache:block=64", "zipcache:metric=accumulated", "zipcache:values=tokenwise",
+                           "zipcache:values=groupwise,vgroup=32,block=96",
                            "zipcache:gap=33"}) {
     const double err = compare(spec, 8, 2, 128, {1, 45, 333}, 130);
     std::printf("%-28s worst rel L2 %.2e\n", spec, err);
-    EXPECT_LT(err, 1e-3) << spec;
+    EXPECT_LT(err, 1e-4) << spec;  // measured 6.8e-6 at most (H100)
   }
 }
 
@@ -148,6 +154,75 @@ TEST(CudaGpuCache, NaNSaliencyIsReportedByCheckErrors) {
   }
   EXPECT_NE(msg.find("saliency score is NaN"), std::string::npos) << msg;
   EXPECT_NO_THROW(gpu.check_errors());  // reported once, then cleared
+}
+
+// The prompt's trip into the cache at the Llama-3-8B shape (4096 tokens, 32 query and 8
+// KV heads of 128): GPU time per layer from events around 8 layers' prefill calls, and
+// the host's time to queue them (the launches are asynchronous: a host slower than the
+// GPU leaves the GPU idle). Medians of 7 runs after 2 warm-ups. ZC_TIMING=1 runs it.
+TEST(CudaGpuCache, TimingPrefillLlama3Shape) {
+  const char* on = std::getenv("ZC_TIMING");
+  if (on == nullptr || std::strcmp(on, "1") != 0) GTEST_SKIP() << "set ZC_TIMING=1 to time";
+  ZC_REQUIRE_GPU();
+  constexpr int kT = 4096, kHeads = 32, kKv = 8, kD = 128, kLayers = 8, kRuns = 7;
+  zc::cuda::GpuKvShape shape;
+  shape.n_layers = kLayers, shape.batch = 1, shape.n_heads = kHeads, shape.n_kv_heads = kKv, shape.head_dim = kD;
+  shape.max_context = kT;
+  zc::Rng rng(5);
+  const size_t qw = size_t(kHeads) * kD, kw = size_t(kKv) * kD;
+  const auto q = random_bf16(rng, size_t(kT) * qw, 1.0f), k = random_bf16(rng, size_t(kT) * kw, 1.0f),
+             v = random_bf16(rng, size_t(kT) * kw, 1.0f);
+  DeviceBuffer<float> dk, dv;
+  DeviceBuffer<uint16_t> dqb, dkb;
+  dk.upload(k), dv.upload(v), dqb.upload(bits_bf16(q)), dkb.upload(bits_bf16(k));
+  cudaStream_t stream = nullptr;
+  zc::cuda::check(cudaStreamCreate(&stream), "stream");
+  cudaEvent_t start = nullptr, stop = nullptr;
+  zc::cuda::check(cudaEventCreate(&start), "event");
+  zc::cuda::check(cudaEventCreate(&stop), "event");
+  // The rows' log-sum-exp as the engine's flash prefill hands it to ZipCache's probe pass.
+  DeviceBuffer<float> lse(size_t(kT) * kHeads);
+  {
+    zc::cuda::PrefillShape ps;
+    ps.batch = 1, ps.tokens = kT, ps.n_heads = kHeads, ps.n_kv_heads = kKv, ps.head_dim = kD;
+    DeviceBuffer<uint16_t> attn(size_t(kT) * qw);
+    zc::cuda::prefill_attention(ps, zc::cuda::Dtype::BF16, dqb.get(), dkb.get(), dkb.get(), attn.get(), stream,
+                                lse.get());
+    zc::cuda::check(cudaStreamSynchronize(stream), "prefill");
+  }
+  for (const char* name : {"fp16", "kivi2", "zipcache", "zipcache+lse"}) {
+    const bool with_lse = std::strcmp(name, "zipcache+lse") == 0;
+    const char* spec = with_lse ? "zipcache" : name;
+    zc::cuda::KvPool pool(size_t(1) << 30);
+    zc::cuda::GpuKvCache gpu(zc::kv::parse_method(spec), shape, pool, stream);
+    std::vector<double> gpu_ms, host_ms;
+    for (int run = 0; run < kRuns + 2; ++run) {
+      gpu.reset(0);
+      zc::cuda::check(cudaStreamSynchronize(stream), "sync");
+      const auto t0 = std::chrono::steady_clock::now();
+      zc::cuda::check(cudaEventRecord(start, stream), "event");
+      for (int layer = 0; layer < kLayers; ++layer) {
+        gpu.prefill(layer, 0, dk.get(), dv.get(), int(kw), kT, dqb.get(), dkb.get(), with_lse ? lse.get() : nullptr);
+      }
+      zc::cuda::check(cudaEventRecord(stop, stream), "event");
+      const auto t1 = std::chrono::steady_clock::now();
+      gpu.check_errors();
+      float t = 0.0f;
+      zc::cuda::check(cudaEventElapsedTime(&t, start, stop), "event");
+      if (run >= 2) {
+        gpu_ms.push_back(double(t) / kLayers);
+        host_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / kLayers);
+      }
+    }
+    std::sort(gpu_ms.begin(), gpu_ms.end());
+    std::sort(host_ms.begin(), host_ms.end());
+    std::printf("cache prefill %-12s T=%d heads %d/%d d=%d: GPU %.3f ms per layer (median), host queueing %.3f ms\n",
+                name, kT, kHeads, kKv, kD, gpu_ms[gpu_ms.size() / 2], host_ms[host_ms.size() / 2]);
+    EXPECT_EQ(gpu.length(0), kT);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaStreamDestroy(stream);
 }
 
 TEST(CudaGpuCache, UnsupportedMethodsAreClearErrors) {

@@ -51,6 +51,10 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng, Variant var = {}, floa
   for (auto& x : k) x = to_bits(rng.normal(0.0f, spread), type);
   for (auto& x : v) x = to_bits(rng.normal(), type);
   DeviceBuffer<uint16_t> dq, dk, dv, dout(qn);
+  // Every row's base-2 log-sum-exp (the optional lse output ZipCache's probe pass reads).
+  const size_t rows = size_t(s.batch) * size_t(s.tokens) * size_t(s.n_heads);
+  DeviceBuffer<float> dlse(rows);
+  dlse.fill_bytes(0xff);
   dq.upload(q);
   dk.upload(k);
   dv.upload(v);
@@ -59,10 +63,10 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng, Variant var = {}, floa
     zc::cuda::PrefillShape shape;
     shape.batch = s.batch, shape.tokens = s.tokens, shape.n_heads = s.n_heads;
     shape.n_kv_heads = s.n_kv, shape.head_dim = s.d, shape.scale = scale;
-    zc::cuda::prefill_attention(shape, type, dq.get(), dk.get(), dv.get(), dout.get());
+    zc::cuda::prefill_attention(shape, type, dq.get(), dk.get(), dv.get(), dout.get(), nullptr, dlse.get());
   } else {
     zc::cuda::detail::PrefillParams p;
-    p.q = dq.get(), p.k = dk.get(), p.v = dv.get(), p.out = dout.get();
+    p.q = dq.get(), p.k = dk.get(), p.v = dv.get(), p.out = dout.get(), p.lse = dlse.get();
     p.batch = s.batch, p.tokens = s.tokens, p.n_heads = s.n_heads, p.n_kv = s.n_kv, p.d = s.d;
     p.scale_log2 = float((scale > 0.0f ? double(scale) : 1.0 / std::sqrt(double(s.d))) * 1.4426950408889634);
     p.warps = var.warps, p.warp_rows = var.rows;
@@ -70,6 +74,8 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng, Variant var = {}, floa
   }
   zc::cuda::check(cudaDeviceSynchronize(), "prefill test");
   const std::vector<uint16_t> out = dout.download();
+  const std::vector<float> lse = dlse.download();
+  double worst_lse = 0.0;
 
   const int g = s.n_heads / s.n_kv, d = s.d;
   std::vector<double> qd(qn), kd(kn), vd(kn);
@@ -99,6 +105,11 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng, Variant var = {}, floa
           const size_t vo = ((size_t(b) * size_t(s.tokens) + size_t(j)) * size_t(s.n_kv) + size_t(kh)) * size_t(d);
           for (int c = 0; c < d; ++c) acc[size_t(c)] += p * vd[vo + size_t(c)];
         }
+        // log2 sum_j exp(sc_j) = (m + ln l) / ln 2.
+        const double want_lse = (m + std::log(l)) / std::log(2.0);
+        const size_t row = (size_t(b) * size_t(s.tokens) + size_t(i)) * size_t(s.n_heads) + size_t(h);
+        const double lse_err = std::abs(double(lse[row]) - want_lse) / (1.0 + std::abs(want_lse));
+        worst_lse = std::isnan(lse_err) ? INFINITY : std::max(worst_lse, lse_err);
         for (int c = 0; c < d; ++c) {
           const double want = acc[size_t(c)] / l;
           const double got = from_bits(out[qo + size_t(c)], type);
@@ -110,6 +121,8 @@ double run_case(const Shape& s, Dtype type, zc::Rng& rng, Variant var = {}, floa
       }
     }
   }
+  // fp32 logits of exact inputs, ex2.approx and fp32 sums: far below 1e-4.
+  EXPECT_LT(worst_lse, 1e-4) << "row log-sum-exp";
   return std::sqrt(err2 / ref2);
 }
 

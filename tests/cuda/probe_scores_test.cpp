@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "core/rng.h"
+#include "cuda/kv/prefill_attention.h"
 #include "cuda/saliency/probe_scores.h"
 #include "cuda/saliency/saliency_launch.h"
 #include "cuda/saliency/top_r.h"
@@ -128,9 +129,11 @@ zc::cuda::ProbeScoreShape shape_of(const Case& c) {
 }
 
 // q_offset: elements of padding before q on the device (8 bytes: not 16-byte aligned).
+// lse_from_prefill: the rows' log-sum-exp comes from prefill_attention's lse output on
+// the same q and k (as the engine's ZipCache prefill passes it), not the row kernel.
 std::vector<float> run_gpu(const Case& c, const Inputs& in, zs::Metric metric, zs::Norm norm,
                            zc::cuda::ProbeWorkspace& ws, cudaStream_t stream = nullptr,
-                           const Path& path = {}, size_t q_offset = 0) {
+                           const Path& path = {}, size_t q_offset = 0, bool lse_from_prefill = false) {
   DeviceBuffer<uint16_t> dq(q_offset + in.q.size()), dk;
   DeviceBuffer<int32_t> dp;
   zc::cuda::check(cudaMemcpy(dq.get() + q_offset, in.q.data(), in.q.size() * 2, cudaMemcpyHostToDevice),
@@ -139,8 +142,21 @@ std::vector<float> run_gpu(const Case& c, const Inputs& in, zs::Metric metric, z
   dp.upload(std::vector<int32_t>(in.probes.begin(), in.probes.end()));
   DeviceBuffer<float> out(size_t(c.n_kv) * size_t(c.L));
   out.fill_bytes(0xff);  // NaN: every score must be written
+  DeviceBuffer<float> lse;
+  if (lse_from_prefill) {
+    zc::cuda::PrefillShape ps;
+    ps.batch = 1, ps.tokens = c.L, ps.n_heads = c.n_heads, ps.n_kv_heads = c.n_kv, ps.head_dim = c.d;
+    ps.scale = c.scale;
+    DeviceBuffer<uint16_t> attn(in.q.size());
+    lse.resize(size_t(c.L) * size_t(c.n_heads));
+    lse.fill_bytes(0xff);
+    zc::cuda::prefill_attention(ps, zc::cuda::Dtype::BF16, dq.get() + q_offset, dk.get(), dk.get(), attn.get(), stream,
+                                lse.get());
+    zc::cuda::check(cudaStreamSynchronize(stream), "prefill for the lse");
+  }
   zc::cuda::detail::probe_scores_with(path, shape_of(c), dq.get() + q_offset, dk.get(), dp.get(),
-                                      int(in.probes.size()), metric, norm, out.get(), ws, stream);
+                                      int(in.probes.size()), metric, norm, out.get(), ws, stream,
+                                      lse_from_prefill ? lse.get() : nullptr);
   zc::cuda::check(cudaStreamSynchronize(stream), "probe scores test");
   zc::cuda::check(cudaDeviceSynchronize(), "probe scores test");
   return out.download();
@@ -188,6 +204,11 @@ void check_inputs(const Case& c, const Inputs& in, zc::cuda::ProbeWorkspace& ws,
       SCOPED_TRACE(zs::metric_name(metric) + " / " + zs::norm_name(norm));
       expect_close(c, in, run_gpu(c, in, metric, norm, ws, nullptr, path),
                    reference_scores(c, in, sums, metric, norm));
+      if (path.kind == Path::Auto && (c.d == 64 || c.d == 128)) {  // the flash kernel's head sizes
+        SCOPED_TRACE("row log-sum-exp from prefill_attention");
+        expect_close(c, in, run_gpu(c, in, metric, norm, ws, nullptr, path, 0, true),
+                     reference_scores(c, in, sums, metric, norm));
+      }
     }
   }
 }

@@ -63,6 +63,7 @@ void GpuRunner::ensure_rows(int rows) {
   vb_.resize(R * kv);
   attn_.resize(R * q);
   attn_f32_.resize(R * q);
+  lse_.resize(R * size_t(c.n_heads));
   gu_.resize(R * 2 * I);
   act_.resize(R * I);
   ids_.resize(R);
@@ -81,7 +82,7 @@ void GpuRunner::drop_graph() {
 
 size_t GpuRunner::workspace_bytes() const {
   return x_.bytes() + hb_.bytes() + qkv_.bytes() + qb_.bytes() + kb_.bytes() + vb_.bytes() + attn_.bytes() +
-         attn_f32_.bytes() + gu_.bytes() + act_.bytes() + ids_.bytes() + pos_.bytes() + logits_.bytes() + last_.bytes();
+         attn_f32_.bytes() + lse_.bytes() + gu_.bytes() + act_.bytes() + ids_.bytes() + pos_.bytes() + logits_.bytes() + last_.bytes();
 }
 
 void GpuRunner::check_tokens(std::span<const int32_t> tokens) const {
@@ -120,8 +121,11 @@ void GpuRunner::layers(int rows, int seq) {
       });
       PrefillShape ps;
       ps.batch = 1, ps.tokens = rows, ps.n_heads = nh, ps.n_kv_heads = nkv, ps.head_dim = d;
-      op("attention prefill", [&] { prefill_attention(ps, Dtype::BF16, qb_.get(), kb_.get(), vb_.get(), attn_.get(), s); });
-      op("cache prefill", [&] { cache_->prefill(l, seq, k, v, W, rows, qb_.get(), kb_.get()); });
+      // ZipCache's probe pass takes its probe rows' softmax denominators from here.
+      float* lse = cache_->method().method == kv::Method::ZipCache ? lse_.get() : nullptr;
+      op("attention prefill",
+         [&] { prefill_attention(ps, Dtype::BF16, qb_.get(), kb_.get(), vb_.get(), attn_.get(), s, lse); });
+      op("cache prefill", [&] { cache_->prefill(l, seq, k, v, W, rows, qb_.get(), kb_.get(), lse); });
     } else {
       // q and k heads are adjacent in a qkv row: one launch rotates both.
       op("rope", [&] { rope_inplace(qkv_.get(), rows, W, 0, nh + nkv, d, pos_.get(), model_.inv_freq(), s); });

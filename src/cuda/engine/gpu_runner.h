@@ -81,6 +81,7 @@ class GpuRunner {
   Gemm gemm_;
   int rows_cap_ = 0;
   DeviceBuffer<float> x_, qkv_, gu_, attn_f32_, logits_, last_;
+  DeviceBuffer<float> lse_;  // prefill rows' log-sum-exp [rows][n_heads] (ZipCache's probe rows)
   DeviceBuffer<uint16_t> hb_, qb_, kb_, vb_, attn_, act_;
   DeviceBuffer<int32_t> ids_, pos_, argmax_;
   std::vector<int32_t> positions_h_;

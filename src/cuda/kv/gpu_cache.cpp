@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <numeric>
 
 #include "core/error.h"
@@ -101,10 +100,7 @@ GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, 
   }
   seqs_.resize(size_t(shape.batch));
   for (auto& s : seqs_) s.blocks.resize(size_t(shape.n_layers) * size_t(shape.n_kv_heads));
-  std::vector<int32_t> iota(static_cast<size_t>(shape.max_context), 0);
-  std::iota(iota.begin(), iota.end(), 0);
   Scratch& sc = *scratch_;
-  sc.iota.upload(iota);
   sc.err.resize(1);
   sc.err.fill_bytes(0xff);
   sc.nan_score.resize(1);
@@ -143,14 +139,19 @@ void GpuKvCache::set_page(int layer, int list, int page, const KvPage& pg) {
 void GpuKvCache::flush_updates() {
   if (pending_.empty()) return;
   // The last update of each slot wins; the kernel applies distinct slots in parallel.
-  std::map<int64_t, KvPage> last;
-  for (const auto& [i, pg] : pending_) last[i] = pg;
-  pending_.clear();
+  // A stable sort by slot keeps the order of each slot's updates (a prompt makes a
+  // thousand or more per layer: a sorted vector, not a node per update).
+  std::stable_sort(pending_.begin(), pending_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<KvPage> pages;
   std::vector<int64_t> index;
-  pages.reserve(last.size());
-  index.reserve(last.size());
-  for (const auto& [i, pg] : last) index.push_back(i), pages.push_back(pg);
+  pages.reserve(pending_.size());
+  index.reserve(pending_.size());
+  for (size_t j = 0; j < pending_.size(); ++j) {
+    if (j + 1 < pending_.size() && pending_[j + 1].first == pending_[j].first) continue;
+    index.push_back(pending_[j].first), pages.push_back(pending_[j].second);
+  }
+  pending_.clear();
   Scratch& sc = *scratch_;
   grow(sc.upd_pages, pages.size());
   grow(sc.upd_index, index.size());
@@ -189,7 +190,7 @@ void GpuKvCache::new_fp16_page(int seq, int page, int only_layer) {
 }
 
 void GpuKvCache::prefill(int layer, int seq, const float* k, const float* v, int stride, int T,
-                         const uint16_t* q_bf16, const uint16_t* k_bf16) {
+                         const uint16_t* q_bf16, const uint16_t* k_bf16, const float* row_lse) {
   if (seq < 0 || seq >= shape_.batch) fail("gpu kv cache: sequence {} of a batch of {}", seq, shape_.batch);
   if (layer < 0 || layer >= shape_.n_layers) fail("gpu kv cache: layer {} of {}", layer, shape_.n_layers);
   Seq& s = seqs_[size_t(seq)];
@@ -228,7 +229,7 @@ void GpuKvCache::prefill(int layer, int seq, const float* k, const float* v, int
       const int Q = T - window;
       plan_set(layer, seq, Q, method_.kivi_bits, 0);
       flush_updates();
-      quantize_set(layer, seq, k, v, stride, sc.iota.get(), Q, method_.kivi_bits, 0, /*via_fp16=*/true);
+      quantize_sets(layer, seq, k, v, stride, {SetRef{nullptr, Q, method_.kivi_bits, 0}}, /*via_fp16=*/true);
       if (window > 0) write_window(Q, Q / G);
       s.win_first_page = Q / G, s.win_count = window, s.pages = Q / G + pages_for(window);
       break;
@@ -250,7 +251,7 @@ void GpuKvCache::prefill(int layer, int seq, const float* k, const float* v, int
       ProbeScoreShape ps;
       ps.L = T, ps.n_heads = shape_.n_heads, ps.n_kv_heads = n_kv, ps.head_dim = d, ps.scale = shape_.scale;
       probe_scores(ps, q_bf16, k_bf16, sc.probes.get(), int(sc.probes.size()), method_.metric, method_.norm,
-                   sc.scores.get(), sc.probe_ws, stream_);
+                   sc.scores.get(), sc.probe_ws, stream_, row_lse);
       zipcache_split(layer, seq, k, v, stride, T, sc.scores.get(), 0);
       const int n_sal = saliency::top_r_count(T, method_.saliency_ratio);
       s.pages = pages_for(n_sal) + pages_for(T - n_sal);

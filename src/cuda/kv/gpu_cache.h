@@ -21,6 +21,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -55,9 +56,12 @@ class GpuKvCache {
   // The prompt of sequence `seq` (which must be empty) at one layer; call for layers
   // 0, 1, ... in order with the same T. k, v: T rows of `stride` floats (KV head h at
   // + h * d), keys after RoPE. ZipCache also needs q_bf16 [T][n_heads][d] and k_bf16
-  // [T][n_kv][d] (the probe pass). After the last layer the sequence holds T tokens.
+  // [T][n_kv][d] (the probe pass), and may pass row_lse [T][n_heads], the rows' log-sum-exp
+  // from prefill_attention (probe_scores then skips its row kernel). After the last layer
+  // the sequence holds T tokens.
   void prefill(int layer, int seq, const float* k, const float* v, int stride, int T,
-               const uint16_t* q_bf16 = nullptr, const uint16_t* k_bf16 = nullptr);
+               const uint16_t* q_bf16 = nullptr, const uint16_t* k_bf16 = nullptr,
+               const float* row_lse = nullptr);
 
   // A decode step appends one token to every sequence: begin_step() makes room (KIVI
   // and ZipCache compress here) and uploads this step's page table changes; then per
@@ -96,8 +100,12 @@ class GpuKvCache {
   uint32_t alloc_page(const PageSpec& spec);
   void free_page(const KvPage& pg);
   void new_fp16_page(int seq, int page, int only_layer = -1);  // every layer unless given
-  void quantize_set(int layer, int seq, const float* k, const float* v, int stride,
-                    const int32_t* idx_dev, int n_sel, int bits, int page0, bool via_fp16 = false);
+  struct SetRef {  // a quantized set: rows idx[h * n + r] (null: r), r < n
+    const int32_t* idx;
+    int n, bits, page0;
+  };
+  void quantize_sets(int layer, int seq, const float* k, const float* v, int stride,
+                     std::initializer_list<SetRef> sets, bool via_fp16 = false);
   void plan_set(int layer, int seq, int n, int bits, int page0);
   void zipcache_split(int layer, int seq, const float* k, const float* v, int stride, int n,
                       const float* scores_dev, int page0);

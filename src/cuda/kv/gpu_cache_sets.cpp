@@ -6,19 +6,16 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <numeric>
 
 #include "core/error.h"
 #include "cuda/kv/gpu_cache_state.h"
 #include "cuda/kv/page_launch.h"
-#include "cuda/quant/pack_launch.h"
 #include "cuda/saliency/probe_scores.h"
 #include "cuda/saliency/top_r.h"
 
 namespace zc::cuda {
 
-using detail::GroupMode;
 using detail::SeqRun;
 
 // Descriptors and chunks of a quantized set of n tokens at `bits`, pages page0.. of
@@ -73,86 +70,35 @@ void GpuKvCache::plan_set(int layer, int seq, int n, int bits, int page0) {
   (void)ng;
 }
 
-// Quantizes n_sel rows per KV head (row idx[h][i] of k/v, rows of `stride` floats)
-// into the pages plan_set made at page0.
-void GpuKvCache::quantize_set(int layer, int seq, const float* k, const float* v, int stride,
-                              const int32_t* idx_dev, int n_sel, int bits, int page0, bool via_fp16) {
-  if (n_sel == 0) return;
-  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, cols = n_kv * d;
-  const size_t count = size_t(n_sel) * size_t(cols);
-  Scratch& sc = *scratch_;
-  grow(sc.kg, count);
-  grow(sc.vg, count);
-  // Index lists: one per KV head (the top-r split), or the shared 0, 1, 2, ... (KIVI).
-  const int idx_stride = idx_dev == sc.iota.get() ? 0 : n_sel;
-  check(detail::launch_gather_rows(k, stride, n_kv, d, idx_dev, idx_stride, n_sel, sc.kg.get(), stream_),
-        "gather keys");
-  check(detail::launch_gather_rows(v, stride, n_kv, d, idx_dev, idx_stride, n_sel, sc.vg.get(), stream_),
-        "gather values");
-  if (via_fp16) {  // KIVI's prompt tokens pass through its fp16 window first (kv/kivi_cache.cpp)
-    check(detail::launch_round_to_half(sc.kg.get(), count, stream_), "round keys");
-    check(detail::launch_round_to_half(sc.vg.get(), count, stream_), "round values");
-  }
-
+// Quantizes the sets (rows sets[i].idx[h][r] of k/v, rows of `stride` floats; idx
+// null: rows 0 .. n - 1) into the pages plan_set made at sets[i].page0, in one call of
+// quantize_pages.cu for all of them.
+void GpuKvCache::quantize_sets(int layer, int seq, const float* k, const float* v, int stride,
+                               std::initializer_list<SetRef> sets, bool via_fp16) {
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
   const bool kivi = method_.method == kv::Method::Kivi;
-  int block_rows = n_sel;
-  if (kivi) block_rows = kPageTokens;
-  else if (method_.stats_block > 0) block_rows = std::min(n_sel, method_.stats_block);
-  const int n_blocks = (n_sel + block_rows - 1) / block_rows;
-  grow(sc.kcodes, count * size_t(bits) / 8 + 16);
-  grow(sc.vcodes, count * size_t(bits) / 8 + 16);
-  grow(sc.klo, size_t(n_blocks) * cols);
-  grow(sc.kstep, size_t(n_blocks) * cols);
-  grow(sc.colstats, 2 * size_t(n_blocks) * cols);
-  check(detail::launch_fit(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
-                           sc.err.get(), stream_, block_rows, sc.colstats.get()),
-        "key parameters");
-  check(detail::launch_encode(sc.kg.get(), n_sel, cols, bits, GroupMode::Channelwise, 0, sc.klo.get(), sc.kstep.get(),
-                              sc.kcodes.get(), stream_, block_rows),
-        "key codes");
-
-  // Values: groups of vgroup channels per token (tokenwise and CSTQ: the whole head).
-  int vgroup = d;
-  const float* vsrc = sc.vg.get();
-  const uint16_t* vscale = nullptr;
-  if (kivi) {
-    vgroup = method_.group;
-  } else if (method_.value_scheme == quant::Scheme::Groupwise) {
-    vgroup = method_.value_group;
-  } else if (method_.value_scheme == quant::Scheme::Cstq) {
-    grow(sc.y, count);
-    grow(sc.vscale, size_t(n_blocks) * cols);
-    for (int b = 0; b < n_blocks; ++b) {
-      const int r0 = b * block_rows, rows = std::min(block_rows, n_sel - r0);
-      check(detail::launch_cstq_scale(sc.vg.get() + size_t(r0) * cols, rows, cols, sc.vscale.get() + size_t(b) * cols,
-                                      sc.y.get() + size_t(r0) * cols, sc.err.get(), stream_, sc.colstats.get()),
-            "cstq scales");
-    }
-    vsrc = sc.y.get();
-    vscale = sc.vscale.get();
+  detail::QuantizeJob job;
+  job.k = k, job.v = v, job.stride = stride, job.n_kv = n_kv, job.d = d;
+  job.vgroup = kivi ? method_.group : method_.value_scheme == quant::Scheme::Groupwise ? method_.value_group : d;
+  job.cstq = !kivi && method_.value_scheme == quant::Scheme::Cstq;
+  job.via_fp16 = via_fp16;
+  job.table = table_dev_.get() + table_index(layer, 0, 0);
+  job.cap = cap_, job.seq = seq, job.pool = pool_.base();
+  Scratch& sc = *scratch_;
+  job.err = sc.err.get();
+  job.n_sets = 0;
+  size_t words = 0;
+  for (const SetRef& r : sets) {
+    if (r.n == 0) continue;
+    detail::QuantizeSet& q = job.sets[job.n_sets++];
+    q.idx = r.idx, q.idx_stride = r.n, q.n = r.n, q.bits = r.bits, q.page0 = r.page0;
+    // Keys' statistics per page (KIVI), per stats_block tokens, or over the whole set.
+    q.block_rows = kivi ? kPageTokens : method_.stats_block > 0 ? std::min(r.n, method_.stats_block) : r.n;
+    words += detail::quantize_stats_words(q.n, q.block_rows, n_kv, d);
   }
-  const size_t vgroups = count / size_t(vgroup);
-  grow(sc.vlo, vgroups);
-  grow(sc.vstep, vgroups);
-  check(detail::launch_fit(vsrc, n_sel, cols, bits, GroupMode::Groupwise, vgroup, sc.vlo.get(), sc.vstep.get(),
-                           sc.err.get(), stream_),
-        "value parameters");
-  check(detail::launch_encode(vsrc, n_sel, cols, bits, GroupMode::Groupwise, vgroup, sc.vlo.get(), sc.vstep.get(),
-                              sc.vcodes.get(), stream_),
-        "value codes");
-
-  detail::PackSet set;
-  set.kcodes = sc.kcodes.get();
-  set.klo = sc.klo.get();
-  set.kstep = sc.kstep.get();
-  set.vcodes = sc.vcodes.get();
-  set.vlo = sc.vlo.get();
-  set.vstep = sc.vstep.get();
-  set.vscale = vscale;
-  set.n = n_sel, set.n_kv = n_kv, set.d = d, set.kbits = bits, set.vbits = bits, set.vgroup = vgroup;
-  set.block_rows = block_rows;
-  KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-  check(detail::launch_pack_pages(set, table, cap_, seq, page0, pool_.base(), stream_), "pack pages");
+  if (job.n_sets == 0) return;
+  grow(sc.qstats, words);
+  check(detail::launch_quantize_sets(job, sc.qstats.get(), stream_), "quantize into pages");
 }
 
 // ZipCache's split of n tokens (scores [n_kv][n] on the device) into salient and
@@ -171,8 +117,8 @@ void GpuKvCache::zipcache_split(int layer, int seq, const float* k, const float*
   plan_set(layer, seq, n_sal, method_.bits_high, page0);
   plan_set(layer, seq, n_reg, method_.bits_low, page0 + pages_for(n_sal));
   flush_updates();
-  quantize_set(layer, seq, k, v, stride, sal, n_sal, method_.bits_high, page0);
-  quantize_set(layer, seq, k, v, stride, reg, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+  quantize_sets(layer, seq, k, v, stride,
+                {SetRef{sal, n_sal, method_.bits_high, page0}, SetRef{reg, n_reg, method_.bits_low, page0 + pages_for(n_sal)}});
 }
 
 
@@ -194,7 +140,7 @@ void GpuKvCache::kivi_compress_page(int seq) {
     for (int h = 0; h < n_kv; ++h) old.push_back(table_[table_index(layer, seq * n_kv + h, page)]);
     plan_set(layer, seq, kPageTokens, method_.kivi_bits, page);
     flush_updates();
-    quantize_set(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, sc.iota.get(), kPageTokens, method_.kivi_bits, page);
+    quantize_sets(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, {SetRef{nullptr, kPageTokens, method_.kivi_bits, page}});
     for (const KvPage& pg : old) free_page(pg);
   }
   s.win_first_page += 1;

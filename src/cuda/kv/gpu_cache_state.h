@@ -32,15 +32,13 @@ struct GpuKvCache::Seq {
 };
 
 struct GpuKvCache::Scratch {
-  DeviceBuffer<float> kg, vg, y, scores, wk, wv;
-  DeviceBuffer<uint8_t> kcodes, vcodes;
-  DeviceBuffer<uint16_t> klo, kstep, vlo, vstep, vscale;
-  DeviceBuffer<int32_t> idx, iota, probes;
+  DeviceBuffer<float> scores, wk, wv;
+  DeviceBuffer<int32_t> idx, probes;
   DeviceBuffer<unsigned long long> err;
   // ~0 unless a ZipCache split since the last check_errors() met a NaN saliency
   // score (top_r_split_deferred).
   DeviceBuffer<unsigned long long> nan_score;
-  DeviceBuffer<unsigned> colstats;  // scratch of the row-parallel column statistics
+  DeviceBuffer<unsigned> qstats;  // statistics of the sets being quantized (quantize_pages.cu)
   DeviceBuffer<SeqRun> runs, win;
   DeviceBuffer<int32_t> win_count;
   DeviceBuffer<KvPage> upd_pages;

@@ -32,27 +32,40 @@ cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows
 cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, int d, SeqRun run,
                              int n, const uint8_t* pool, float* k, float* v, cudaStream_t s);
 
-// dst[i][h * d + c] = src[idx[h * idx_stride + i] * stride + h * d + c] for i < n_sel:
-// the rows of a set (each KV head its own token list, idx_stride apart; 0: one list
-// shared by every head) side by side.
-cudaError_t launch_gather_rows(const float* src, int stride, int n_kv, int d, const int32_t* idx,
-                               int idx_stride, int n_sel, float* dst, cudaStream_t s);
-
-// A quantized set of one sequence (n rows, each [n_kv * d]: head h at columns h * d):
-// keys channelwise at kbits with lo/step per (block of block_rows rows, column);
-// values at vbits with lo/step per (row, group of vgroup columns) and, for CSTQ,
-// channel scales per (block, column). Written into pages page0 .. page0 +
-// ceil(n / 32) - 1 of every list of sequence `seq`, whose descriptors (units, bits,
-// ntok) the host has set; block parameters by the first page of each block.
-struct PackSet {
-  const uint8_t* kcodes = nullptr;
-  const uint16_t *klo = nullptr, *kstep = nullptr;
-  const uint8_t* vcodes = nullptr;
-  const uint16_t *vlo = nullptr, *vstep = nullptr, *vscale = nullptr;  // vscale: CSTQ only
-  int n = 0, n_kv = 0, d = 0, kbits = 2, vbits = 2, vgroup = 0, block_rows = 0;
+// Quantized sets of one sequence at one layer written into their pages
+// (quantize_pages.cu). Set i holds n rows per KV head: row r of head h is token
+// idx[h * idx_stride + r] of k/v (idx null: token r; idx_stride 0: one list for every
+// head), where k/v are rows of `stride` floats, head h at + h * d. Keys channelwise at
+// `bits` with lo/step per (block of block_rows rows, channel) (block_rows a multiple of
+// 32, or 0: the whole set); values at `bits` with lo/step per (row, group of vgroup
+// channels) and, if cstq, channel scales per block (the values are divided by them
+// first); via_fp16 rounds keys and values to fp16 first (KIVI's prompt tokens, which
+// pass through its fp16 window). The set goes to pages page0 .. page0 + ceil(n / 32) - 1
+// of every list of sequence `seq`, whose descriptors (units, bits, ntok) the host has
+// set. Non-finite inputs and unrepresentable ranges are reported in *err as
+// quant/pack_launch.h's kinds. k and v must be 16-byte aligned with `stride` a multiple of
+// 4 (cudaErrorMisalignedAddress otherwise); other unsupported shapes return
+// cudaErrorInvalidValue.
+struct QuantizeSet {
+  const int32_t* idx = nullptr;
+  int idx_stride = 0, n = 0, bits = 2, page0 = 0, block_rows = 0;
+  unsigned* stats = nullptr;  // set by the launcher
 };
-cudaError_t launch_pack_pages(const PackSet& set, const KvPage* table, int cap, int seq, int page0,
-                              uint8_t* pool, cudaStream_t s);
+struct QuantizeJob {
+  const float *k = nullptr, *v = nullptr;
+  int stride = 0, n_kv = 0, d = 0, vgroup = 0;
+  bool cstq = false, via_fp16 = false;
+  const KvPage* table = nullptr;
+  int cap = 0, seq = 0;
+  uint8_t* pool = nullptr;
+  unsigned long long* err = nullptr;
+  QuantizeSet sets[2];
+  int n_sets = 1;
+};
+// Scratch words one set's statistics need (`stats` of launch_quantize_sets holds the
+// sum over the job's sets).
+size_t quantize_stats_words(int n, int block_rows, int n_kv, int d);
+cudaError_t launch_quantize_sets(QuantizeJob job, unsigned* stats, cudaStream_t s);
 
 // ZipCache's streaming saliency: after a decode step's attention, the probability
 // each fp16 window token received from the step's g query heads is added to
@@ -67,9 +80,6 @@ cudaError_t launch_window_saliency(const float* q, int q_stride, const float* ml
 // scores[h][j] = sums[seq * n_kv + h][j] / (normalized ? n - j : 1), j < n.
 cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,
                                  bool normalized, float* scores, cudaStream_t s);
-
-// x[i] = float(half(x[i])): what a value is after a stay in an fp16 window.
-cudaError_t launch_round_to_half(float* x, size_t n, cudaStream_t s);
 
 // table[index[i]] = pages[i]: descriptor updates made on the host (distinct indices).
 cudaError_t launch_scatter_pages(const KvPage* pages, const int64_t* index, int n, KvPage* table,

@@ -12,7 +12,7 @@
 namespace zc::cuda {
 
 void prefill_attention(const PrefillShape& shape, Dtype type, const void* q, const void* k,
-                       const void* v, void* out, cudaStream_t stream) {
+                       const void* v, void* out, cudaStream_t stream, float* lse) {
   if (shape.batch < 1 || shape.tokens < 1 || shape.n_kv_heads < 1 || shape.n_heads < 1 ||
       shape.n_heads % shape.n_kv_heads != 0) {
     fail("cuda prefill attention: bad shape (batch {}, {} tokens, {} heads, {} KV heads)",
@@ -40,12 +40,13 @@ void prefill_attention(const PrefillShape& shape, Dtype type, const void* q, con
          shape.n_heads, shape.batch);
   }
   detail::PrefillParams p;
-  p.q = q, p.k = k, p.v = v, p.out = out;
+  p.q = q, p.k = k, p.v = v, p.out = out, p.lse = lse;
   p.batch = shape.batch, p.tokens = shape.tokens, p.n_heads = shape.n_heads;
   p.n_kv = shape.n_kv_heads, p.d = shape.head_dim;
   const float scale =
       shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
-  p.scale_log2 = scale * 1.4426950408889634f;
+  // In double, as the probe pass does: its column kernel may take these rows' lse.
+  p.scale_log2 = static_cast<float>(static_cast<double>(scale) * 1.4426950408889634);
   check(detail::launch_prefill(p, type == Dtype::BF16, stream), "prefill attention kernel");
 }
 

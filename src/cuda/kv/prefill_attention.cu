@@ -223,7 +223,14 @@ __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const Prefil
   T* const stage = q_s + warp * RW * LD;
 #pragma unroll
   for (int mi = 0; mi < MI; ++mi) {
-    const float inv0 = 1.0f / quad_sum(l[mi][0]), inv1 = 1.0f / quad_sum(l[mi][1]);
+    const float l0 = quad_sum(l[mi][0]), l1 = quad_sum(l[mi][1]);
+    const float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
+    if (p.lse != nullptr) {  // each row's base-2 log-sum-exp (ZipCache's probe rows reuse it)
+      const int r = row_w + 16 * mi + g + 8 * t;  // lane t = 0 row g, t = 1 row g + 8
+      if (t < 2 && r < L) {
+        p.lse[(static_cast<size_t>(b) * L + r) * p.n_heads + head] = t == 0 ? m[mi][0] + log2f(l0) : m[mi][1] + log2f(l1);
+      }
+    }
     T* const st = stage + 16 * mi * LD;
 #pragma unroll
     for (int n = 0; n < D / 8; ++n) {

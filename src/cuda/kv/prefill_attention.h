@@ -15,8 +15,11 @@ struct PrefillShape {
 
 // Device pointers to 16-bit elements of `type`: q and out [batch][tokens][n_heads][d],
 // k and v [batch][tokens][n_kv_heads][d]; token i attends to tokens 0..i of its
-// sequence. head_dim 64 or 128. Throws zc::Error on a bad shape.
+// sequence. head_dim 64 or 128. Throws zc::Error on a bad shape. lse, if given: float
+// [batch][tokens][n_heads], each row's base-2 log-sum-exp of its scaled logits, log2
+// sum_j 2^(scale * log2(e) * q.k_j) over its visible keys (what ZipCache's probe pass
+// needs of its probe rows: probe_scores' row_lse).
 void prefill_attention(const PrefillShape& shape, Dtype type, const void* q, const void* k,
-                       const void* v, void* out, cudaStream_t stream = nullptr);
+                       const void* v, void* out, cudaStream_t stream = nullptr, float* lse = nullptr);
 
 }  // namespace zc::cuda

@@ -9,6 +9,7 @@ struct PrefillParams {
   const void* k = nullptr;  // [batch][tokens][n_kv][d]
   const void* v = nullptr;
   void* out = nullptr;      // like q
+  float* lse = nullptr;     // optional [batch][tokens][n_heads]: log2 of sum_j 2^(scale_log2 * s_j)
   int batch = 0, tokens = 0, n_heads = 0, n_kv = 0, d = 0;
   float scale_log2 = 0.0f;
   // Kernel variant: warps per CTA and query rows per warp; (4, 16), (8, 16) or (4, 32).

@@ -10,6 +10,8 @@
 //    S = Q K^T in accumulators, masked per row at its own position, online max and sum
 //    of 2^(scale_log2 * S - max) as FlashAttention without V. It stores one record per
 //    row, the base-2 log-sum-exp and the number of visible keys (ProbeRowInfo).
+//    Where the flash prefill already wrote every row's lse (ProbeFusedParams::row_lse),
+//    a small kernel copies the probe rows' records from it instead.
 // 2. Column pass: a CTA owns 4 warps x RW keys of one KV head (the keys are the A
 //    operand, as the queries of the prefill kernel) and streams every probe row that can
 //    see them (positions >= its first key, a suffix of the rows since the probes are
@@ -359,6 +361,28 @@ __global__ void __launch_bounds__(kThreads) probe_column_kernel(const ProbeFused
   }
 }
 
+// ---- row records from the flash prefill's log-sum-exp --------------------------------
+
+// The row pass's records and probe checks (same grid, same tile_bad) when the prefill
+// kernel already computed every row's lse (p.row_lse [L][n_heads], the same bf16
+// logits and scale): a thread per probe row reads its position's record instead of
+// streaming the row's causal prefix again.
+__global__ void __launch_bounds__(kThreads) probe_rows_from_lse_kernel(const ProbeFusedParams p, int tile_rows) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const int g = p.n_heads / p.n_kv, R = g * p.n_probes;
+  const int rt = static_cast<int>(blockIdx.x) / p.n_kv, h = static_cast<int>(blockIdx.x) % p.n_kv;
+  const int r = rt * tile_rows + tid;
+  bool bad = false;
+  if (tid < tile_rows && r < R) {
+    const int pi = r / g, raw = p.probes[pi], pos = clamp_position(raw, p.L);
+    if (r % g == 0) bad = raw < 0 || raw >= p.L || (pi > 0 && p.probes[pi - 1] >= raw);
+    const float lse = p.row_lse[static_cast<size_t>(pos) * p.n_heads + h * g + r % g];
+    p.rows[static_cast<size_t>(h) * R + r] = ProbeRowInfo{lse, pos + 1};
+  }
+  const int any_bad = __syncthreads_or(bad);
+  if (h == 0 && tid == 0) p.tile_bad[rt] = any_bad;
+}
+
 // ---- launchers -----------------------------------------------------------------------
 
 // Raises the dynamic shared-memory limit once per instantiation when above 48 KiB.
@@ -393,6 +417,13 @@ cudaError_t launch_columns_typed(const ProbeFusedParams& p, cudaStream_t s) {
 }  // namespace
 
 cudaError_t launch_probe_rows(const ProbeFusedParams& p, cudaStream_t s) {
+  if (p.row_lse != nullptr) {
+    const int tile_rows = probe_row_tile_rows(p);
+    if (tile_rows > kThreads) return cudaErrorInvalidValue;
+    const long long blocks = probe_row_tiles(p) * p.n_kv;
+    probe_rows_from_lse_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(p, tile_rows);
+    return cudaGetLastError();
+  }
   const int rows = p.row_warp_rows == 0 ? kProbeDefaultRowWarpRows : p.row_warp_rows;
   if (p.d == 64 && rows == 16) return launch_rows_typed<64, 1>(p, s);
   if (p.d == 64 && rows == 32) return launch_rows_typed<64, 2>(p, s);

@@ -65,13 +65,13 @@ bool fused_applies(const Dims& s, const uint16_t* q, const uint16_t* k) {
 
 void run_fused(const detail::ProbePath& path, const Dims& s, const uint16_t* q, const uint16_t* k,
                const int32_t* probes, detail::ScoreNorm norm, float* out, ProbeWorkspace& ws,
-               cudaStream_t stream) {
+               cudaStream_t stream, const float* row_lse) {
   for (int v : {path.row_warp_rows, path.col_warp_keys}) {
     if (v != 0 && v != 16 && v != 32) fail("cuda probe scores: fused variant {} rows per warp (16 or 32)", v);
   }
   static_assert(sizeof(detail::ProbeRowInfo) == sizeof(uint64_t), "row records are 8 bytes");
   detail::ProbeFusedParams p;
-  p.q = q, p.k = k, p.probes = probes;
+  p.q = q, p.k = k, p.probes = probes, p.row_lse = row_lse;
   p.L = s.L, p.n_heads = s.H, p.n_kv = s.K, p.d = s.d, p.n_probes = s.P;
   p.scale_log2 = static_cast<float>(static_cast<double>(s.scale) * 1.4426950408889634);
   p.norm = norm;
@@ -136,14 +136,16 @@ void run_cublas(const Dims& s, const uint16_t* q, const uint16_t* k, const int32
 
 void probe_scores(const ProbeScoreShape& shape, const uint16_t* q, const uint16_t* k,
                   const int32_t* probes, int n_probes, saliency::Metric metric,
-                  saliency::Norm norm, float* out, ProbeWorkspace& ws, cudaStream_t stream) {
-  detail::probe_scores_with({}, shape, q, k, probes, n_probes, metric, norm, out, ws, stream);
+                  saliency::Norm norm, float* out, ProbeWorkspace& ws, cudaStream_t stream,
+                  const float* row_lse) {
+  detail::probe_scores_with({}, shape, q, k, probes, n_probes, metric, norm, out, ws, stream, row_lse);
 }
 
 void detail::probe_scores_with(const ProbePath& path, const ProbeScoreShape& shape,
                                const uint16_t* q, const uint16_t* k, const int32_t* probes,
                                int n_probes, saliency::Metric metric, saliency::Norm norm,
-                               float* out, ProbeWorkspace& ws, cudaStream_t stream) {
+                               float* out, ProbeWorkspace& ws, cudaStream_t stream,
+                               const float* row_lse) {
   const int L = shape.L, H = shape.n_heads, K = shape.n_kv_heads, d = shape.head_dim;
   if (L < 0 || K < 1) {
     fail("cuda probe scores: bad shape L = {}, n_kv_heads = {} (L >= 0, n_kv_heads >= 1)", L, K);
@@ -191,7 +193,7 @@ void detail::probe_scores_with(const ProbePath& path, const ProbeScoreShape& sha
          "(head_dim {})", d);
   }
   if (path.kind != ProbePath::Cublas && fused) {
-    run_fused(path, dims, q, k, probes, how, out, ws, stream);
+    run_fused(path, dims, q, k, probes, how, out, ws, stream, row_lse);
   } else {
     run_cublas(dims, q, k, probes, how, out, ws, stream);
   }

@@ -73,10 +73,14 @@ class ProbeWorkspace {
 // the host (zc::Error); the probe positions live on the device and are checked there:
 // unsorted, repeated or out-of-range probes make every output NaN, and non-finite q or
 // k values make the scores their logits reach NaN (top_r_split reports NaN scores).
+//
+// row_lse (optional): float [L][n_heads], every row's base-2 log-sum-exp of its causal
+// logits at this scale, as prefill_attention writes it from the same q and k; the fused
+// path then skips its row kernel (half of the pass's work) and reads the probe rows'.
 void probe_scores(const ProbeScoreShape& shape, const uint16_t* q, const uint16_t* k,
                   const int32_t* probes, int n_probes, saliency::Metric metric,
                   saliency::Norm norm, float* out, ProbeWorkspace& ws,
-                  cudaStream_t stream = nullptr);
+                  cudaStream_t stream = nullptr, const float* row_lse = nullptr);
 
 namespace detail {
 
@@ -91,7 +95,8 @@ struct ProbePath {
 void probe_scores_with(const ProbePath& path, const ProbeScoreShape& shape, const uint16_t* q,
                        const uint16_t* k, const int32_t* probes, int n_probes,
                        saliency::Metric metric, saliency::Norm norm, float* out,
-                       ProbeWorkspace& ws, cudaStream_t stream = nullptr);
+                       ProbeWorkspace& ws, cudaStream_t stream = nullptr,
+                       const float* row_lse = nullptr);
 
 }  // namespace detail
 

@@ -36,6 +36,8 @@ struct ProbeFusedParams {
   float scale_log2 = 0.0f;           // softmax scale * log2(e)
   ScoreNorm norm = ScoreNorm::None;
   int row_warp_rows = 0, col_warp_keys = 0;  // 16, 32, or 0 (default)
+  const float* row_lse = nullptr;    // optional [L][n_heads] (prefill_attention's lse): the
+                                     // row pass reads the records instead of computing them
   ProbeRowInfo* rows = nullptr;      // [n_kv][g * n_probes], written by the row pass
   int* tile_bad = nullptr;           // [probe_row_tiles(p)], written by the row pass
   float* out = nullptr;              // [n_kv][L]

@@ -1,7 +1,7 @@
 // Top-r split kernel (SPEC.md section 4; top_r.h): one CTA per list.
-// 1. Radix select on order-preserving uint32 keys of the scores, 4 passes of 8 bits
-//    with a shared histogram, finds T, the key of the count-th largest score, and k,
-//    how many of the keys equal to T are salient (the rest of the salient ones are > T).
+// 1. A bitwise search on order-preserving uint32 keys of the scores (32 block-wide
+//    counts) finds T, the key of the count-th largest score, and k, how many of the
+//    keys equal to T are salient (the rest of the salient ones are > T).
 // 2. A stable compaction in tiles of the block size: one block-wide exclusive scan of
 //    (key > T, key == T) per tile gives, for every token, how many salient tokens come
 //    before it; among the keys equal to T the LAST k are salient (ties go to the later
@@ -14,7 +14,8 @@
 namespace zc::cuda::detail {
 namespace {
 
-constexpr int kThreads = 1024;  // a multiple of 32, at most 32 warps (one scan warp)
+constexpr int kThreads = 1024;  // 32 warps: one scan warp, one count per lane of a warp
+static_assert(kThreads == 32 * 32, "block_count and the scan read one warp count per lane");
 constexpr unsigned kFull = 0xffffffffu;
 
 // Larger float, larger key. -0 maps to +0's key (the CPU compares them equal); every NaN
@@ -53,50 +54,58 @@ __device__ int block_exclusive_scan(int v, int* warp_sums, int* total) {
   return before;
 }
 
+// The first kCached * kThreads keys of a list stay in registers for the 34 counts of the
+// search (key j of thread tid: token tid + j * kThreads); longer lists read the rest
+// from memory on every count.
+constexpr int kCached = 8;
+
+// How many of the n scores' keys satisfy pred, over the whole block (all threads call
+// it). Calls alternate between the two rows of `counts` (buf flips): a thread can only
+// rewrite a row after every thread passed the barrier of the call in between, so after
+// every read of that row.
+template <typename Pred>
+__device__ int block_count(const uint32_t (&cached)[kCached], const float* __restrict__ s, int n, int tid, Pred pred,
+                           int (*counts)[32], int& buf) {
+  buf ^= 1;
+  int c = 0;
+#pragma unroll
+  for (int j = 0; j < kCached; ++j) c += tid + j * kThreads < n && pred(cached[j]) ? 1 : 0;
+  for (int i = tid + kCached * kThreads; i < n; i += kThreads) c += pred(order_key(s[i])) ? 1 : 0;
+  c = __reduce_add_sync(kFull, c);
+  if (tid % 32 == 0) counts[buf][tid / 32] = c;
+  __syncthreads();
+  return __reduce_add_sync(kFull, counts[buf][tid % 32]);  // kThreads / 32 == 32 warps
+}
+
 __global__ void __launch_bounds__(kThreads)
     top_r_kernel(const float* __restrict__ scores, int n, int count, int32_t* __restrict__ salient,
                  int32_t* __restrict__ regular, unsigned long long* nan_at) {
-  __shared__ unsigned int hist[256];
-  __shared__ uint32_t chosen_prefix;
-  __shared__ int chosen_k, chosen_equal;
+  __shared__ int counts[2][32];  // per-warp counts of block_count
   __shared__ int warp_sums[32];
   const long long list = blockIdx.x;
   const float* s = scores + list * n;
   const int tid = static_cast<int>(threadIdx.x);
 
-  // 1. Radix select: the count-th largest key, most significant byte first. Invariant:
-  //    the wanted key starts with `prefix` (under `mask`) and is the k-th largest of
-  //    the keys that do.
-  uint32_t prefix = 0u, mask = 0u;
-  int k = count, equal = 0;
+  // 1. The count-th largest key T, bit by bit from the top: T is the largest value v with
+  //    at least `count` keys >= v. Each step is one count over the list (in registers,
+  //    warp sums then one shared-memory exchange): no histogram, so no atomics queueing on
+  //    the one bin that keys of one scale share.
+  uint32_t prefix = 0u;
+  int k = count, equal = 0, buf = 0;
+  uint32_t cached[kCached];
+#pragma unroll
+  for (int j = 0; j < kCached; ++j) cached[j] = tid + j * kThreads < n ? order_key(s[tid + j * kThreads]) : 0u;
   if (count > 0) {
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      for (int b = tid; b < 256; b += kThreads) hist[b] = 0u;
-      __syncthreads();
-      for (int i = tid; i < n; i += kThreads) {
-        const uint32_t key = order_key(s[i]);
-        if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 0xffu], 1u);
+    for (int bit = 31; bit >= 0; --bit) {
+      const uint32_t cand = prefix | (1u << bit);
+      if (block_count(cached, s, n, tid, [cand](uint32_t key) { return key >= cand; }, counts, buf) >= count) {
+        prefix = cand;
       }
-      __syncthreads();
-      if (tid == 0) {
-        // Walk digits from the top until the k-th largest is reached; the counts of
-        // the matching keys sum to >= k, so digit 0 is reached only if it holds it.
-        int above = 0, digit = 255;
-        for (; digit > 0; --digit) {
-          const int h = static_cast<int>(hist[digit]);
-          if (above + h >= k) break;
-          above += h;
-        }
-        chosen_prefix = prefix | (static_cast<uint32_t>(digit) << shift);
-        chosen_k = k - above;
-        chosen_equal = static_cast<int>(hist[digit]);
-      }
-      __syncthreads();
-      prefix = chosen_prefix;
-      mask |= 0xffu << shift;
-      k = chosen_k;
-      equal = chosen_equal;  // after the last pass: the number of keys equal to T
     }
+    const uint32_t t = prefix;
+    const int above = block_count(cached, s, n, tid, [t](uint32_t key) { return key > t; }, counts, buf);
+    equal = block_count(cached, s, n, tid, [t](uint32_t key) { return key == t; }, counts, buf);
+    k = count - above;  // of the keys equal to T, this many are salient
   }
   const uint32_t T = prefix;
   const int first_taken = equal - k;  // equal keys of rank >= this (from the left) are salient
