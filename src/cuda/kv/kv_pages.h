@@ -1,6 +1,7 @@
 // Building the paged GPU layout of kv_page.h on the host, from what the CPU caches
 // hold (quant::QuantizedMatrix blocks and fp16 rows), and uploading it. Used by tests
-// and benchmarks now; the GPU cache will write pages directly later (issue 4).
+// (the byte-for-byte reference of the GPU cache's own page writer, quantize_pages.cu)
+// and benchmarks.
 #pragma once
 #include <cstddef>
 #include <cstdint>
