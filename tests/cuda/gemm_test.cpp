@@ -84,6 +84,31 @@ TEST(CudaGemm, LinearMatchesDoubleForSkinnyAndWideInputs) {
   }
 }
 
+// bf16 outputs go through cuBLASLt plans cached per shape; more shapes than the cache
+// holds (a server's prompt lengths) restart it, and every product stays right.
+TEST(CudaGemm, ManyShapesThroughThePlanCache) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(43);
+  zc::cuda::Gemm gemm;
+  const int in = 24, out = 10;
+  const auto w = random_bf16(rng, size_t(out) * size_t(in), 0.1f);
+  DeviceBuffer<uint16_t> dw;
+  dw.upload(w);
+  for (int n = 1; n <= 300; ++n) {
+    const auto x = random_bf16(rng, size_t(n) * size_t(in), 1.0f);
+    std::vector<double> want, mag;
+    reference(x, w, n, in, out, want, mag);
+    DeviceBuffer<uint16_t> dx, dy(want.size());
+    dx.upload(x);
+    gemm.linear_bf16(dx.get(), n, in, dw.get(), out, dy.get(), nullptr);
+    const auto got = dy.download();
+    for (size_t e = 0; e < want.size(); ++e) {
+      ASSERT_NEAR(zc::bf16_to_float(got[e]), want[e], std::abs(want[e]) / 128.0 + 1e-5 * mag[e] + 1e-6)
+          << n << " rows, element " << e;
+    }
+  }
+}
+
 TEST(CudaGemm, MisalignedRowsFallBackToCublas) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(42);

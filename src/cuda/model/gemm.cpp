@@ -56,13 +56,18 @@ Gemm::Gemm() {
   check_cublas(cublasLtCreate(&lt_), "cublasLtCreate");
 }
 
-Gemm::~Gemm() {
+void Gemm::drop_lt_plans() {
   for (auto& [shape, p] : lt_plans_) {
     if (p.w) cublasLtMatrixLayoutDestroy(p.w);
     if (p.x) cublasLtMatrixLayoutDestroy(p.x);
     if (p.y) cublasLtMatrixLayoutDestroy(p.y);
     if (p.desc) cublasLtMatmulDescDestroy(p.desc);
   }
+  lt_plans_.clear();
+}
+
+Gemm::~Gemm() {
+  drop_lt_plans();
   if (lt_) cublasLtDestroy(lt_);
   if (handle_) cublasDestroy(handle_);
   if (workspace_) cudaFree(workspace_);
@@ -71,6 +76,9 @@ Gemm::~Gemm() {
 const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out) {
   const auto key = std::make_tuple(n, in, out);
   if (auto it = lt_plans_.find(key); it != lt_plans_.end()) return it->second;
+  // Prompt lengths make new row counts without end in a long-running process: past
+  // kMaxLtPlans shapes, start over (a plan costs one heuristic query to remake).
+  if (lt_plans_.size() >= kMaxLtPlans) drop_lt_plans();
   LtPlan p;
   const auto made = [&](cublasStatus_t st, const char* what) {
     if (st == CUBLAS_STATUS_SUCCESS) return;

@@ -52,6 +52,8 @@ class Gemm {
     cublasLtMatmulAlgo_t algo{};
   };
   const LtPlan& lt_plan(int n, int in, int out);
+  void drop_lt_plans();
+  static constexpr size_t kMaxLtPlans = 256;
 
   cublasHandle_t handle_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
