@@ -105,8 +105,8 @@ __device__ __forceinline__ unsigned* block_stats(const QuantizeSet& set, int blk
 }
 
 // Stages the page's 32 rows of x (keys or values of head h) in tile [32][pitch]: 16-byte
-// loads, kLoads in flight per thread (one at a time left the kernel waiting on memory),
-// zeros for rows past the set, fp16-rounded and divided by the CSTQ scales if asked.
+// loads, kLoads of them issued before any is used, zeros for rows past the set,
+// fp16-rounded and divided by the CSTQ scales if asked.
 constexpr int kLoads = 4;
 __device__ void stage_rows(float* tile, int pitch, const float* __restrict__ x, const QuantizeJob& job, int h,
                            const int* rows, const float* scale, int tid) {
