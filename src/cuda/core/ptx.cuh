@@ -138,4 +138,28 @@ __device__ __forceinline__ void tile_product(float (&s)[MI][N / 8][4], const uin
   }
 }
 
+// One m-tile of S fragments (NB blocks of 8 key columns; entries 0, 1: row g, 2, 3: row
+// g + 8, columns 2t4 and 2t4 + 1 of each block): entries past the last key a row may
+// see become -inf. lim0 / lim1: that key for rows g / g + 8, counted from this thread's
+// first column (block 0, column 2t4).
+template <int NB>
+__device__ __forceinline__ void mask_keys_after(float (&s)[NB][4], int lim0, int lim1) {
+#pragma unroll
+  for (int n = 0; n < NB; ++n) {
+    if (n * 8 > lim0) s[n][0] = -INFINITY;
+    if (n * 8 + 1 > lim0) s[n][1] = -INFINITY;
+    if (n * 8 > lim1) s[n][2] = -INFINITY;
+    if (n * 8 + 1 > lim1) s[n][3] = -INFINITY;
+  }
+}
+
+// The largest of this thread's entries of fragment row h (0: row g, 1: row g + 8).
+template <int NB>
+__device__ __forceinline__ float fragment_row_max(const float (&s)[NB][4], int h) {
+  float mx = -INFINITY;
+#pragma unroll
+  for (int n = 0; n < NB; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * h], s[n][2 * h + 1]));
+  return mx;
+}
+
 }  // namespace zc::cuda::detail::ptx

@@ -154,15 +154,8 @@ __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const Prefil
         for (int mi = 0; mi < MI; ++mi) {
           // The last key rows g and g + 8 may see (causal, and inside the sequence),
           // relative to this thread's first key column k0 + 2t.
-          const int lim0 = min(row_w + 16 * mi + g, L - 1) - k0 - 2 * t;
-          const int lim1 = min(row_w + 16 * mi + g + 8, L - 1) - k0 - 2 * t;
-#pragma unroll
-          for (int n = 0; n < kKeys / 8; ++n) {
-            if (n * 8 > lim0) s[mi][n][0] = -INFINITY;
-            if (n * 8 + 1 > lim0) s[mi][n][1] = -INFINITY;
-            if (n * 8 > lim1) s[mi][n][2] = -INFINITY;
-            if (n * 8 + 1 > lim1) s[mi][n][3] = -INFINITY;
-          }
+          mask_keys_after(s[mi], min(row_w + 16 * mi + g, L - 1) - k0 - 2 * t,
+                          min(row_w + 16 * mi + g + 8, L - 1) - k0 - 2 * t);
         }
       }
 
@@ -171,10 +164,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) prefill_mma_kernel(const Prefil
       for (int mi = 0; mi < MI; ++mi) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          float mx = -INFINITY;
-#pragma unroll
-          for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[mi][n][2 * h], s[mi][n][2 * h + 1]));
-          const float mn = fmaxf(m[mi][h], quad_max(mx) * sl);
+          const float mn = fmaxf(m[mi][h], quad_max(fragment_row_max(s[mi], h)) * sl);
           // A row with no visible key yet keeps m = -inf; subtract 0 instead (P = 0).
           const float base = mn == -INFINITY ? 0.0f : mn;
           const float corr = ex2(m[mi][h] - base);

@@ -9,17 +9,17 @@
 //     scales (the first page of a block also stores them), stages its 32 rows in
 //     shared memory, fits each token's value groups and writes key codes, value codes
 //     and value parameters in the layout of kv_page.h.
-// The arithmetic is quant/pack.cu's, bit for bit (SPEC.md sections 1-2): lo =
-// fp16(min), step = fp16((max - min) / L) from a double division, code = floor((x -
-// lo) / step + 0.5) in double clamped to [0, L] (computed in float where that provably
-// gives the same code: encode()), CSTQ scale = fp16(sqrt(max |v|)) and y = v / scale
-// in IEEE float (no fast math in this file).
+// The arithmetic is src/quant's, bit for bit (cuda/quant/affine.cuh; SPEC.md sections
+// 1-2): lo = fp16(min), step = fp16((max - min) / L) from a double division, code =
+// floor((x - lo) / step + 0.5) in double clamped to [0, L] (computed in float where that
+// provably gives the same code: encode()), CSTQ scale = fp16(sqrt(max |v|)) and y = v /
+// scale in IEEE float (no fast math in this file).
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
 #include "cuda/kv/page_launch.h"
-#include "cuda/quant/pack_launch.h"
+#include "cuda/quant/affine.cuh"
 
 namespace zc::cuda::detail {
 namespace {
@@ -28,45 +28,12 @@ constexpr int kMaxDim = 256;           // head dims 64, 128, 256 (kv_page.h)
 constexpr int kMaxValueParams = 8 * 32;  // at most 8 value groups per token (gpu_cache.cpp)
 constexpr int kEncodeThreads = 128;
 
-__device__ void report(unsigned long long* err, unsigned long long index, int kind) {
-  atomicMin(err, (index << 2) | static_cast<unsigned long long>(kind));
-}
-
-// Floats as unsigned integers in the same order; a minimum is kept as the maximum of
-// the complement, so that every statistic starts at 0 and grows with atomicMax.
-__device__ __forceinline__ unsigned ordered(float f) {
-  const unsigned u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-__device__ __forceinline__ float unordered(unsigned u) {
-  return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
-}
-
 __device__ __forceinline__ float to_half_and_back(float x) { return __half2float(__float2half_rn(x)); }
 
-// quant::fit_affine's parameters (see quant/pack.cu store_params).
-__device__ void fit_params(float mn, float mx, int levels, unsigned long long gi, uint16_t* lo_out,
-                           uint16_t* step_out, unsigned long long* err) {
-  const uint16_t lo_bits = __half_as_ushort(__float2half_rn(mn));
-  if ((lo_bits & 0x7c00u) == 0x7c00u) report(err, gi, kLoRange);
-  uint16_t step_bits = 0;
-  if (mx > mn) {
-    const double range = (static_cast<double>(mx) - static_cast<double>(mn)) / levels;
-    step_bits = __half_as_ushort(__double2half(range));
-    if (step_bits == 0x7c00u) report(err, gi, kStepOverflow);
-  }
-  *lo_out = lo_bits;
-  *step_out = step_bits;
-}
-
-// quant::encode of one element, in double as the CPU does it.
+// quant::encode in double (affine.cuh), out of line: encode() below takes it for the
+// rare elements whose float code could differ.
 __device__ __noinline__ unsigned encode_exact(float x, uint16_t lo_bits, uint16_t step_bits, int levels) {
-  const double st = static_cast<double>(__half2float(__ushort_as_half(step_bits)));
-  if (st == 0.0) return 0u;
-  const double t = (static_cast<double>(x) - static_cast<double>(__half2float(__ushort_as_half(lo_bits)))) / st;
-  if (!(t > 0.0)) return 0u;
-  const double q = floor(t + 0.5);
-  return q >= levels ? static_cast<unsigned>(levels) : static_cast<unsigned>(q);
+  return encode_affine(x, lo_bits, step_bits, levels);
 }
 
 // The same code from float arithmetic where that cannot change it: t = (x - lo) / step
@@ -99,7 +66,8 @@ __device__ __forceinline__ int source_row(const QuantizeSet& set, int h, int r) 
 }
 
 // Statistics of row block `blk` of a set: [3][n_kv * d] words (key min complement, key
-// max, value max |v|).
+// max, value max |v|, as ordered() integers). The minimum is kept as the maximum of its
+// complement, so that every statistic starts at 0 and grows with atomicMax.
 __device__ __forceinline__ unsigned* block_stats(const QuantizeSet& set, int blk, int cols) {
   return set.stats + static_cast<size_t>(blk) * 3 * cols;
 }
@@ -216,14 +184,13 @@ __global__ void __launch_bounds__(kEncodeThreads, 8) encode_pages_kernel(const Q
   uint16_t* kp = reinterpret_cast<uint16_t*>(job.pool + static_cast<size_t>(pg.kp) * 16);
   uint16_t* vs = reinterpret_cast<uint16_t*>(job.pool + static_cast<size_t>(pg.vs) * 16);
   for (int c = tid; c < d; c += kEncodeThreads) {
-    fit_params(unordered(~st[c]), unordered(st[cols + c]), levels,
+    fit_affine(unordered(~st[c]), unordered(st[cols + c]), levels,
                static_cast<unsigned long long>(blk) * cols + h * d + c, &klo[c], &kstep[c], job.err);
     if (first) kp[c] = klo[c], kp[d + c] = kstep[c];
     klo_f[c] = half_bits_to_float(klo[c]);
     kinv[c] = kstep[c] != 0 ? 1.0f / half_bits_to_float(kstep[c]) : 0.0f;
     if (job.cstq) {
-      const float m = fmaxf(unordered(st[2 * cols + c]), 0.0f);
-      const uint16_t s_bits = __half_as_ushort(__double2half(sqrt(static_cast<double>(m))));
+      const uint16_t s_bits = cstq_scale_bits(unordered(st[2 * cols + c]));
       vscale[c] = __half2float(__ushort_as_half(s_bits));
       if (first) vs[c] = s_bits;
     }
@@ -277,7 +244,7 @@ __global__ void __launch_bounds__(kEncodeThreads, 8) encode_pages_kernel(const Q
     const int g = pi / 32, t = pi % 32;
     uint16_t lo = 0, stp = 0;
     if (t < ntok) {
-      fit_params(vlo_f[pi], vinv[pi], levels, static_cast<unsigned long long>(row0 + t) * gpr + h * ng + g, &lo, &stp,
+      fit_affine(vlo_f[pi], vinv[pi], levels, static_cast<unsigned long long>(row0 + t) * gpr + h * ng + g, &lo, &stp,
                  job.err);
     }
     vlo[pi] = lo;

@@ -56,13 +56,16 @@ Gemm::Gemm() {
   check_cublas(cublasLtCreate(&lt_), "cublasLtCreate");
 }
 
+void Gemm::destroy(LtPlan& p) {
+  if (p.w) cublasLtMatrixLayoutDestroy(p.w);
+  if (p.x) cublasLtMatrixLayoutDestroy(p.x);
+  if (p.y) cublasLtMatrixLayoutDestroy(p.y);
+  if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+  p = LtPlan{};
+}
+
 void Gemm::drop_lt_plans() {
-  for (auto& [shape, p] : lt_plans_) {
-    if (p.w) cublasLtMatrixLayoutDestroy(p.w);
-    if (p.x) cublasLtMatrixLayoutDestroy(p.x);
-    if (p.y) cublasLtMatrixLayoutDestroy(p.y);
-    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
-  }
+  for (auto& [shape, p] : lt_plans_) destroy(p);
   lt_plans_.clear();
 }
 
@@ -82,10 +85,7 @@ const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out) {
   LtPlan p;
   const auto made = [&](cublasStatus_t st, const char* what) {
     if (st == CUBLAS_STATUS_SUCCESS) return;
-    if (p.w) cublasLtMatrixLayoutDestroy(p.w);
-    if (p.x) cublasLtMatrixLayoutDestroy(p.x);
-    if (p.y) cublasLtMatrixLayoutDestroy(p.y);
-    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+    destroy(p);
     check_cublas(st, what);
   };
   // Column-major, as in linear(): y (out x n) = op_T(W: in x out) * x (in x n).

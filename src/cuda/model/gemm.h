@@ -52,6 +52,7 @@ class Gemm {
     cublasLtMatmulAlgo_t algo{};
   };
   const LtPlan& lt_plan(int n, int in, int out);
+  static void destroy(LtPlan& p);  // its descriptors (null ones skipped)
   void drop_lt_plans();
   static constexpr size_t kMaxLtPlans = 256;
 

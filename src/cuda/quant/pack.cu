@@ -5,19 +5,17 @@
 // - code = floor((x - lo) / step + 0.5) in double, clamped to [0, L] (quant::encode);
 // - CSTQ scale = fp16(sqrt(max |x|)) from a double sqrt (IEEE, correctly rounded) and
 //   y = x / scale in float (IEEE division: this file must not be built with fast math).
+// The per-element arithmetic lives in affine.cuh, shared with the cache's page writer.
 #include <cuda_fp16.h>
 
 #include <algorithm>
 #include <cstdint>
 
+#include "cuda/quant/affine.cuh"
 #include "cuda/quant/pack_launch.h"
 
 namespace zc::cuda::detail {
 namespace {
-
-__device__ void report(unsigned long long* err, unsigned long long index, int kind) {
-  atomicMin(err, (index << 2) | static_cast<unsigned long long>(kind));
-}
 
 // Group gi of the matrix: first element, stride between elements, element count.
 struct GroupView {
@@ -44,29 +42,10 @@ __device__ GroupView group_view(int gi, int rows, int cols, GroupMode mode, int 
   }
 }
 
-// lo = fp16(min), step = fp16((max - min) / levels) from a double division (quant::fit_affine).
+// Group gi's lo/step from its min and max (affine.cuh).
 __device__ void store_params(float mn, float mx, int levels, int gi, uint16_t* lo, uint16_t* step,
                              unsigned long long* err) {
-  const __half lo_h = __float2half_rn(mn);
-  const uint16_t lo_bits = __half_as_ushort(lo_h);
-  if ((lo_bits & 0x7c00u) == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kLoRange);
-  uint16_t step_bits = 0;
-  if (mx > mn) {
-    const double range = (static_cast<double>(mx) - static_cast<double>(mn)) / levels;
-    step_bits = __half_as_ushort(__double2half(range));
-    if (step_bits == 0x7c00u) report(err, static_cast<unsigned long long>(gi), kStepOverflow);
-  }
-  lo[gi] = lo_bits;
-  step[gi] = step_bits;
-}
-
-// Floats as unsigned integers in the same order (for atomicMin/atomicMax).
-__device__ __forceinline__ unsigned ordered(float f) {
-  const unsigned u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-__device__ __forceinline__ float unordered(unsigned u) {
-  return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
+  fit_affine(mn, mx, levels, static_cast<unsigned long long>(gi), &lo[gi], &step[gi], err);
 }
 
 // Column statistics over row blocks, parallel over rows too (a thread per column
@@ -114,8 +93,7 @@ __global__ void finish_fit_kernel(const unsigned* mn_in, const unsigned* mx_in, 
 __global__ void cstq_finish_kernel(const unsigned* amax, int cols, uint16_t* scale) {
   const int c = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (c >= cols) return;
-  const float m = fmaxf(unordered(amax[c]), 0.0f);
-  scale[c] = __half_as_ushort(__double2half(sqrt(static_cast<double>(m))));
+  scale[c] = cstq_scale_bits(unordered(amax[c]));
 }
 
 __global__ void cstq_divide_kernel(const float* __restrict__ x, long long count, int cols,
@@ -165,7 +143,7 @@ __global__ void cstq_scale_kernel(const float* __restrict__ x, int rows, int col
     if (!isfinite(v)) report(err, static_cast<unsigned long long>(idx), kNonFinite);
     m = fmaxf(m, fabsf(v));
   }
-  const uint16_t s_bits = __half_as_ushort(__double2half(sqrt(static_cast<double>(m))));
+  const uint16_t s_bits = cstq_scale_bits(m);
   scale[c] = s_bits;
   const float s = __half2float(__ushort_as_half(s_bits));
   for (int r = 0; r < rows; ++r) {
@@ -201,17 +179,7 @@ __global__ void encode_kernel(const float* __restrict__ x, long long count, int 
     const long long i = byte * per_byte + j;
     if (i >= count) break;
     const int gi = group_of(i, cols, mode, group, block_rows);
-    const double st = static_cast<double>(__half2float(__ushort_as_half(step[gi])));
-    unsigned code = 0;
-    if (st != 0.0) {
-      const double lo_d = static_cast<double>(__half2float(__ushort_as_half(lo[gi])));
-      const double t = (static_cast<double>(x[i]) - lo_d) / st;
-      if (t > 0.0) {
-        const double q = floor(t + 0.5);
-        code = q >= levels ? static_cast<unsigned>(levels) : static_cast<unsigned>(q);
-      }
-    }
-    packed |= code << (j * bits);
+    packed |= encode_affine(x[i], lo[gi], step[gi], levels) << (j * bits);
   }
   codes[byte] = static_cast<uint8_t>(packed);
 }

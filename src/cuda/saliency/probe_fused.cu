@@ -188,24 +188,14 @@ __global__ void __launch_bounds__(kThreads) probe_row_kernel(const ProbeFusedPar
       if (k0 + kTile - 1 > warp_min) {  // some row stops inside this tile
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi) {
-          const int lim0 = lim[mi][0] - k0 - 2 * t4, lim1 = lim[mi][1] - k0 - 2 * t4;
-#pragma unroll
-          for (int n = 0; n < kTile / 8; ++n) {
-            if (n * 8 > lim0) s[mi][n][0] = -INFINITY;
-            if (n * 8 + 1 > lim0) s[mi][n][1] = -INFINITY;
-            if (n * 8 > lim1) s[mi][n][2] = -INFINITY;
-            if (n * 8 + 1 > lim1) s[mi][n][3] = -INFINITY;
-          }
+          mask_keys_after(s[mi], lim[mi][0] - k0 - 2 * t4, lim[mi][1] - k0 - 2 * t4);
         }
       }
 #pragma unroll
       for (int mi = 0; mi < MI; ++mi) {
 #pragma unroll
         for (int h2 = 0; h2 < 2; ++h2) {
-          float mx = -INFINITY;
-#pragma unroll
-          for (int n = 0; n < kTile / 8; ++n) mx = fmaxf(mx, fmaxf(s[mi][n][2 * h2], s[mi][n][2 * h2 + 1]));
-          const float mn = fmaxf(m[mi][h2], quad_max(mx) * sl);
+          const float mn = fmaxf(m[mi][h2], quad_max(fragment_row_max(s[mi], h2)) * sl);
           const float base = mn == -INFINITY ? 0.0f : mn;  // no visible key yet: all terms 0
           float sum = 0.0f;
 #pragma unroll
