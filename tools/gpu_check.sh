@@ -12,7 +12,7 @@
 # unpacked into a private root and the whole program is built; otherwise only the
 # layers the CUDA kernels need (-DZC_GPU_ONLY=ON).
 # Knobs: BENCH=0 skips the benchmarks, MEMCHECK=0 the sanitizer, OTHER_TESTS=1 runs the
-# CPU tests too, BUDGET (GiB, default 48) sizes the largest-batch run, PROFILE=0 skips
+# CPU tests too, GEMV_AB=0 the gemv.cu A/B, BUDGET (GiB, default 48) sizes the largest-batch run, PROFILE=0 skips
 # the per-operation profile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -109,6 +109,10 @@ if [ "${BENCH:-1}" = 1 ]; then
   "$dir/zc_gpu_bench" --json "$out/bench.json" >"$out/bench.txt" 2>&1
   step "decode attention bench" $?
   cat "$out/bench.txt"
+  # The throughput regime (every SM full of CTAs, as at the largest batch of a budget).
+  "$dir/zc_gpu_bench" --batch 64 --contexts 4096 --reps 30 >"$out/bench_b64.txt" 2>&1
+  step "decode attention bench, batch 64" $?
+  tail -4 "$out/bench_b64.txt" | tee -a "$summary"
   # The quantized caches on the SIMT kernel too, for the before/after in docs/benchmarks.md.
   ZC_DECODE_KERNEL=simt "$dir/zc_gpu_bench" --methods zipcache,kivi2 >"$out/bench_simt.txt" 2>&1
   step "decode attention bench, SIMT kernel" $?
@@ -149,15 +153,15 @@ for r in json.load(open(sys.argv[1])).get("largest_batch", []):
 PY
     fi
     # The decode step with single rows (ZC_GEMV=1) and up to 8 rows (ZC_GEMV=8) on gemv.cu
-    # against the default above (all on cuBLAS): A/B.
-    ZC_GEMV=1 timeout 200 "$app" bench --synthetic llama3-8b -b 1 -c 4096 -n 40 --kv fp16 \
+    # against the default above (all on cuBLAS): A/B (GEMV_AB=0 skips it).
+    [ "${GEMV_AB:-1}" = 1 ] && ZC_GEMV=1 timeout 200 "$app" bench --synthetic llama3-8b -b 1 -c 4096 -n 40 --kv fp16 \
       >"$out/bench_llama3_gemv1.txt" 2>&1
-    step "zipcache bench llama3-8b, ZC_GEMV=1" $?
-    grep -E "^\| fp16" "$out/bench_llama3_gemv1.txt" | tee -a "$summary"
-    ZC_GEMV=8 timeout 200 "$app" bench --synthetic llama3-8b -b 1,8 -c 4096 -n 40 --kv fp16 \
+    [ "${GEMV_AB:-1}" = 1 ] && { step "zipcache bench llama3-8b, ZC_GEMV=1" $?
+    grep -E "^\| fp16" "$out/bench_llama3_gemv1.txt" | tee -a "$summary"; }
+    [ "${GEMV_AB:-1}" = 1 ] && ZC_GEMV=8 timeout 200 "$app" bench --synthetic llama3-8b -b 1,8 -c 4096 -n 40 --kv fp16 \
       >"$out/bench_llama3_gemv8.txt" 2>&1
-    step "zipcache bench llama3-8b, ZC_GEMV=8" $?
-    grep -E "^\| fp16" "$out/bench_llama3_gemv8.txt" | tee -a "$summary"
+    [ "${GEMV_AB:-1}" = 1 ] && { step "zipcache bench llama3-8b, ZC_GEMV=8" $?
+    grep -E "^\| fp16" "$out/bench_llama3_gemv8.txt" | tee -a "$summary"; }
     # Where the time goes: GPU time per named operation (eager decode steps).
     if [ "${PROFILE:-1}" = 1 ]; then
       timeout 300 "$app" bench --synthetic llama3-8b -b 8 -c 4096 -n 8 --kv fp16 --kv zipcache --profile \

@@ -1,5 +1,5 @@
 // Decode-attention bandwidth on the GPU (docs/benchmarks.md, GPU section): one decode
-// step's attention kernel (split + merge) for batch 8, 32 query heads / 8 KV heads,
+// step's attention kernel (split + merge) for batch 8 (--batch), 32 query heads / 8 KV heads,
 // d = 128, at several contexts, for an fp16 cache, ZipCache (ratio 0.4, 4/2 bits,
 // CSTQ values, 64-token fp16 window) and KIVI-2 (32-token blocks, residual 128).
 // Reports the median of cudaEvent-timed repetitions, the bytes the step must read
@@ -9,7 +9,9 @@
 // cache to exceed the L2 several times.
 //
 // zc_gpu_bench [--contexts 4096,8192,16384] [--methods fp16,zipcache,kivi2] [--reps 100]
-//              [--json FILE]
+//              [--batch 8] [--json FILE]
+// --batch 64 and more fills every SM with CTAs: the throughput regime of the largest
+// batch that fits a memory budget (batch 8 is the latency regime).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -28,7 +30,7 @@ namespace {
 
 using zc::cuda::check;
 
-constexpr int kBatch = 8, kHeads = 32, kKvHeads = 8, kDim = 128;
+constexpr int kHeads = 32, kKvHeads = 8, kDim = 128;
 
 struct Result {
   std::string method;
@@ -62,7 +64,7 @@ void add_block(zc::cuda::PagedKvBuilder& b, zc::Rng& rng, int n, int bits, zc::q
 }
 
 // One (sequence, KV head) list of `method` at context L, replicated to every pair.
-zc::cuda::PagedKvBuilder build(const std::string& method, int L, zc::Rng& rng) {
+zc::cuda::PagedKvBuilder build(const std::string& method, int L, int batch, zc::Rng& rng) {
   zc::cuda::PagedKvBuilder b(kDim);
   b.begin_list();
   if (method == "fp16") {
@@ -77,7 +79,7 @@ zc::cuda::PagedKvBuilder build(const std::string& method, int L, zc::Rng& rng) {
     for (int i = 0; i < (L - window) / 32; ++i) add_block(b, rng, 32, 2, zc::quant::Scheme::Groupwise, 32);
     add_fp16(b, rng, window);
   }
-  b.replicate(kBatch * kKvHeads);
+  b.replicate(batch * kKvHeads);
   return b;
 }
 
@@ -118,7 +120,7 @@ double copy_bandwidth_gbps(int reps) {
 int main(int argc, char** argv) {
   std::vector<int> contexts = {4096, 8192, 16384};
   std::vector<std::string> methods = {"fp16", "zipcache", "kivi2"};
-  int reps = 100;
+  int reps = 100, batch = 8;
   std::string json;
   auto split = [](const std::string& list, char sep) {
     std::vector<std::string> out;
@@ -133,6 +135,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--reps") {
       reps = std::max(1, std::atoi(argv[i + 1]));
+    } else if (a == "--batch") {
+      batch = std::clamp(std::atoi(argv[i + 1]), 1, 4096);
     } else if (a == "--json") {
       json = argv[i + 1];
     } else if (a == "--contexts") {
@@ -159,14 +163,14 @@ int main(int argc, char** argv) {
   zc::Rng rng(1);
   std::vector<Result> results;
   zc::cuda::DecodeShape shape;
-  shape.batch = kBatch, shape.n_heads = kHeads, shape.n_kv_heads = kKvHeads, shape.head_dim = kDim;
-  std::vector<float> q(size_t(kBatch) * kHeads * kDim);
+  shape.batch = batch, shape.n_heads = kHeads, shape.n_kv_heads = kKvHeads, shape.head_dim = kDim;
+  std::vector<float> q(size_t(batch) * kHeads * kDim);
   for (float& x : q) x = rng.normal();
   zc::cuda::DeviceBuffer<float> dq, dout(q.size());
   dq.upload(q);
   for (int L : contexts) {
     for (const std::string& method : methods) {
-      const zc::cuda::PagedKvBuilder b = build(method, L, rng);
+      const zc::cuda::PagedKvBuilder b = build(method, L, batch, rng);
       // Enough copies that the rotation reads at least 4x the L2 between reuses.
       const double one = double(b.pool().size());
       const int sets = std::clamp(int(std::ceil(4.0 * prop.l2CacheSize / one)), 1, 8);
@@ -187,7 +191,7 @@ int main(int argc, char** argv) {
         res.context = L, res.splits = splits, res.sets = sets, res.ms = ms;
         res.bytes = double(kv[0].bytes() + q.size() * sizeof(float));
         res.gbps = res.bytes / (ms * 1e-3) / 1e9;
-        res.ratio = double(size_t(kBatch) * kKvHeads * size_t(L) * kDim * 4) / double(kv[0].pool.bytes());
+        res.ratio = double(size_t(batch) * kKvHeads * size_t(L) * kDim * 4) / double(kv[0].pool.bytes());
         results.push_back(res);
       }
     }
@@ -211,7 +215,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::fprintf(f, "{\"gpu\": \"%s\", \"copy_gbps\": %.1f, \"batch\": %d, \"heads\": %d, \"kv_heads\": %d, "
-                 "\"head_dim\": %d, \"reps\": %d, \"results\": [\n", prop.name, copy_gbps, kBatch, kHeads,
+                 "\"head_dim\": %d, \"reps\": %d, \"results\": [\n", prop.name, copy_gbps, batch, kHeads,
                  kKvHeads, kDim, reps);
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];

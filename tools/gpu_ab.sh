@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A/B of the decode-attention kernels on a GPU machine: builds zc_gpu_bench from a base
+# revision (BASE, default HEAD) and from the working tree, then runs both, alternating,
+# with the same arguments, so the two figures come from one run on one card.
+#   tools/gpu_ab.sh [zc_gpu_bench arguments...]      (default: --batch 8, then --batch 256)
+# Also runs the decode tests of the working tree (TESTS=0 skips them). Logs to $OUT
+# (or build-ab/logs).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+base=${BASE:-HEAD}
+out=${OUT:-build-ab/logs}
+arch=${CUDA_ARCH:-90}
+jobs=$(nproc)
+mkdir -p "$out"
+rm -rf build-ab/base-src && mkdir -p build-ab/base-src
+git archive "$base" | tar -x -C build-ab/base-src || { echo "cannot read revision $base"; exit 1; }
+echo "base: $(git rev-parse --short "$base"); new: working tree of $(git rev-parse --short HEAD)" | tee "$out/ab.txt"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$out/ab.txt"
+for side in base new; do
+  src=$([ $side = base ] && echo build-ab/base-src || echo .)
+  cmake -S "$src" -B "build-ab/$side" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DZC_GPU_ONLY=ON >"$out/cmake_$side.log" 2>&1 || { echo "configure $side failed"; tail "$out/cmake_$side.log"; exit 1; }
+  targets=(--target zc_gpu_bench)
+  [ $side = new ] && [ "${TESTS:-1}" = 1 ] && targets+=(test_cuda)
+  cmake --build "build-ab/$side" -j "$jobs" "${targets[@]}" >"$out/build_$side.log" 2>&1 ||
+    { echo "build $side failed"; grep -E "error" "$out/build_$side.log" | head -20; exit 1; }
+done
+if [ "${TESTS:-1}" = 1 ]; then
+  build-ab/new/tests/test_cuda --gtest_filter='CudaDecode*:CudaGpuCache*' >"$out/test_decode.log" 2>&1
+  echo "decode tests (new): $([ $? -eq 0 ] && echo ok || echo FAILED)" | tee -a "$out/ab.txt"
+  grep -E "^\[  (PASSED|FAILED) |Failure|max \|ref" "$out/test_decode.log" | head -20 | tee -a "$out/ab.txt"
+fi
+runs=("$@")
+[ ${#runs[@]} -eq 0 ] && runs=(--batch 8)
+run_pair() {
+  for rep in 1 2; do
+    for side in base new; do
+      echo "== $side (rep $rep): zc_gpu_bench $*" | tee -a "$out/ab.txt"
+      "build-ab/$side/zc_gpu_bench" "$@" 2>&1 | grep -vE "^$|^GPU:" | tee -a "$out/ab.txt"
+    done
+  done
+}
+run_pair "${runs[@]}"
+[ $# -eq 0 ] && run_pair --batch 256 --contexts 4096 --reps 20 --methods fp16,zipcache
+exit 0
