@@ -37,38 +37,60 @@ __device__ __forceinline__ int value_groups(const KvPage& pg) {
 }
 
 // A stage holds, in 16-byte vectors: keys [0, D) (at most 4 bits: D vectors), values
-// [D, 2D), value parameters [2D, 2D + 8 groups), CSTQ scales [.., + D / 8).
-__host__ __device__ inline int stage_vectors(int d, int groups) { return 2 * d + 8 * groups + d / 8; }
+// [D, 2D), value parameters [2D, 2D + 8 groups), CSTQ scales [2D + 8, + D / 8) (CSTQ
+// pages have one group; a fixed slot keeps the copy addresses constant offsets).
+__host__ __device__ inline int stage_vectors(int d, int groups) {
+  const int params = 8 * groups, cstq = 8 + d / 8;
+  return 2 * d + (params > cstq ? params : cstq);
+}
 
 // A page goes through a stage when both its keys and values are codes of at most 4 bits.
 __device__ __forceinline__ bool staged(const KvPage& pg) { return pg.kbits <= 4 && pg.vbits <= 4; }
 
 // Issues the cp.async copies of a staged page into `st` (keys swizzled by key_slot).
+// Straight-line per lane: every region is rows of 32 vectors (a lane copies one vector
+// of each row), so the source is one 64-bit pointer plus constant offsets and the
+// destination one shared address plus constant offsets. The loop form this replaced
+// (a strided loop per region, with 64-bit address arithmetic per copy and a float
+// division for the parameter groups) cost ~100 instructions per page.
 template <int D>
-__device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg, uint4* st, int groups,
-                                           int lane) {
+__device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg, uint4* st, int lane) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
-  const int nk = D * pg.kbits / 4;  // (D kbits / 128) rows of 32 token vectors
-  for (int i = lane; i < nk; i += 32) {
-    ptx::cp_async16(ptx::smem_addr(st + ((i & ~31) | key_slot(i & 31, true))), base + pg.k + i);
+  constexpr int kMaxRows = D / 32;  // D * 4 bits / 128 vectors of 16 bytes, / 32 lanes
+  const int krows = D * pg.kbits / 128, vrows = D * pg.vbits / 128;
+  const uint4* ks = base + pg.k + lane;
+  const uint32_t kd = ptx::smem_addr(st + key_slot(lane, true));
+#pragma unroll
+  for (int r = 0; r < kMaxRows; ++r) {
+    if (r < krows) ptx::cp_async16(kd + 512 * r, ks + 32 * r);
   }
-  const int nv = D * pg.vbits / 4;
-  for (int i = lane; i < nv; i += 32) ptx::cp_async16(ptx::smem_addr(st + D + i), base + pg.v + i);
-  const int np = 8 * value_groups<D>(pg);
-  for (int i = lane; i < np; i += 32) ptx::cp_async16(ptx::smem_addr(st + 2 * D + i), base + pg.vp + i);
-  if (pg.values == PageValues::Cstq) {
-    for (int i = lane; i < D / 8; i += 32) {
-      ptx::cp_async16(ptx::smem_addr(st + 2 * D + 8 * groups + i), base + pg.vs + i);
-    }
+  const uint4* vsrc = base + pg.v + lane;
+  const uint32_t vd = ptx::smem_addr(st + D + lane);
+#pragma unroll
+  for (int r = 0; r < kMaxRows; ++r) {
+    if (r < vrows) ptx::cp_async16(vd + 512 * r, vsrc + 32 * r);
+  }
+  // Value parameters: 8 vectors (lo[32], step[32] in fp16) per channel group.
+  // At most D / 16 groups (supported()), so at most D / 64 rows.
+  const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
+  const uint4* ps = base + pg.vp + lane;
+  const uint32_t pd = ptx::smem_addr(st + 2 * D + lane);
+#pragma unroll
+  for (int r = 0; r < D / 64; ++r) {
+    if (lane + 32 * r < np) ptx::cp_async16(pd + 512 * r, ps + 32 * r);
+  }
+  if (pg.values == PageValues::Cstq) {  // one parameter group: its 8 vectors, then the scales
+    static_assert(D / 8 <= 32, "one CSTQ scale vector per lane");
+    if (lane < D / 8) ptx::cp_async16(ptx::smem_addr(st + 2 * D + 8 + lane), base + pg.vs + lane);
   }
 }
 
 // Sources of a staged page (in its stage) and of an fp16 page (in the pool). Built in
 // separate branches so that the compiler keeps shared-memory pointers as such (one
 // PageSrc for both kinds made every load a generic one with 64-bit addressing).
-__device__ __forceinline__ PageSrc staged_src(const KvPage& pg, const uint4* st, int d, int groups) {
+__device__ __forceinline__ PageSrc staged_src(const uint4* st, int d) {
   return {st, st + d, reinterpret_cast<const __half*>(st + 2 * d),
-          reinterpret_cast<const __half2*>(st + 2 * d + 8 * groups), true};
+          reinterpret_cast<const __half2*>(st + 2 * d + 8), true};
 }
 __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& pg) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
@@ -92,15 +114,24 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
   for (int nt = 0; nt < 4; ++nt) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
   page_keys<D, KBITS, VBITS>(src, frag, lane, c);
   float s[4][2], mt = -INFINITY;
+  // Only the last page of a block or window is partly filled: full pages skip the mask.
+  const int ntok = pg.ntok;
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const bool valid = token_of<VBITS>(t4, nt, i) < pg.ntok;
-      s[nt][i] = valid ? fmaf(c[nt][i] + c[nt][2 + i], inv_up, bias) : -INFINITY;
-      mt = fmaxf(mt, s[nt][i]);
+    for (int i = 0; i < 2; ++i) s[nt][i] = fmaf(c[nt][i] + c[nt][2 + i], inv_up, bias);
+  }
+  if (ntok < kPageTokens) {
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        if (token_of<VBITS>(t4, nt, i) >= ntok) s[nt][i] = -INFINITY;
+      }
     }
   }
+#pragma unroll
+  for (int nt = 0; nt < 4; ++nt) mt = fmaxf(mt, fmaxf(s[nt][0], s[nt][1]));
   mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
   mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 2));
   // ---- online softmax: rescale only when some head's max grows ----
@@ -166,7 +197,7 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
       __syncwarp();
     }
     const KvPage pg = desc[k % 64];
-    if (staged(pg)) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, groups, lane);
+    if (staged(pg)) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, lane);
   };
 #pragma unroll
   for (int k = 0; k < STAGES - 1; ++k) {
@@ -207,7 +238,7 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     if (!staged(pg)) {
       page_pass<D, 16, 16, kPlainValues>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o);
     } else {
-      const PageSrc src = staged_src(pg, stages + (k % STAGES) * sv, D, groups);
+      const PageSrc src = staged_src(stages + (k % STAGES) * sv, D);
       const int vk = pg.values == PageValues::Cstq ? kCstqValues : pg.values == PageValues::Groupwise ? kGroupedValues : kPlainValues;
       switch ((pg.kbits == 4 ? 6 : 0) + (pg.vbits == 4 ? 3 : 0) + vk) {
         case 0: page_pass<D, 2, 2, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o); break;
