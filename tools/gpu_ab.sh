@@ -4,7 +4,7 @@
 # with the same arguments, so the two figures come from one run on one card.
 #   tools/gpu_ab.sh [zc_gpu_bench arguments...]      (default: --batch 8, then --batch 256)
 # BASE=none skips the base build; ENVS="ZC_X=0 ZC_X=1" runs the working tree's bench once
-# per environment assignment (knob A/B within one build). A carried build-ab/base-src
+# per environment assignment (knob A/B within one build; A=1,B=2 sets two). A carried build-ab/base-src
 # (the base's files, e.g. `git archive HEAD | tar -x -C build-ab/base-src`) is used as is.
 # Also runs the decode tests of the working tree (TESTS=0 skips them). Logs to $OUT
 # (or build-ab/logs).
@@ -37,7 +37,7 @@ for side in "${sides[@]}"; do
 done
 if [ "${TESTS:-1}" = 1 ]; then
   for env in $envs; do
-    env "$env" build-ab/new/tests/test_cuda --gtest_filter='CudaDecode*:CudaGpuCache*' >"$out/test_decode.log" 2>&1
+    env ${env//,/ } build-ab/new/tests/test_cuda --gtest_filter='CudaDecode*:CudaGpuCache*' >"$out/test_decode.log" 2>&1
     rc=$?
     echo "decode tests (new, $env): $([ $rc -eq 0 ] && echo ok || echo FAILED)" | tee -a "$out/ab.txt"
     grep -E "^\[  (PASSED|FAILED) |Failure|max \|ref" "$out/test_decode.log" | head -20 | tee -a "$out/ab.txt"
@@ -48,7 +48,7 @@ run_pair() {
     for side in "${sides[@]}"; do
       for env in $envs; do
         echo "== $side $env (rep $rep): zc_gpu_bench $*" | tee -a "$out/ab.txt"
-        env "$env" "build-ab/$side/zc_gpu_bench" "$@" 2>&1 | grep -vE "^$|^GPU:|^method" | tee -a "$out/ab.txt"
+        env ${env//,/ } "build-ab/$side/zc_gpu_bench" "$@" 2>&1 | grep -vE "^$|^GPU:|^method" | tee -a "$out/ab.txt"
       done
     done
   done

@@ -209,7 +209,7 @@ DevicePagedKv upload(const PagedKvBuilder& b) {
   kv.max_pages = b.max_pages();
   kv.min_pages = b.min_pages();
   kv.max_value_groups = b.max_value_groups();
-  kv.tensor_cores = b.long_blocks();
+  kv.tensor_cores = b.suits_tensor_cores();
   kv.pool.upload(b.pool());
   kv.pages.upload(b.pages());
   kv.offsets.upload(b.offsets());
