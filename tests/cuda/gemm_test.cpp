@@ -1,8 +1,9 @@
 // The forward pass's products (cuda/model/gemm.h) against double precision: the
 // streaming kernel (gemv.cu: one row by default, up to 8 with ZC_GEMV=8, which
-// tools/gpu_check.sh also runs) and cuBLAS beyond, fp32 output with beta
-// 0 and 1, bf16 output; odd sizes, one row, one output, `in` not a multiple of 8 (the
-// cuBLAS path), and misaligned x (also cuBLAS).
+// tools/gpu_check.sh also runs) and cuBLAS beyond (cuBLASLt for the bf16 output, its
+// plans made for the operands' alignment), fp32 output with beta 1 and 0, bf16 output;
+// odd sizes, one row, one output, `in` not a multiple of 8 (the cuBLAS path), many
+// rows, and misaligned x (also cuBLAS).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -51,7 +52,8 @@ TEST(CudaGemm, LinearMatchesDoubleForSkinnyAndWideInputs) {
   struct Shape { int n, in, out; };
   for (const Shape s : {Shape{1, 8, 1}, Shape{1, 64, 33}, Shape{3, 200, 7}, Shape{8, 4096, 70}, Shape{5, 1032, 129},
                         Shape{7, 24, 2}, Shape{8, 520, 1000}, Shape{9, 64, 17}, Shape{17, 136, 40}, Shape{2, 30, 5},
-                        Shape{4, 14336, 3}}) {
+                        Shape{4, 14336, 3}, Shape{16, 4096, 70}, Shape{13, 256, 31}, Shape{2, 96, 1},
+                        Shape{5, 32, 20}, Shape{1100, 72, 24}}) {
     SCOPED_TRACE(::testing::Message() << s.n << " x " << s.in << " -> " << s.out);
     const auto x = random_bf16(rng, size_t(s.n) * size_t(s.in), 1.0f);
     const auto w = random_bf16(rng, size_t(s.out) * size_t(s.in), 0.05f);
@@ -59,10 +61,11 @@ TEST(CudaGemm, LinearMatchesDoubleForSkinnyAndWideInputs) {
     reference(x, w, s.n, s.in, s.out, want, mag);
     DeviceBuffer<uint16_t> dx, dw;
     dx.upload(x), dw.upload(w);
-    // fp32, beta 0 and beta 1 (adds into y0).
+    // fp32, beta 1 (adds into y0) and beta 0. Beta 1 first: the first product of a shape
+    // times cuBLASLt's candidates (gemm.h), which must not touch y.
     std::vector<float> y0(want.size());
     for (auto& v : y0) v = float(rng.normal());
-    for (float beta : {0.0f, 1.0f}) {
+    for (float beta : {1.0f, 0.0f}) {
       DeviceBuffer<float> dy;
       dy.upload(y0);
       gemm.linear(dx.get(), s.n, s.in, dw.get(), s.out, dy.get(), beta, nullptr);
@@ -125,6 +128,13 @@ TEST(CudaGemm, MisalignedRowsFallBackToCublas) {
   gemm.linear(dx.get() + 1, n, in, dw.get(), out, dy.get(), 0.0f, nullptr);  // 2-byte aligned x
   const auto got = dy.download();
   for (size_t e = 0; e < want.size(); ++e) ASSERT_NEAR(got[e], want[e], 1e-5 * mag[e] + 1e-6) << e;
+  // The bf16 output goes through cuBLASLt, whose plan must not assume 256-byte alignment.
+  DeviceBuffer<uint16_t> dy16(want.size());
+  gemm.linear_bf16(dx.get() + 1, n, in, dw.get(), out, dy16.get(), nullptr);
+  const auto got16 = dy16.download();
+  for (size_t e = 0; e < want.size(); ++e) {
+    ASSERT_NEAR(zc::bf16_to_float(got16[e]), want[e], std::abs(want[e]) / 128.0 + 1e-5 * mag[e] + 1e-6) << e;
+  }
   EXPECT_THROW(gemm.linear(dx.get(), 0, in, dw.get(), out, dy.get(), 0.0f, nullptr), zc::Error);
 }
 

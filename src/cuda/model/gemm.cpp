@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "core/error.h"
 #include "cuda/core/device.h"
@@ -34,6 +35,14 @@ int gemv_rows() {
     return static_cast<int>(x);
   }();
   return rows;
+}
+
+// The largest power of two up to 256 that divides the address.
+uint32_t alignment(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  uint32_t bytes = 256;
+  while (bytes > 1 && a % bytes != 0) bytes /= 2;
+  return bytes;
 }
 
 bool gemv_fits(const uint16_t* x, int n, int in, const uint16_t* w) {
@@ -76,8 +85,11 @@ Gemm::~Gemm() {
   if (workspace_) cudaFree(workspace_);
 }
 
-const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out) {
-  const auto key = std::make_tuple(n, in, out);
+const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const void* w, const void* y) {
+  // cuBLASLt assumes 256-byte aligned operands unless told otherwise; an algorithm chosen
+  // under that assumption may read a less aligned x with wide loads.
+  const uint32_t ax = alignment(x), aw = alignment(w), ay = alignment(y);
+  const auto key = std::make_tuple(n, in, out, ax | (aw << 9) | (ay << 18));
   if (auto it = lt_plans_.find(key); it != lt_plans_.end()) return it->second;
   // Prompt lengths make new row counts without end in a long-running process: past
   // kMaxLtPlans shapes, start over (a plan costs one heuristic query to remake).
@@ -105,6 +117,12 @@ const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out) {
   if (st == CUBLAS_STATUS_SUCCESS) {
     st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
                                               sizeof(schemes));
+  }
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, aw}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, ax},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, ay}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, ay}};
+  for (const auto& [attr, bytes] : aligns) {
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &bytes, sizeof(bytes));
   }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
@@ -141,7 +159,7 @@ void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int 
     check(detail::launch_gemv(x, n, in, w, out, nullptr, 0.0f, y, stream), "linear to bf16 (gemv)");
     return;
   }
-  const LtPlan& p = lt_plan(n, in, out);
+  const LtPlan& p = lt_plan(n, in, out, x, w, y);
   const float alpha = 1.0f, beta = 0.0f;
   check_cublas(cublasLtMatmul(lt_, p.desc, &alpha, w, p.w, x, p.x, &beta, y, p.y, y, p.y, &p.algo, workspace_,
                               kWorkspaceBytes, stream),

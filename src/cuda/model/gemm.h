@@ -44,14 +44,14 @@ class Gemm {
   cublasHandle_t handle() const { return handle_; }
 
  private:
-  // One cuBLASLt plan per (rows, in, out) of linear_bf16: descriptors and the algorithm
-  // its heuristic picked (asked once per shape; a decode step's shapes repeat).
+  // One cuBLASLt plan per (rows, in, out, pointer alignments) of linear_bf16:
+  // descriptors and the algorithm its heuristic picked (asked once per shape).
   struct LtPlan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t w = nullptr, x = nullptr, y = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  const LtPlan& lt_plan(int n, int in, int out);
+  const LtPlan& lt_plan(int n, int in, int out, const void* x, const void* w, const void* y);
   static void destroy(LtPlan& p);  // its descriptors (null ones skipped)
   void drop_lt_plans();
   static constexpr size_t kMaxLtPlans = 256;
@@ -59,7 +59,7 @@ class Gemm {
   cublasHandle_t handle_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // given to cuBLAS so that it never allocates (CUDA graph capture)
-  std::map<std::tuple<int, int, int>, LtPlan> lt_plans_;
+  std::map<std::tuple<int, int, int, uint32_t>, LtPlan> lt_plans_;
 };
 
 // Throws zc::Error "cuda: <what>: cuBLAS status N" unless s is CUBLAS_STATUS_SUCCESS.
