@@ -119,6 +119,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
   p.simt = !tensor_cores;
+  p.quantized = kv.quantized;
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
   return splits;
 }

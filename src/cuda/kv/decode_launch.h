@@ -25,6 +25,7 @@ struct DecodeParams {
   int splits = 1, pages_per_split = 1;
   float scale_log2 = 0.0f;   // softmax scale times log2(e)
   bool simt = false;         // the SIMT split kernel instead of the tensor-core one
+  bool quantized = true;     // some page holds codes (false: fp16 pages only)
 };
 
 // Split kernel over grid (splits, pairs) then the merge kernel over pairs. The split

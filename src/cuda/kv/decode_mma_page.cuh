@@ -14,7 +14,9 @@
 // Values, v_tc = s_c (lo_t + step_t code_tc) (s_c = 1 unless CSTQ):
 //   sum_t p_t v_tc = s_c (sum_t (p_t step_t) code_tc + sum_t p_t lo_t).
 //   MMA: A = codes (16 channels x 16 tokens), B = p step (16 tokens x 8 heads) as fp16
-//   hi and residual (two MMAs), C = channels x heads in fp32.
+//   hi and residual (two MMAs), C = channels x heads in fp32, accumulated over the
+//   pages of a block; sum p lo is one scalar per head, and s_c is applied once per
+//   block (decode_mma.cuh, flush) instead of per page.
 // Codes to fp16 exactly: a b-bit code at bit s of a 16-bit half-word, masked in place
 // and ORed into 0x6400 (1024.0), is the half 1024 + code 2^s (s + b <= 10); one HFMA2
 // with (2^-s, -1024 2^-s) leaves the integer code.
@@ -262,47 +264,50 @@ __device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, ui
   }
 }
 
-// o[m] (channels x heads) += the page's p.v over M-tiles [m0, m1) with B = (bh, bl);
-// CSTQ: o[m] += s_c (page sum + plo) instead; otherwise plo (heads 2t4, 2t4 + 1) is
-// added directly.
+// o[m] (channels x heads) += the page's p.v over M-tiles [m0, m1) with B = (bh, bl).
+// Groupwise values add their group's plo (heads 2t4, 2t4 + 1) here; the others leave
+// sum p lo to the caller (one scalar per head, page_values_any), and CSTQ's channel
+// scales wait for the end of the block (decode_mma.cuh, flush): the mma accumulates
+// straight into o.
 template <int D, int BITS, int VK>
 __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
                                             const uint32_t (&bh)[4], const uint32_t (&bl)[4],
                                             float plo0, float plo1, int lane, float (&o)[D / 16][4]) {
   const int g = lane >> 2, t4 = lane & 3;
   const uint4* vbase = src.v;
-  const __half2* vs = src.vs;
-  constexpr bool GROUPED = VK == kGroupedValues, cstq = VK == kCstqValues;
+  constexpr bool GROUPED = VK == kGroupedValues;
 #pragma unroll
   for (int m = 0; m < D / 16; ++m) {
     if (GROUPED && (m < m0 || m >= m1)) continue;
     uint32_t ra[4], rb[4];
     value_regs<D, BITS>(vbase, 8 * m + g, t4, ra, rb);
-    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if constexpr (GROUPED || BITS == 16) {  // fp16 pages: this form measured faster
+      float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-    for (int kt = 0; kt < 2; ++kt) {
-      mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
-      mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
-    }
-    if constexpr (cstq) {
-      const float2 s = __half22float2(vs[8 * m + g]);
-      o[m][0] = fmaf(s.x, t[0] + plo0, o[m][0]);
-      o[m][1] = fmaf(s.x, t[1] + plo1, o[m][1]);
-      o[m][2] = fmaf(s.y, t[2] + plo0, o[m][2]);
-      o[m][3] = fmaf(s.y, t[3] + plo1, o[m][3]);
-    } else {
+      for (int kt = 0; kt < 2; ++kt) {
+        mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
+        mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+      }
       o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
       o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
+    } else {
+#pragma unroll
+      for (int kt = 0; kt < 2; ++kt) {
+        mma16816(o[m], ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
+        mma16816(o[m], ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+      }
     }
   }
 }
 
 // VBITS: the page's value bits (16: fp16 values); VK: its ValueKind (groupwise values
 // have several parameter groups per token, the others one group of all D channels).
+// lo0 / lo1 collect sum p lo of heads 2t4 / 2t4 + 1 (every channel's share, added to
+// o when the block ends) for tokenwise and CSTQ values.
 template <int D, int VBITS, int VK>
 __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage& pg,
                                                 const float (&pr)[4][2], int lane,
-                                                float (&o)[D / 16][4]) {
+                                                float (&o)[D / 16][4], float& lo0, float& lo1) {
   const int t4 = lane & 3;
   constexpr bool quant = VBITS != 16, GROUPED = VK == kGroupedValues;
   const int vgroup = GROUPED ? pg.vgroup : D;
@@ -356,6 +361,7 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
       plo0 = __shfl_sync(0xffffffffu, plo, 8 * t4);
       plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4);
     }
+    if constexpr (quant && !GROUPED) lo0 += plo0, lo1 += plo1;
     const int m0 = gi * tiles, m1 = m0 + tiles;
     page_values<D, VBITS, VK>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
   }

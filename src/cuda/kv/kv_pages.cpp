@@ -210,6 +210,7 @@ DevicePagedKv upload(const PagedKvBuilder& b) {
   kv.min_pages = b.min_pages();
   kv.max_value_groups = b.max_value_groups();
   kv.tensor_cores = b.suits_tensor_cores();
+  kv.quantized = b.quantized();
   kv.pool.upload(b.pool());
   kv.pages.upload(b.pages());
   kv.offsets.upload(b.offsets());

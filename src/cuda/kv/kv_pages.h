@@ -38,6 +38,7 @@ class PagedKvBuilder {
   // Whether the tensor-core split kernel suits these pages (PagedKvView::tensor_cores):
   // fp16 pages only, or quantized blocks of at least two pages on average.
   bool suits_tensor_cores() const { return quant_pages_ >= 2 * blocks_; }
+  bool quantized() const { return blocks_ > 0; }
   size_t tokens(int list) const;         // valid tokens of a list
   const std::vector<uint8_t>& pool() const { return pool_; }
   const std::vector<KvPage>& pages() const { return pages_; }
@@ -74,12 +75,15 @@ struct PagedKvView {
   // save). fp16 pages on the tensor-core kernel: 51.6 / 84.5 / 152.1 us against 58.9 /
   // 95.6 / 168.5 on the SIMT one (docs/benchmarks.md, 2026-11-26).
   bool tensor_cores = true;
+  // Whether any page holds codes (false: fp16 pages only, which the tensor-core kernel
+  // then accumulates without per-block value sums).
+  bool quantized = true;
 };
 
 // The built layout in device memory.
 struct DevicePagedKv {
   int head_dim = 0, lists = 0, max_pages = 0, min_pages = 0, max_value_groups = 1;
-  bool tensor_cores = true;
+  bool tensor_cores = true, quantized = true;
   DeviceBuffer<uint8_t> pool;
   DeviceBuffer<KvPage> pages;
   DeviceBuffer<int32_t> offsets;
@@ -90,7 +94,7 @@ struct DevicePagedKv {
   // offsets holds lists + 1 entries: list i runs from offsets[i] to offsets[i + 1].
   PagedKvView view() const {
     return {head_dim, lists, max_pages, min_pages, max_value_groups, pool.get(), pages.get(),
-            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr, tensor_cores};
+            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr, tensor_cores, quantized};
   }
 };
 
