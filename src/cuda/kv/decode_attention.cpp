@@ -44,7 +44,7 @@ KernelChoice kernel_choice() {
 }
 
 // The SIMT kernel is short-lived per page and wants several waves of CTAs; the
-// tensor-core one holds 65 KB of shared memory per CTA (3 per SM) and pays a fixed
+// tensor-core one holds 63-71 KB of shared memory per CTA (3 per SM) and pays a fixed
 // start (query fold, first copies) per CTA, so it measured fastest with about two
 // CTAs per SM and longer splits (docs/benchmarks.md).
 int ctas_per_sm(bool tensor_cores) {

@@ -163,8 +163,9 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
 constexpr uint32_t kUnscaled = 0xffffffffu;
 
 // Pages in flight per warp: two stages (one page computed while the next one lands)
-// keep the shared memory at 65 KB per CTA (d = 128), so three CTAs (12 warps) fit an
-// SM; three stages measured slower on an H100 (fewer CTAs per SM).
+// keep the shared memory at 63-71 KB per CTA (d = 128, 4 heads per group; the block
+// sums add 8 KB), so three CTAs (12 warps) fit an SM; three stages measured slower on
+// an H100 (fewer CTAs per SM).
 constexpr int kStages = 2;
 
 // BLOCK_SUMS: the cache holds quantized pages (p.quantized), whose value sums go through
