@@ -3,7 +3,7 @@
 # machine; needs ncu): builds the kernel targets with -lineinfo in build-prof and, under
 # Nsight Compute, profiles one launch of
 #  - each decode split kernel (zc_gpu_bench at context 16384: the tensor-core kernel on
-#    ZipCache's pages, the SIMT kernel on fp16 pages): duration, instructions, active
+#    ZipCache's and fp16's pages, the SIMT kernel on KIVI's): duration, instructions, active
 #    warps and the warp-stall breakdown (sampled);
 #  - the ZipCache prompt's cache kernels (CudaGpuCache.TimingPrefillLlama3Shape): GPU time
 #    per kernel, summed over the test's calls.
