@@ -10,8 +10,8 @@
 //
 // zc_gpu_bench [--contexts 4096,8192,16384] [--methods fp16,zipcache,kivi2] [--reps 100]
 //              [--batch 8] [--json FILE]
-// --batch 64 and more fills every SM with CTAs: the throughput regime of the largest
-// batch that fits a memory budget (batch 8 is the latency regime).
+// --batch 256 fills every SM with several full waves of CTAs: the throughput regime of
+// the largest batch that fits a memory budget (batch 8 is the latency regime).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

@@ -1,5 +1,5 @@
 // The forward pass's products (cuda/model/gemm.h) against double precision: the
-// streaming kernel (gemv.cu: one row by default, up to 8 with ZC_GEMV=8, which
+// streaming kernel (gemv.cu: off by default, up to 8 rows with ZC_GEMV=8, which
 // tools/gpu_check.sh also runs) and cuBLAS beyond (cuBLASLt for the bf16 output, its
 // plans made for the operands' alignment), fp32 output with beta 1 and 0, bf16 output;
 // odd sizes, one row, one output, `in` not a multiple of 8 (the cuBLAS path), many
