@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -72,18 +74,23 @@ void run_case(const Case& cs, zc::Rng& rng) {
   std::vector<float> q(size_t(cs.batch) * size_t(cs.n_heads) * size_t(d));
   for (float& x : q) x = rng.normal();
   DeviceBuffer<float> dq, dout(q.size());
+  DeviceBuffer<uint16_t> dout16(q.size());
   dq.upload(q);
   dout.fill_bytes(0xff);  // NaN: every output must be written
+  dout16.fill_bytes(0xff);
   zc::cuda::DecodeShape shape;
   shape.batch = cs.batch, shape.n_heads = cs.n_heads, shape.n_kv_heads = cs.n_kv, shape.head_dim = d;
   zc::cuda::DecodeWorkspace ws;
-  (void)zc::cuda::decode_attention(shape, kv, dq.get(), dout.get(), ws, cs.splits);
+  // Both outputs: fp32 and the bf16 rows the model's output projection reads.
+  (void)zc::cuda::decode_attention(shape, kv.view(), dq.get(), dout.get(), ws, cs.splits, nullptr, nullptr,
+                                   dout16.get());
   zc::cuda::check(cudaDeviceSynchronize(), "decode test");
   const std::vector<float> out = dout.download();
+  const std::vector<uint16_t> out16 = dout16.download();
 
   const double scale = 1.0 / std::sqrt(double(d));
   std::vector<double> ref;
-  double max_err = 0.0, max_ref = 0.0;
+  double max_err = 0.0, max_err16 = 0.0, max_ref = 0.0;
   for (int s = 0; s < cs.batch; ++s) {
     for (int h = 0; h < cs.n_kv; ++h) {
       const float* qh = &q[(size_t(s) * size_t(cs.n_heads) + size_t(h * g)) * size_t(d)];
@@ -94,12 +101,20 @@ void run_case(const Case& cs, zc::Rng& rng) {
           const double got = out[(size_t(s) * size_t(cs.n_heads) + size_t(h * g + j)) * size_t(d) + size_t(c)];
           ASSERT_FALSE(std::isnan(got)) << "seq " << s << " head " << h * g + j << " col " << c;
           max_err = std::max(max_err, std::fabs(got - want));
+          // bf16 keeps 8 significant bits: half an ulp is at most 2^-8 of the value.
+          const uint16_t bits = out16[(size_t(s) * size_t(cs.n_heads) + size_t(h * g + j)) * size_t(d) + size_t(c)];
+          uint32_t wide = uint32_t(bits) << 16;
+          float got16 = 0.0f;
+          std::memcpy(&got16, &wide, 4);
+          ASSERT_FALSE(std::isnan(got16)) << "bf16: seq " << s << " head " << h * g + j << " col " << c;
+          max_err16 = std::max(max_err16, std::fabs(double(got16) - want) - std::ldexp(std::fabs(want), -8));
           max_ref = std::max(max_ref, std::fabs(want));
         }
       }
     }
   }
   EXPECT_LT(max_err, 1e-4 * std::max(1.0, max_ref)) << "max |ref| " << max_ref;
+  EXPECT_LT(max_err16, 1e-4 * std::max(1.0, max_ref)) << "bf16 output beyond its rounding; max |ref| " << max_ref;
 }
 
 TEST(CudaDecodeAttention, MatchesDoubleReferenceOverMixesShapesAndSplits) {
@@ -142,6 +157,12 @@ TEST(CudaDecodeAttention, BadShapesThrowBeforeTouchingTheGpu) {
   expect_error("bad shape");
   shape.n_heads = 8;
   expect_error("head_dim 128");
+  try {
+    (void)zc::cuda::decode_attention(shape, empty.view(), &dummy, nullptr, ws, 0, nullptr, nullptr, nullptr);
+    ADD_FAILURE() << "no error for a call without any output";
+  } catch (const zc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("null q or output"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

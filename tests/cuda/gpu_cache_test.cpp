@@ -46,8 +46,27 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / std::max(den, 1e-300));
 }
 
-// Worst relative L2 error of the GPU outputs over all steps and sequences.
-double compare(const std::string& spec, int n_heads, int n_kv, int d, std::vector<int> prompts, int steps) {
+// RoPE (rotate_half) of n_heads vectors at one position, the reference for the GPU's
+// fused rotation: the fp32 angle, cos/sin in double rounded to float (as HF and
+// model/rope.cpp), the rotation in double rounded once.
+void rope_reference(float* x, int n_heads, int d, int position, const std::vector<float>& inv_freq) {
+  const int half = d / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + size_t(h) * size_t(d);
+    for (int i = 0; i < half; ++i) {
+      const float angle = float(double(float(position)) * double(inv_freq[size_t(i)]));
+      const double c = double(float(std::cos(double(angle)))), sn = double(float(std::sin(double(angle))));
+      const double a = v[i], b = v[i + half];
+      v[i] = float(a * c - b * sn), v[i + half] = float(b * c + a * sn);
+    }
+  }
+}
+
+// Worst relative L2 error of the GPU outputs over all steps and sequences. rope: the
+// steps go through append_rotated (unrotated q and k in, RoPE on the GPU) while the
+// CPU cache gets rope_reference's rotated q and k; the rotated q is checked as well.
+double compare(const std::string& spec, int n_heads, int n_kv, int d, std::vector<int> prompts, int steps,
+               bool rope = false) {
   const zc::kv::MethodConfig method = zc::kv::parse_method(spec);
   const int batch = int(prompts.size());
   zc::cuda::GpuKvShape shape;
@@ -72,13 +91,33 @@ double compare(const std::string& spec, int n_heads, int n_kv, int d, std::vecto
     gpu.check_errors();
   }
   double worst = 0;
-  DeviceBuffer<float> dq, dk, dv, dout(size_t(batch) * qw);
+  DeviceBuffer<float> dq, dk, dv, dout(size_t(batch) * qw), dinv;
+  DeviceBuffer<int32_t> dpos;
+  std::vector<float> inv_freq(size_t(d / 2));
+  for (int i = 0; i < d / 2; ++i) inv_freq[size_t(i)] = float(1.0 / std::pow(10000.0, 2.0 * i / d));
+  dinv.upload(inv_freq);
+  std::vector<int32_t> positions(static_cast<size_t>(batch));
+  for (int b = 0; b < batch; ++b) positions[size_t(b)] = prompts[size_t(b)];
   for (int step = 0; step < steps; ++step) {
-    const auto q = random_bf16(rng, size_t(batch) * qw, 1.0f), k = random_bf16(rng, size_t(batch) * kw, 1.0f),
-               v = random_bf16(rng, size_t(batch) * kw, 1.0f);
+    auto q = random_bf16(rng, size_t(batch) * qw, 1.0f), k = random_bf16(rng, size_t(batch) * kw, 1.0f);
+    const auto v = random_bf16(rng, size_t(batch) * kw, 1.0f);
     dq.upload(q), dk.upload(k), dv.upload(v);
     gpu.begin_step();
-    gpu.append(0, dk.get(), dv.get(), int(kw));
+    if (rope) {
+      dpos.upload(positions);
+      gpu.append_rotated(0, dq.get(), int(qw), dk.get(), dv.get(), int(kw), dpos.get(), dinv.get());
+      for (int b = 0; b < batch; ++b) {
+        rope_reference(q.data() + size_t(b) * qw, n_heads, d, positions[size_t(b)], inv_freq);
+        rope_reference(k.data() + size_t(b) * kw, n_kv, d, positions[size_t(b)], inv_freq);
+        ++positions[size_t(b)];
+      }
+      const std::vector<float> rotated = dq.download();
+      for (size_t i = 0; i < q.size(); ++i) {
+        EXPECT_NEAR(rotated[i], q[i], 1e-6 * (1.0 + std::fabs(q[i]))) << spec << ": rotated q at " << i;
+      }
+    } else {
+      gpu.append(0, dk.get(), dv.get(), int(kw));
+    }
     gpu.attend(0, dq.get(), dout.get());
     gpu.end_step();
     const std::vector<float> got = dout.download();
@@ -107,6 +146,22 @@ TEST(CudaGpuCache, Fp16AndKiviMatchTheCpuCaches) {
       std::printf("%-8s d=%d: worst rel L2 %.2e\n", spec, d, err);
       EXPECT_LT(err, 1e-4) << spec << " d=" << d;
     }
+  }
+}
+
+// The decode step's fused RoPE + append, against RoPE in double on the CPU: GQA groups
+// of 1, 4 and 7 query heads, head_dim 64 / 128 / 256, positions past a prompt.
+TEST(CudaGpuCache, AppendRotatedMatchesRopeThenAppend) {
+  ZC_REQUIRE_GPU();
+  struct Shape {
+    const char* spec;
+    int n_heads, n_kv, d;
+  };
+  for (const Shape& sh : {Shape{"fp16", 4, 4, 64}, Shape{"fp16", 8, 2, 128}, Shape{"zipcache", 28, 4, 128},
+                          Shape{"kivi2", 2, 2, 256}}) {
+    const double err = compare(sh.spec, sh.n_heads, sh.n_kv, sh.d, {1, 90, 513}, 40, true);
+    std::printf("rotated %-8s heads %d/%d d=%d: worst rel L2 %.2e\n", sh.spec, sh.n_heads, sh.n_kv, sh.d, err);
+    EXPECT_LT(err, 1e-4) << sh.spec;
   }
 }
 

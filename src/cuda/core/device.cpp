@@ -1,6 +1,9 @@
 // Host-side CUDA helpers (device.h).
 #include "cuda/core/device.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "core/error.h"
 
 namespace zc::cuda {
@@ -37,6 +40,21 @@ int sm_count() {
     return n;
   }();
   return count;
+}
+
+bool programmatic_launch_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("ZC_PDL");
+    if (env == nullptr || std::strcmp(env, "1") != 0) return false;
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return enabled;
 }
 
 }  // namespace zc::cuda

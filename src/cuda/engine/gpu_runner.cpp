@@ -62,7 +62,6 @@ void GpuRunner::ensure_rows(int rows) {
   kb_.resize(R * kv);
   vb_.resize(R * kv);
   attn_.resize(R * q);
-  attn_f32_.resize(R * q);
   lse_.resize(R * size_t(c.n_heads));
   gu_.resize(R * 2 * I);
   act_.resize(R * I);
@@ -81,8 +80,7 @@ void GpuRunner::drop_graph() {
 }
 
 size_t GpuRunner::workspace_bytes() const {
-  return x_.bytes() + hb_.bytes() + qkv_.bytes() + qb_.bytes() + kb_.bytes() + vb_.bytes() + attn_.bytes() +
-         attn_f32_.bytes() + lse_.bytes() + gu_.bytes() + act_.bytes() + ids_.bytes() + pos_.bytes() + logits_.bytes() + last_.bytes();
+  return x_.bytes() + hb_.bytes() + qkv_.bytes() + qb_.bytes() + kb_.bytes() + vb_.bytes() + attn_.bytes() + lse_.bytes() + gu_.bytes() + act_.bytes() + ids_.bytes() + pos_.bytes() + logits_.bytes() + last_.bytes();
 }
 
 void GpuRunner::check_tokens(std::span<const int32_t> tokens) const {
@@ -127,11 +125,13 @@ void GpuRunner::layers(int rows, int seq) {
          [&] { prefill_attention(ps, Dtype::BF16, qb_.get(), kb_.get(), vb_.get(), attn_.get(), s, lse); });
       op("cache prefill", [&] { cache_->prefill(l, seq, k, v, W, rows, qb_.get(), kb_.get(), lse); });
     } else {
-      // q and k heads are adjacent in a qkv row: one launch rotates both.
-      op("rope", [&] { rope_inplace(qkv_.get(), rows, W, 0, nh + nkv, d, pos_.get(), model_.inv_freq(), s); });
-      op("cache append", [&] { cache_->append(l, k, v, W); });
-      op("attention decode", [&] { cache_->attend(l, qkv_.get(), attn_f32_.get(), W); });
-      op("attn to bf16", [&] { to_bf16(attn_f32_.get(), size_t(rows) * nh * d, attn_.get(), s); });
+      // RoPE of q and k fused into the append: one launch rotates the query heads in
+      // place and stores the rotated key.
+      op("cache append", [&] {
+        cache_->append_rotated(l, qkv_.get(), W, k, v, W, pos_.get(), model_.inv_freq());
+      });
+      // The merge kernel writes the bf16 rows the output projection reads.
+      op("attention decode", [&] { cache_->attend(l, qkv_.get(), nullptr, W, attn_.get()); });
     }
     op("gemm o", [&] { gemm_.linear(attn_.get(), rows, nh * d, w.wo.get(), H, x_.get(), 1.0f, s); });
     if (w.bo.size()) op("bias", [&] { add_bias(x_.get(), rows, H, w.bo.get(), s); });

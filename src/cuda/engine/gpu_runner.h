@@ -55,10 +55,11 @@ class GpuRunner {
   // Times every operation of prefill() and decode() on `timer` (null: off, the
   // default; nothing is recorded and the graphs are used as set above). Names:
   // "embed", "upload ids", "rmsnorm" (also the final norm), "gemm qkv", "bias" (every
-  // projection's), "qk norm", "rope", "split qkv", "attention prefill", "cache prefill"
-  // (the cache's own work: probe pass, split, quantization, pages), "cache step"
-  // (begin_step: KIVI/ZipCache compression, page-table uploads), "cache append",
-  // "attention decode" (ZipCache: with the window's saliency sums), "attn to bf16",
+  // projection's), "qk norm", "rope + split qkv" (prefill), "attention prefill",
+  // "cache prefill" (the cache's own work: probe pass, split, quantization, pages),
+  // "cache step" (begin_step: KIVI/ZipCache compression, page-table uploads), "cache
+  // append" (decode, with RoPE of q and k), "attention decode" (ZipCache: with the
+  // window's saliency sums; its merge writes the bf16 rows of the output projection),
   // "gemm o", "gemm gate/up", "silu*mul", "gemm down", "lm head". The timer is not
   // owned and must outlive its use; the caller collects it (OpTimer::collect/report).
   void set_op_timer(OpTimer* timer) { timer_ = timer; }
@@ -80,7 +81,7 @@ class GpuRunner {
   std::unique_ptr<GpuKvCache> cache_;
   Gemm gemm_;
   int rows_cap_ = 0;
-  DeviceBuffer<float> x_, qkv_, gu_, attn_f32_, logits_, last_;
+  DeviceBuffer<float> x_, qkv_, gu_, logits_, last_;
   DeviceBuffer<float> lse_;  // prefill rows' log-sum-exp [rows][n_heads] (ZipCache's probe rows)
   DeviceBuffer<uint16_t> hb_, qb_, kb_, vb_, attn_, act_;
   DeviceBuffer<int32_t> ids_, pos_, argmax_;

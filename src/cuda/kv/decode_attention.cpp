@@ -67,8 +67,9 @@ int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores) {
 }
 
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
-                     DecodeWorkspace& ws, int splits, cudaStream_t stream, float* out_ml) {
+                     DecodeWorkspace& ws, int splits, cudaStream_t stream, float* out_ml, uint16_t* out_bf16) {
   const int d = shape.head_dim;
+  if (q == nullptr || (out == nullptr && out_bf16 == nullptr)) fail("cuda decode attention: null q or output");
   if (shape.batch < 1 || shape.n_kv_heads < 1 || shape.n_heads < 1 ||
       shape.n_heads % shape.n_kv_heads != 0) {
     fail("cuda decode attention: bad shape (batch {}, {} heads, {} KV heads)", shape.batch,
@@ -84,7 +85,6 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
          shape.n_kv_heads);
   }
   if (kv.min_pages < 1) fail("cuda decode attention: a (sequence, KV head) has no tokens");
-  if (q == nullptr || out == nullptr) fail("cuda decode attention: null q or out");
   if (splits < 0) fail("cuda decode attention: splits {}", splits);
   const bool tensor_cores = use_tensor_cores(kv);
   if (splits == 0) splits = auto_splits(shape, kv.max_pages, tensor_cores);
@@ -105,6 +105,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   p.out_ml = out_ml;
   p.q = q;
   p.out = out;
+  p.out_bf16 = out_bf16;
   p.part_o = ws.part_o.get();
   p.part_ml = ws.part_ml.get();
   p.n_heads = shape.n_heads;

@@ -19,6 +19,8 @@
 
 #include <cstdint>
 
+#include "cuda/core/bf16.cuh"
+#include "cuda/core/launch.cuh"
 #include "cuda/kv/decode_launch.h"
 #include "cuda/kv/decode_mma.cuh"
 #include "cuda/kv/kv_page.h"
@@ -232,6 +234,8 @@ __device__ __forceinline__ void page_values(const uint4* vv, int half_d, const f
 
 template <int GMAX>
 __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodeParams p) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh): q and the pages come from the kernels before
+  allow_dependent_launch();
   extern __shared__ __align__(16) unsigned char smem[];
   const int d = p.d, ng = p.groups;
   KvPage* desc_s = reinterpret_cast<KvPage*>(smem);
@@ -386,6 +390,8 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
 // group), one thread per channel. The splits' (m, l) go through shared memory once;
 // the partial outputs are read coalesced across channels, all splits in flight.
 __global__ void decode_merge_kernel(const DecodeParams p) {
+  wait_for_prior_grids();  // PDL: the split kernel's partial results
+  allow_dependent_launch();
   extern __shared__ float ml_s[];  // [splits][2]
   const int pair = static_cast<int>(blockIdx.x), j = static_cast<int>(blockIdx.y);
   const int c = static_cast<int>(threadIdx.x), g = p.g, d = p.d, splits = p.splits;
@@ -407,7 +413,11 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
   }
   const int b = pair / p.n_kv, h = pair % p.n_kv;
   const size_t row = static_cast<size_t>(b) * p.n_heads + h * g + j;
-  p.out[row * d + c] = acc / l;
+  const float o = acc / l;
+  // The bf16 copy the output projection reads is written here, not by a conversion
+  // kernel over the fp32 output (one launch per layer less in a decode step).
+  if (p.out != nullptr) p.out[row * d + c] = o;
+  if (p.out_bf16 != nullptr) p.out_bf16[row * d + c] = to_bf16_bits(o);
   if (p.out_ml != nullptr && c == 0) p.out_ml[2 * row] = m, p.out_ml[2 * row + 1] = l;
 }
 
@@ -429,8 +439,7 @@ cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
     raised = smem;
   }
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
-  decode_split_kernel<GMAX><<<grid, kThreads, smem, s>>>(p);
-  return cudaGetLastError();
+  return launch_pdl(decode_split_kernel<GMAX>, grid, kThreads, smem, s, p);
 }
 
 }  // namespace
@@ -450,8 +459,7 @@ cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
   }
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>(p.g));
-  decode_merge_kernel<<<grid, static_cast<unsigned>(p.d), 2 * sizeof(float) * p.splits, s>>>(p);
-  return cudaGetLastError();
+  return launch_pdl(decode_merge_kernel, grid, static_cast<unsigned>(p.d), 2 * sizeof(float) * p.splits, s, p);
 }
 
 }  // namespace zc::cuda::detail

@@ -6,6 +6,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 #include "cuda/core/device.h"
 #include "cuda/kv/kv_pages.h"
 
@@ -38,9 +40,11 @@ bool use_tensor_cores(const PagedKvView& kv);
 // out_ml, when given: [batch][n_heads][2], the softmax's max (in log2 units: scores
 // times scale * log2(e)) and its sum of 2^(score - max), so that a token's probability
 // is 2^(score * scale * log2(e) - max) / sum (the ZipCache window tracks these).
+// out_bf16, when given: the output also as bf16 bits [batch][n_heads][d] (rounded to
+// nearest even, as core/half.h), written by the merge kernel; out may then be null.
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
                      DecodeWorkspace& ws, int splits = 0, cudaStream_t stream = nullptr,
-                     float* out_ml = nullptr);
+                     float* out_ml = nullptr, uint16_t* out_bf16 = nullptr);
 inline int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q,
                             float* out, DecodeWorkspace& ws, int splits = 0,
                             cudaStream_t stream = nullptr) {

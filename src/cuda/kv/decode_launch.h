@@ -17,7 +17,8 @@ struct DecodeParams {
   const float* q = nullptr;          // [batch][n_heads][d]
   float* part_o = nullptr;           // [pairs][splits][g][d], unnormalized
   float* part_ml = nullptr;          // [pairs][splits][g][2]: running max (log2 units), sum
-  float* out = nullptr;              // [batch][n_heads][d]
+  float* out = nullptr;              // [batch][n_heads][d] (optional when out_bf16 is set)
+  uint16_t* out_bf16 = nullptr;      // optional [batch][n_heads][d]: the output as bf16 bits
   float* out_ml = nullptr;           // optional [batch][n_heads][2]: softmax max (log2 units), sum
   int n_heads = 0, n_kv = 0, g = 0, d = 0;
   int q_stride = 0;          // floats from one sequence's query heads to the next's

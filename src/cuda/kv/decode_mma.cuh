@@ -20,6 +20,7 @@
 
 #include <cstdint>
 
+#include "cuda/core/launch.cuh"
 #include "cuda/core/ptx.cuh"
 #include "cuda/kv/decode_launch.h"
 #include "cuda/kv/decode_mma_page.cuh"
@@ -173,6 +174,8 @@ constexpr int kStages = 2;
 // block-sum form measured 7-15% slower there: 1165 vs 1091 us at batch 256).
 template <int D, bool BLOCK_SUMS>
 __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(const DecodeParams p) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh): q and the pages come from the kernels before
+  allow_dependent_launch();
   constexpr int STAGES = kStages;
   extern __shared__ __align__(16) unsigned char smem[];
   float* q_s = reinterpret_cast<float*>(smem);                        // [8][D]
@@ -361,8 +364,7 @@ cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
     raised = smem;
   }
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
-  decode_mma_kernel<D, BLOCK_SUMS><<<grid, kThreads, smem, s>>>(p);
-  return cudaGetLastError();
+  return launch_pdl(decode_mma_kernel<D, BLOCK_SUMS>, grid, kThreads, smem, s, p);
 }
 
 template <int D>

@@ -324,6 +324,19 @@ void GpuKvCache::append(int layer, const float* k, const float* v, int stride) {
         "append");
 }
 
+void GpuKvCache::append_rotated(int layer, float* q, int q_stride, const float* k, const float* v, int stride,
+                                const int32_t* positions, const float* inv_freq) {
+  if (q == nullptr || positions == nullptr || inv_freq == nullptr) fail("gpu cache: append_rotated without q, positions or inv_freq");
+  if (q_stride < shape_.n_heads * shape_.head_dim) fail("gpu cache: q stride {} below {} query values", q_stride, shape_.n_heads * shape_.head_dim);
+  detail::AppendRope rope;
+  rope.q = q, rope.q_stride = q_stride, rope.g = shape_.n_heads / shape_.n_kv_heads;
+  rope.positions = positions, rope.inv_freq = inv_freq;
+  KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+  check(detail::launch_write_fp16(k, v, shape_.batch, 1, 0, stride, shape_.n_kv_heads, shape_.head_dim,
+                                  scratch_->runs.get(), table, cap_, pool_.base(), stream_, rope),
+        "append");
+}
+
 PagedKvView GpuKvCache::view(int layer) const {
   PagedKvView v;
   v.head_dim = shape_.head_dim;
@@ -344,12 +357,12 @@ PagedKvView GpuKvCache::view(int layer) const {
   return v;
 }
 
-void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride) {
+void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride, uint16_t* out_bf16) {
   DecodeShape ds;
   ds.batch = shape_.batch, ds.n_heads = shape_.n_heads, ds.n_kv_heads = shape_.n_kv_heads, ds.head_dim = shape_.head_dim;
   ds.scale = shape_.scale;
   ds.q_stride = q_stride > 0 ? q_stride : shape_.n_heads * shape_.head_dim;
-  decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, track_ ? ml_.get() : nullptr);
+  decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, track_ ? ml_.get() : nullptr, out_bf16);
   if (track_) {
     const float scale = shape_.scale > 0.0f ? shape_.scale : 1.0f / std::sqrt(float(shape_.head_dim));
     const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);

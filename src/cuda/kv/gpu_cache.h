@@ -66,11 +66,18 @@ class GpuKvCache {
   // A decode step appends one token to every sequence: begin_step() makes room (KIVI
   // and ZipCache compress here) and uploads this step's page table changes; then per
   // layer append() writes the token's k/v (rows of `stride` floats, one per sequence)
-  // and attend() computes attention for q [batch][n_heads][d] into out; end_step()
-  // closes the step. Every sequence must hold at least one token.
+  // and attend() computes attention for q [batch][n_heads][d] into out (fp32) and/or
+  // out_bf16 (bf16 bits, what the output projection reads; either may be null, not
+  // both); end_step() closes the step. Every sequence must hold at least one token.
   void begin_step();
   void append(int layer, const float* k, const float* v, int stride);
-  void attend(int layer, const float* q, float* out, int q_stride = 0);
+  // append() with RoPE fused in (a decode step's rotation, one launch instead of two):
+  // k (unrotated) is rotated on its way into the pages and the query rows q [batch]
+  // (n_heads heads, q_stride floats apart) are rotated in place, each row at the
+  // position its sequence is at; inv_freq: device [head_dim / 2] (model/rope.h).
+  void append_rotated(int layer, float* q, int q_stride, const float* k, const float* v, int stride,
+                      const int32_t* positions, const float* inv_freq);
+  void attend(int layer, const float* q, float* out, int q_stride = 0, uint16_t* out_bf16 = nullptr);
   void end_step();
 
   // Storage of sequence `seq` (or all with -1), counted from the chunks it holds in

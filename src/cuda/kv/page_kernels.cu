@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cuda/core/launch.cuh"
 #include "cuda/kv/page_launch.h"
+#include "cuda/model/rope.cuh"
 
 namespace zc::cuda::detail {
 namespace {
@@ -25,11 +27,13 @@ __device__ __forceinline__ int value_half(int c, int t, int d) {
   return ((t / 4) * (d / 2) + c / 2) * 8 + (c % 2) * 4 + t % 4;
 }
 
-// One CTA per (row, head); threads over channels.
+// One CTA per (row, head); threads over channels (with RoPE: over rotation pairs).
 __global__ void write_fp16_kernel(const float* __restrict__ k, const float* __restrict__ v,
                                   int rows_per_seq, int seq0, int stride, int n_kv, int d,
                                   const SeqRun* __restrict__ runs, KvPage* table, int cap,
-                                  uint8_t* pool) {
+                                  uint8_t* pool, AppendRope rope) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh): a decode step's kernel
+  allow_dependent_launch();
   const int r = static_cast<int>(blockIdx.x), h = static_cast<int>(blockIdx.y);
   const int seq = seq0 + r / rows_per_seq, i = r % rows_per_seq;
   const SeqRun run = runs[seq];
@@ -40,8 +44,28 @@ __global__ void write_fp16_kernel(const float* __restrict__ k, const float* __re
   const float* vr = v + size_t(r) * stride + size_t(h) * d;
   uint16_t* kh = halves(pool, ku);
   uint16_t* vh = halves(pool, vu);
+  if (rope.positions == nullptr) {
+    for (int c = static_cast<int>(threadIdx.x); c < d; c += static_cast<int>(blockDim.x)) {
+      kh[key_half(c, t)] = __half_as_ushort(__float2half_rn(kr[c]));
+    }
+  } else {
+    // The pair's angle once for the key and the group's query heads.
+    const int half = d / 2;
+    const int32_t position = rope.positions[r];
+    float* qr = rope.q + size_t(r) * rope.q_stride + size_t(h) * rope.g * d;
+    for (int i = static_cast<int>(threadIdx.x); i < half; i += static_cast<int>(blockDim.x)) {
+      const RopeAngle angle = rope_angle(position, rope.inv_freq[i]);
+      float lo, hi;
+      rope_rotate(kr[i], kr[i + half], angle, lo, hi);
+      kh[key_half(i, t)] = __half_as_ushort(__float2half_rn(lo));
+      kh[key_half(i + half, t)] = __half_as_ushort(__float2half_rn(hi));
+      for (int j = 0; j < rope.g; ++j) {
+        float* x = qr + size_t(j) * d;
+        rope_rotate(x[i], x[i + half], angle, x[i], x[i + half]);
+      }
+    }
+  }
   for (int c = static_cast<int>(threadIdx.x); c < d; c += static_cast<int>(blockDim.x)) {
-    kh[key_half(c, t)] = __half_as_ushort(__float2half_rn(kr[c]));
     vh[value_half(c, t, d)] = __half_as_ushort(__float2half_rn(vr[c]));
   }
   // The page covers this token now; the last row of a run (or of its page) sets it.
@@ -71,6 +95,8 @@ __global__ void window_saliency_kernel(const float* __restrict__ q, int q_stride
                                        const int32_t* __restrict__ win_count, int n_heads,
                                        int n_kv, int d, float scale_log2, float* sums,
                                        int sums_cap) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh): a decode step's kernel
+  allow_dependent_launch();
   const int w = static_cast<int>(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int list = static_cast<int>(blockIdx.y), b = list / n_kv, h = list % n_kv;
@@ -112,11 +138,10 @@ unsigned threads_for(int d) { return d >= 128 ? 128u : static_cast<unsigned>(d);
 
 cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows_per_seq, int seq0,
                               int stride, int n_kv, int d, const SeqRun* runs, KvPage* table,
-                              int cap, uint8_t* pool, cudaStream_t s) {
+                              int cap, uint8_t* pool, cudaStream_t s, const AppendRope& rope) {
   if (rows == 0) return cudaSuccess;
-  write_fp16_kernel<<<dim3(rows, n_kv), threads_for(d), 0, s>>>(k, v, rows_per_seq, seq0, stride, n_kv,
-                                                                 d, runs, table, cap, pool);
-  return cudaGetLastError();
+  return launch_pdl(write_fp16_kernel, dim3(rows, n_kv), threads_for(d), 0, s, k, v, rows_per_seq, seq0, stride,
+                    n_kv, d, runs, table, cap, pool, rope);
 }
 
 cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, int d, SeqRun run,
@@ -131,9 +156,8 @@ cudaError_t launch_window_saliency(const float* q, int q_stride, const float* ml
                                    int batch, int n_heads, int n_kv, int d, float scale_log2,
                                    float* sums, int sums_cap, cudaStream_t s) {
   const int warps = 4;
-  window_saliency_kernel<<<dim3(grid_1d(sums_cap, warps), batch * n_kv), warps * 32, 0, s>>>(
-      q, q_stride, ml, table, cap, pool, win, win_count, n_heads, n_kv, d, scale_log2, sums, sums_cap);
-  return cudaGetLastError();
+  return launch_pdl(window_saliency_kernel, dim3(grid_1d(sums_cap, warps), batch * n_kv), warps * 32, 0, s, q,
+                    q_stride, ml, table, cap, pool, win, win_count, n_heads, n_kv, d, scale_log2, sums, sums_cap);
 }
 
 cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,

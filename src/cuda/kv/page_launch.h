@@ -19,13 +19,25 @@ struct SeqRun {
   int32_t page0 = 0, slot0 = 0;
 };
 
+// RoPE applied on the way into the cache by a decode step's append (one kernel instead
+// of a RoPE launch and a write launch): row r's key is rotated before it is stored (k
+// itself is left as is), and the g query heads of KV head h of row r, at
+// q + r * q_stride + (h * g + j) * d, are rotated in place. positions[r] is row r's
+// position, inv_freq[d / 2] the model's frequencies (cuda/model/rope.cuh's math).
+struct AppendRope {
+  float* q = nullptr;
+  int q_stride = 0, g = 0;
+  const int32_t* positions = nullptr;  // null: no rotation
+  const float* inv_freq = nullptr;
+};
+
 // fp16 writes. Row r of k/v (row stride `stride` floats; head h at + h * d) is token
 // r - seq * rows_per_seq of sequence seq = seq0 + r / rows_per_seq (prefill: one
 // sequence, rows_per_seq = T; decode: rows_per_seq = 1, a row per sequence). Sets the
 // ntok of every page written to cover the tokens written so far.
 cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows_per_seq, int seq0,
                               int stride, int n_kv, int d, const SeqRun* runs, KvPage* table,
-                              int cap, uint8_t* pool, cudaStream_t s);
+                              int cap, uint8_t* pool, cudaStream_t s, const AppendRope& rope = {});
 
 // The inverse, for one sequence: n tokens of its pages (page0/slot0 as above) into
 // k/v [n][n_kv][d] floats.

@@ -10,6 +10,7 @@
 // keeps 2 x n partial sums, reduced across the warp at the end.
 #include <cstdint>
 
+#include "cuda/core/bf16.cuh"
 #include "cuda/model/gemv_launch.h"
 
 namespace zc::cuda::detail {
@@ -38,14 +39,6 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b, float acc)
   acc = fmaf(lo_bf16(a.w), lo_bf16(b.w), acc);
   acc = fmaf(hi_bf16(a.w), hi_bf16(b.w), acc);
   return acc;
-}
-
-// core/half.h float_to_bf16: round to nearest even, NaN kept quiet.
-__device__ __forceinline__ uint16_t to_bf16(float f) {
-  uint32_t x = __float_as_uint(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
 }
 
 template <int N>
@@ -105,7 +98,7 @@ __global__ void __launch_bounds__(kWarpsPerCta * 32) gemv_kernel(const uint16_t*
       if (lane == j * kRowsPerWarp + r && (r == 0 || two)) {
         const size_t at = static_cast<size_t>(j) * out + o0 + r;
         if (y16 != nullptr) {
-          y16[at] = to_bf16(acc[r][j]);
+          y16[at] = to_bf16_bits(acc[r][j]);
         } else {
           y[at] = beta == 0.0f ? acc[r][j] : fmaf(beta, y[at], acc[r][j]);
         }

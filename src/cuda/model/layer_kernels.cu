@@ -2,9 +2,7 @@
 // layer (issue 4), each computing what the CPU path of src/model computes:
 // - RMSNorm (model/ops.cpp, LlamaRMSNorm): mean of squares accumulated in fp32, then
 //   inv = 1 / sqrt(variance + eps) taken in double and rounded once, y = w * (x * inv);
-// - RoPE (model/rope.cpp, rotate_half): fp32 angle = float(pos) * inv_freq[i], its cos/sin
-//   in double rounded to float, the rotation in float with explicit _rn operations so
-//   that nvcc does not contract it into FMAs;
+// - RoPE (model/rope.cpp, rotate_half; the pair rotation is rope.cuh's);
 // - SiLU (SwiGLU MLP): g / (1 + expf(-g)) * u in IEEE float (no fast math);
 // - float -> bf16 / fp16: round to nearest even, NaN kept quiet, as core/half.h.
 #include <cuda_fp16.h>
@@ -13,29 +11,16 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cuda/core/bf16.cuh"
+#include "cuda/core/launch.cuh"
 #include "cuda/model/layer_launch.h"
+#include "cuda/model/rope.cuh"
 
 namespace zc::cuda::detail {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr unsigned kMaxGrid = 1u << 20;  // grid-stride loops cover the rest
-
-// core/half.h float_to_bf16: round to nearest even, NaN -> quiet NaN with its sign.
-__device__ __forceinline__ uint16_t to_bf16_bits(float f) {
-  uint32_t x = __float_as_uint(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
-}
-
-// core/half.h float_to_half: __float2half_rn rounds to nearest even with overflow to
-// inf and subnormals; NaN gets core/half.h's pattern (sign | 0x7e00).
-__device__ __forceinline__ uint16_t to_f16_bits(float f) {
-  const uint32_t x = __float_as_uint(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((x >> 16) & 0x8000u) | 0x7e00u);
-  return __half_as_ushort(__float2half_rn(f));
-}
 
 unsigned grid_for(size_t n) {
   const size_t blocks = (n + kThreads - 1) / kThreads;
@@ -80,6 +65,8 @@ __device__ __forceinline__ float rms_inv(float sum_sq, int dim, float eps) {
 
 __global__ void embed_kernel(const uint16_t* __restrict__ table, int vocab, int hidden,
                              const int32_t* __restrict__ ids, int n, float* __restrict__ x) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const size_t total = static_cast<size_t>(n) * static_cast<size_t>(hidden);
   for (size_t e = global_thread(); e < total; e += grid_threads()) {
     const size_t r = e / static_cast<size_t>(hidden), c = e % static_cast<size_t>(hidden);
@@ -96,6 +83,8 @@ __global__ void embed_kernel(const uint16_t* __restrict__ table, int vocab, int 
 // sum, then rewritten by the same thread after the block barrier of block_sum).
 __global__ void rmsnorm_kernel(const float* x, int dim, const float* __restrict__ w, float eps,
                                float* y_f32, uint16_t* y_bf16) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const size_t base = static_cast<size_t>(blockIdx.x) * static_cast<size_t>(dim);
   float s = 0.0f;
   for (int i = static_cast<int>(threadIdx.x); i < dim; i += blockDim.x) {
@@ -117,6 +106,8 @@ __global__ void rmsnorm_kernel(const float* x, int dim, const float* __restrict_
 __global__ void head_rmsnorm_kernel(float* x, int rows, int row_stride, int first_col,
                                     int n_heads, int head_dim, const float* __restrict__ w,
                                     float eps) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const long long item = static_cast<long long>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (item >= static_cast<long long>(rows) * n_heads) return;
@@ -130,6 +121,8 @@ __global__ void head_rmsnorm_kernel(float* x, int rows, int row_stride, int firs
 
 __global__ void add_bias_kernel(float* __restrict__ y, int rows, int cols,
                                 const float* __restrict__ bias) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const size_t total = static_cast<size_t>(rows) * static_cast<size_t>(cols);
   for (size_t e = global_thread(); e < total; e += grid_threads()) {
     y[e] = __fadd_rn(y[e], bias[e % static_cast<size_t>(cols)]);
@@ -140,20 +133,17 @@ __global__ void add_bias_kernel(float* __restrict__ y, int rows, int cols,
 __global__ void rope_kernel(float* __restrict__ x, int rows, int row_stride, int first_col,
                             int n_heads, int head_dim, const int32_t* __restrict__ positions,
                             const float* __restrict__ inv_freq) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const int half = head_dim / 2;
   const size_t total = static_cast<size_t>(rows) * n_heads * half;
   for (size_t e = global_thread(); e < total; e += grid_threads()) {
     const int i = static_cast<int>(e % half);
     const size_t rh = e / half;
     const size_t r = rh / n_heads, h = rh % n_heads;
-    const float angle = __fmul_rn(static_cast<float>(positions[r]), inv_freq[i]);
-    double sd, cd;
-    sincos(static_cast<double>(angle), &sd, &cd);
-    const float c = static_cast<float>(cd), sn = static_cast<float>(sd);
+    const RopeAngle angle = rope_angle(positions[r], inv_freq[i]);
     float* v = x + r * static_cast<size_t>(row_stride) + first_col + h * head_dim;
-    const float a = v[i], b = v[i + half];
-    v[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, sn));
-    v[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, sn));
+    rope_rotate(v[i], v[i + half], angle, v[i], v[i + half]);
   }
 }
 
@@ -165,6 +155,8 @@ __device__ __forceinline__ float load_float(const uint16_t* p) {
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate_up, int rows, int inter,
                                 uint16_t* __restrict__ y) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const size_t total = static_cast<size_t>(rows) * static_cast<size_t>(inter);
   for (size_t e = global_thread(); e < total; e += grid_threads()) {
     const size_t r = e / static_cast<size_t>(inter), i = e % static_cast<size_t>(inter);
@@ -177,6 +169,8 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate_up, int rows, int int
 
 __global__ void convert_kernel(const float* __restrict__ x, size_t n, bool half_float,
                                uint16_t* __restrict__ y) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   for (size_t e = global_thread(); e < n; e += grid_threads()) {
     y[e] = half_float ? to_f16_bits(x[e]) : to_bf16_bits(x[e]);
   }
@@ -185,6 +179,8 @@ __global__ void convert_kernel(const float* __restrict__ x, size_t n, bool half_
 __global__ void split_qkv_kernel(const float* __restrict__ qkv, int rows, int n_heads,
                                  int n_kv_heads, int head_dim, uint16_t* __restrict__ q,
                                  uint16_t* __restrict__ k, uint16_t* __restrict__ v) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const size_t q_cols = static_cast<size_t>(n_heads) * head_dim;
   const size_t kv_cols = static_cast<size_t>(n_kv_heads) * head_dim;
   const size_t width = q_cols + 2 * kv_cols;
@@ -211,6 +207,8 @@ __global__ void rope_split_kernel(float* __restrict__ qkv, int rows, int n_heads
                                   int head_dim, const int32_t* __restrict__ positions,
                                   const float* __restrict__ inv_freq, uint16_t* __restrict__ q,
                                   uint16_t* __restrict__ k, uint16_t* __restrict__ v) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   const int half = head_dim / 2;
   const size_t q_cols = static_cast<size_t>(n_heads) * head_dim;
   const size_t kv_cols = static_cast<size_t>(n_kv_heads) * head_dim;
@@ -219,16 +217,12 @@ __global__ void rope_split_kernel(float* __restrict__ qkv, int rows, int n_heads
   for (size_t e = global_thread(); e < pairs; e += grid_threads()) {
     const size_t r = e / half;
     const int i = static_cast<int>(e % half);
-    const float angle = __fmul_rn(static_cast<float>(positions[r]), inv_freq[i]);
-    double sd, cd;
-    sincos(static_cast<double>(angle), &sd, &cd);
-    const float c = static_cast<float>(cd), sn = static_cast<float>(sd);
+    const RopeAngle angle = rope_angle(positions[r], inv_freq[i]);
     float* row = qkv + r * width;
     for (int h = 0; h < n_heads + n_kv_heads; ++h) {
       float* x = row + static_cast<size_t>(h) * head_dim;
-      const float a = x[i], b = x[i + half];
-      const float lo = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, sn));
-      const float hi = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, sn));
+      float lo, hi;
+      rope_rotate(x[i], x[i + half], angle, lo, hi);
       if (h < n_heads) {
         uint16_t* out = q + r * q_cols + static_cast<size_t>(h) * head_dim;
         out[i] = to_bf16_bits(lo), out[i + half] = to_bf16_bits(hi);
@@ -256,6 +250,8 @@ constexpr int kArgmaxThreads = 512;
 
 // One CTA per row; any NaN in the row gives -1.
 __global__ void argmax_kernel(const float* __restrict__ logits, int vocab, int32_t* __restrict__ out) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
   __shared__ float s_val[kArgmaxThreads / 32];
   __shared__ int s_idx[kArgmaxThreads / 32];
   __shared__ int s_nan;
@@ -294,9 +290,8 @@ __global__ void argmax_kernel(const float* __restrict__ logits, int vocab, int32
 
 cudaError_t launch_embed_rows(const uint16_t* table_bf16, int vocab, int hidden,
                               const int32_t* ids, int n, float* x, cudaStream_t s) {
-  embed_kernel<<<grid_for(static_cast<size_t>(n) * hidden), kThreads, 0, s>>>(table_bf16, vocab,
-                                                                              hidden, ids, n, x);
-  return cudaGetLastError();
+  return launch_pdl(embed_kernel, grid_for(static_cast<size_t>(n) * hidden), kThreads, 0, s, table_bf16, vocab,
+                    hidden, ids, n, x);
 }
 
 cudaError_t launch_rmsnorm(const float* x, int rows, int dim, const float* w, float eps,
@@ -304,8 +299,7 @@ cudaError_t launch_rmsnorm(const float* x, int rows, int dim, const float* w, fl
   // Enough threads for a few elements each (dim up to 16384 -> 16 per thread at 1024).
   int threads = 128;
   while (threads < 1024 && threads * 8 < dim) threads *= 2;
-  rmsnorm_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(x, dim, w, eps, y_f32, y_bf16);
-  return cudaGetLastError();
+  return launch_pdl(rmsnorm_kernel, static_cast<unsigned>(rows), threads, 0, s, x, dim, w, eps, y_f32, y_bf16);
 }
 
 cudaError_t launch_head_rmsnorm(float* x, int rows, int row_stride, int first_col, int n_heads,
@@ -313,24 +307,21 @@ cudaError_t launch_head_rmsnorm(float* x, int rows, int row_stride, int first_co
   constexpr int kWarps = kThreads / 32;
   const long long items = static_cast<long long>(rows) * n_heads;
   const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
-  head_rmsnorm_kernel<<<blocks, kThreads, 0, s>>>(x, rows, row_stride, first_col, n_heads,
-                                                  head_dim, w, eps);
-  return cudaGetLastError();
+  return launch_pdl(head_rmsnorm_kernel, blocks, kThreads, 0, s, x, rows, row_stride, first_col, n_heads,
+                    head_dim, w, eps);
 }
 
 cudaError_t launch_add_bias(float* y, int rows, int cols, const float* bias, cudaStream_t s) {
-  add_bias_kernel<<<grid_for(static_cast<size_t>(rows) * cols), kThreads, 0, s>>>(y, rows, cols,
-                                                                                   bias);
-  return cudaGetLastError();
+  return launch_pdl(add_bias_kernel, grid_for(static_cast<size_t>(rows) * cols), kThreads, 0, s, y, rows, cols,
+                    bias);
 }
 
 cudaError_t launch_rope(float* x, int rows, int row_stride, int first_col, int n_heads,
                         int head_dim, const int32_t* positions, const float* inv_freq,
                         cudaStream_t s) {
   const size_t total = static_cast<size_t>(rows) * n_heads * (head_dim / 2);
-  rope_kernel<<<grid_for(total), kThreads, 0, s>>>(x, rows, row_stride, first_col, n_heads,
-                                                   head_dim, positions, inv_freq);
-  return cudaGetLastError();
+  return launch_pdl(rope_kernel, grid_for(total), kThreads, 0, s, x, rows, row_stride, first_col, n_heads,
+                    head_dim, positions, inv_freq);
 }
 
 cudaError_t launch_rope_split(float* qkv, int rows, int n_heads, int n_kv_heads, int head_dim,
@@ -338,29 +329,25 @@ cudaError_t launch_rope_split(float* qkv, int rows, int n_heads, int n_kv_heads,
                               uint16_t* k, uint16_t* v, cudaStream_t s) {
   const size_t work = std::max(static_cast<size_t>(rows) * (head_dim / 2),
                                static_cast<size_t>(rows) * n_kv_heads * head_dim);
-  rope_split_kernel<<<grid_for(work), kThreads, 0, s>>>(qkv, rows, n_heads, n_kv_heads, head_dim,
-                                                        positions, inv_freq, q, k, v);
-  return cudaGetLastError();
+  return launch_pdl(rope_split_kernel, grid_for(work), kThreads, 0, s, qkv, rows, n_heads, n_kv_heads, head_dim,
+                    positions, inv_freq, q, k, v);
 }
 
 cudaError_t launch_silu_mul(const float* gate_up, int rows, int inter, uint16_t* y,
                             cudaStream_t s) {
-  silu_mul_kernel<<<grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s>>>(gate_up, rows,
-                                                                                    inter, y);
-  return cudaGetLastError();
+  return launch_pdl(silu_mul_kernel<float>, grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s, gate_up,
+                    rows, inter, y);
 }
 
 cudaError_t launch_silu_mul(const uint16_t* gate_up, int rows, int inter, uint16_t* y,
                             cudaStream_t s) {
-  silu_mul_kernel<<<grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s>>>(gate_up, rows,
-                                                                                    inter, y);
-  return cudaGetLastError();
+  return launch_pdl(silu_mul_kernel<uint16_t>, grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s, gate_up,
+                    rows, inter, y);
 }
 
 cudaError_t launch_convert(const float* x, size_t n, bool half_float, uint16_t* y,
                            cudaStream_t s) {
-  convert_kernel<<<grid_for(n), kThreads, 0, s>>>(x, n, half_float, y);
-  return cudaGetLastError();
+  return launch_pdl(convert_kernel, grid_for(n), kThreads, 0, s, x, n, half_float, y);
 }
 
 cudaError_t launch_split_qkv(const float* qkv, int rows, int n_heads, int n_kv_heads,
@@ -369,15 +356,13 @@ cudaError_t launch_split_qkv(const float* qkv, int rows, int n_heads, int n_kv_h
   const size_t total =
       static_cast<size_t>(rows) * (static_cast<size_t>(n_heads) + 2 * static_cast<size_t>(n_kv_heads)) *
       head_dim;
-  split_qkv_kernel<<<grid_for(total), kThreads, 0, s>>>(qkv, rows, n_heads, n_kv_heads, head_dim,
-                                                        q, k, v);
-  return cudaGetLastError();
+  return launch_pdl(split_qkv_kernel, grid_for(total), kThreads, 0, s, qkv, rows, n_heads, n_kv_heads, head_dim,
+                    q, k, v);
 }
 
 cudaError_t launch_argmax_rows(const float* logits, int rows, int vocab, int32_t* out,
                                cudaStream_t s) {
-  argmax_kernel<<<static_cast<unsigned>(rows), kArgmaxThreads, 0, s>>>(logits, vocab, out);
-  return cudaGetLastError();
+  return launch_pdl(argmax_kernel, static_cast<unsigned>(rows), kArgmaxThreads, 0, s, logits, vocab, out);
 }
 
 }  // namespace zc::cuda::detail
