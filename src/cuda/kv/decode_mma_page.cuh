@@ -17,9 +17,12 @@
 //   hi and residual (two MMAs), C = channels x heads in fp32, accumulated over the
 //   pages of a block; sum p lo is one scalar per head, and s_c is applied once per
 //   block (decode_mma.cuh, flush) instead of per page.
-// Codes to fp16 exactly: a b-bit code at bit s of a 16-bit half-word, masked in place
-// and ORed into 0x6400 (1024.0), is the half 1024 + code 2^s (s + b <= 10); one HFMA2
-// with (2^-s, -1024 2^-s) leaves the integer code.
+// Codes to fp16 exactly. Values: a b-bit code at bit s of a 16-bit half-word, masked in
+// place and ORed into 0x6400 (1024.0), is the half 1024 + code 2^s (s + b <= 10); one
+// HFMA2 with (2^-s, -1024 2^-s) leaves the integer code. Keys: the code masked in place
+// alone, exponent field zero, is the fp16 subnormal code 2^(s - 24) exactly (the tensor
+// cores take fp16 subnormals at full precision), so one LOP3 per two codes; the
+// 2^(24 - s) of each channel is folded into the query (fold_query) instead.
 //
 // Token order. The key MMA's output fragment (thread (g, t4) = lane (4g + t4) holds
 // head g, columns 2t4 and 2t4 + 1 of each 8-token N-tile) is used directly as the value
@@ -63,16 +66,37 @@ __device__ __forceinline__ uint32_t code_pair(uint32_t src) {
   return h2_bits(__hfma2(bits_h2(x), bits_h2(mul | (mul << 16)), bits_h2(add | (add << 16))));
 }
 
-// Register A of a code word: elements (A, A + per-half) as a half2. 4 bits: A = 0..3,
-// 2 bits: A = 0..7. fp16 words are their own register.
+// Bit offset within its half-word of the codes of register A (word_reg / key_word_reg).
+template <int BITS>
+__host__ __device__ constexpr int code_shift(int a) {
+  return BITS == 4 ? 4 * (a % 2) : BITS == 2 ? 2 * (a < 5 ? a : a - 5) : 0;
+}
+
+// Register A of a key code word as two fp16 subnormals code 2^(code_shift(A) - 24)
+// (see the header comment): the word shifted so that the codes sit below bit 10 of
+// each half, then masked.
+template <int BITS, int A>
+__device__ __forceinline__ uint32_t key_word_reg(uint32_t w) {
+  if constexpr (BITS == 16) {
+    return w;
+  } else {
+    constexpr int S = code_shift<BITS>(A);
+    constexpr uint32_t mask = ((1u << BITS) - 1u) << S;
+    const uint32_t x = BITS == 4 ? (A < 2 ? w : w >> 8) : (A < 5 ? w : w >> 10);
+    return x & (mask | (mask << 16));
+  }
+}
+
+// Register A of a code word: elements (A, A + per-half) as a half2 of the integer codes.
+// 4 bits: A = 0..3, 2 bits: A = 0..7. fp16 words are their own register.
 template <int BITS, int A>
 __device__ __forceinline__ uint32_t word_reg(uint32_t w) {
   if constexpr (BITS == 16) {
     return w;
   } else if constexpr (BITS == 4) {
-    return code_pair<4, 4 * (A % 2)>(A < 2 ? w : w >> 8);
+    return code_pair<4, code_shift<4>(A)>(A < 2 ? w : w >> 8);
   } else {
-    return code_pair<2, 2 * (A < 5 ? A : A - 5)>(A < 5 ? w : w >> 10);
+    return code_pair<2, code_shift<2>(A)>(A < 5 ? w : w >> 10);
   }
 }
 
@@ -97,16 +121,21 @@ __device__ __forceinline__ int2 key_channels(int t4, int r) {
   return make_int2(ch, ch + (BITS == 16 ? 1 : CPW / 2));
 }
 
+// fq_c of channel c times 2^-s, s = the bit offset of the channel's codes in key
+// register r (code_shift; 0 for fp16 keys): the code registers hold code 2^(s - 24).
 template <int D, int BITS>
-__device__ __forceinline__ float fold_value(const float* qrow, const __half* kp, float scale_log2,
-                                            int c) {
-  return BITS == 16 ? qrow[c] * scale_log2 : qrow[c] * __half2float(kp[D + c]) * scale_log2;
+__device__ __forceinline__ float fold_value(const float* qrow, const __half* kp, float scale_log2, int c,
+                                            int r) {
+  constexpr int RPW = BITS == 16 ? 1 : 16 / BITS;
+  const float unshift = __int_as_float((127 - code_shift<BITS>(r % RPW)) << 23);  // 2^-s
+  return BITS == 16 ? qrow[c] * scale_log2 : qrow[c] * __half2float(kp[D + c]) * scale_log2 * unshift;
 }
 
 // The folded query of a warp as A fragments: frag[kk][lane] = (hi, lo, hi, lo) of head g
-// at the channels of the thread's key registers 2kk and 2kk + 1, times 2^E (E puts the
-// largest |fq| of the warp near 2^14, away from fp16 over- and underflow). Returns 2^-E;
-// bias (head g, log2 units) through *bias.
+// at the channels of the thread's key registers 2kk and 2kk + 1 (fold_value), times 2^E
+// (E puts the largest of the warp near 2^14, away from fp16 over- and underflow).
+// Returns the factor from the MMA's sums to scores: 2^-E, times 2^24 for codes (their
+// registers hold code 2^(s - 24)); bias (head g, log2 units) through *bias.
 template <int D, int BITS>
 __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, const uint8_t* pool,
                             float scale_log2, int lane, float* bias) {
@@ -117,8 +146,8 @@ __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, con
 #pragma unroll 4
   for (int r = 0; r < D / 8; ++r) {
     const int2 ch = key_channels<D, BITS>(t4, r);
-    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.x)));
-    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.y)));
+    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.x, r)));
+    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.y, r)));
     if constexpr (BITS != 16) {
       acc = fmaf(qrow[ch.x], __half2float(kp[ch.x]), acc);
       acc = fmaf(qrow[ch.y], __half2float(kp[ch.y]), acc);
@@ -137,8 +166,8 @@ __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, con
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int2 ch = key_channels<D, BITS>(t4, 2 * kk + h);
-      const float f0 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.x) * up;
-      const float f1 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.y) * up;
+      const float f0 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.x, 2 * kk + h) * up;
+      const float f1 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.y, 2 * kk + h) * up;
       const __half2 hi = __floats2half2_rn(f0, f1);
       part[2 * h] = h2_bits(hi);
       part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));
@@ -146,7 +175,7 @@ __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, con
     frag[kk * 32 + lane] = make_uint4(part[0], part[1], part[2], part[3]);
   }
   __syncwarp();
-  return ldexpf(1.0f, -e);
+  return ldexpf(1.0f, (BITS == 16 ? 0 : 24) - e);
 }
 
 // Where a page's codes and parameters are read from: its stage in shared memory
@@ -195,14 +224,14 @@ __device__ __forceinline__ uint32_t key_reg(const uint32_t* w, int r) {
   // r is a compile-time constant after unrolling.
   const uint32_t x = w[r / RPW];
   switch (r % RPW) {
-    case 0: return word_reg<BITS, 0>(x);
-    case 1: return word_reg<BITS, 1>(x);
-    case 2: return word_reg<BITS, 2>(x);
-    case 3: return word_reg<BITS, 3>(x);
-    case 4: return word_reg<BITS, 4>(x);
-    case 5: return word_reg<BITS, 5>(x);
-    case 6: return word_reg<BITS, 6>(x);
-    default: return word_reg<BITS, 7>(x);
+    case 0: return key_word_reg<BITS, 0>(x);
+    case 1: return key_word_reg<BITS, 1>(x);
+    case 2: return key_word_reg<BITS, 2>(x);
+    case 3: return key_word_reg<BITS, 3>(x);
+    case 4: return key_word_reg<BITS, 4>(x);
+    case 5: return key_word_reg<BITS, 5>(x);
+    case 6: return key_word_reg<BITS, 6>(x);
+    default: return key_word_reg<BITS, 7>(x);
   }
 }
 
