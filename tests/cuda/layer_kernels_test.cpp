@@ -43,7 +43,8 @@ TEST(CudaLayerKernels, RmsNormF32AndBf16) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(11);
   for (int rows : {1, 3, 17}) {
-    for (int dim : {1, 7, 64, 128, 256, 1000, 4096, 16384}) {
+    // Multiples of 4 up to 16384 take the vector kernel, the rest the strided one.
+    for (int dim : {1, 7, 64, 128, 256, 1000, 3584, 4096, 4098, 5120, 16383, 16384}) {
       SCOPED_TRACE(::testing::Message() << rows << " x " << dim);
       const float eps = dim == 7 ? 1e-5f : 1e-6f;
       const auto x = random_vec(rng, size_t(rows) * size_t(dim), float(rng.uniform() * 10 + 0.01));
@@ -72,6 +73,27 @@ TEST(CudaLayerKernels, RmsNormF32AndBf16) {
               << "bf16 row " << r << " col " << i;
         }
       }
+    }
+  }
+}
+
+// Rows that start off a 16-byte boundary take the strided kernel; same results.
+TEST(CudaLayerKernels, RmsNormOnMisalignedRows) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(12);
+  const int rows = 3, dim = 4096;
+  const auto x = random_vec(rng, size_t(rows) * size_t(dim) + 1, 3.0f);
+  const auto w = random_vec(rng, size_t(dim));
+  auto dx = dev(x);
+  auto dw = dev(w);
+  DeviceBuffer<float> yf(x.size());
+  zc::cuda::rmsnorm_f32(dx.get() + 1, rows, dim, dw.get(), 1e-6f, yf.get() + 1);
+  const auto gf = sync_download(yf);
+  for (int r = 0; r < rows; ++r) {
+    const auto ref = rms_ref(&x[size_t(r) * size_t(dim) + 1], dim, w.data(), 1e-6f);
+    for (int i = 0; i < dim; ++i) {
+      const double want = ref[size_t(i)];
+      ASSERT_NEAR(gf[size_t(r) * size_t(dim) + size_t(i) + 1], want, 3e-6 * std::abs(want) + 1e-30) << r << " " << i;
     }
   }
 }

@@ -54,12 +54,25 @@ __global__ void write_fp16_kernel(const float* __restrict__ k, const float* __re
     const int32_t position = rope.positions[r];
     float* qr = rope.q + size_t(r) * rope.q_stride + size_t(h) * rope.g * d;
     for (int i = static_cast<int>(threadIdx.x); i < half; i += static_cast<int>(blockDim.x)) {
+      // Every load first (up to 8 query heads: decode attention's GQA limit), so that
+      // the thread waits for memory once, not once per head.
+      constexpr int kMaxHeads = 8;
+      float qa[kMaxHeads], qb[kMaxHeads];
+#pragma unroll
+      for (int j = 0; j < kMaxHeads; ++j) {
+        if (j < rope.g) qa[j] = qr[size_t(j) * d + i], qb[j] = qr[size_t(j) * d + i + half];
+      }
+      const float ka = kr[i], kb = kr[i + half];
       const RopeAngle angle = rope_angle(position, rope.inv_freq[i]);
       float lo, hi;
-      rope_rotate(kr[i], kr[i + half], angle, lo, hi);
+      rope_rotate(ka, kb, angle, lo, hi);
       kh[key_half(i, t)] = __half_as_ushort(__float2half_rn(lo));
       kh[key_half(i + half, t)] = __half_as_ushort(__float2half_rn(hi));
-      for (int j = 0; j < rope.g; ++j) {
+#pragma unroll
+      for (int j = 0; j < kMaxHeads; ++j) {
+        if (j < rope.g) rope_rotate(qa[j], qb[j], angle, qr[size_t(j) * d + i], qr[size_t(j) * d + i + half]);
+      }
+      for (int j = kMaxHeads; j < rope.g; ++j) {  // larger groups (not served by decode attention)
         float* x = qr + size_t(j) * d;
         rope_rotate(x[i], x[i + half], angle, x[i], x[i + half]);
       }
