@@ -96,21 +96,27 @@ struct SyntheticKv {
 // After the measurements: sequence 0 prefilled again and profile_steps decode steps of
 // the batch, every operation timed (the runner decodes eagerly while a timer is set).
 // The events are collected after the prefill and after each step, so one step's worth
-// of events is reused throughout.
+// of events is reused throughout. A largest-batch run (synthetic_fill: its caches were
+// never prefilled) profiles the decode steps only (prefill_tokens 0).
 BenchProfile profile_run(cuda::GpuRunner& runner, const model::ModelConfig& c, const BenchConfig& bc, Rng& rng) {
   BenchProfile p;
-  p.prefill_tokens = bc.context;
+  p.prefill_tokens = bc.synthetic_fill ? 0 : bc.context;
   p.decode_steps = bc.profile_steps;
   cuda::OpTimer timer;
   timer.reserve(24 * c.n_layers + 8);  // one pass's operations, created before timing
-  runner.cache().reset(0);
-  const std::vector<int32_t> prompt = random_ids(rng, bc.context, c.vocab_size);
+  std::vector<int32_t> prompt;
+  if (!bc.synthetic_fill) {
+    runner.cache().reset(0);
+    prompt = random_ids(rng, bc.context, c.vocab_size);
+  }
   runner.synchronize();
   runner.set_op_timer(&timer);
   try {
-    runner.prefill(0, prompt);
-    p.prefill = timer.report();
-    timer.clear();
+    if (!bc.synthetic_fill) {
+      runner.prefill(0, prompt);
+      p.prefill = timer.report();
+      timer.clear();
+    }
     std::vector<int32_t> tokens(size_t(bc.batch));
     for (int s = 0; s < bc.profile_steps; ++s) {
       for (auto& t : tokens) t = int32_t(rng.integer(0, c.vocab_size - 1));
@@ -131,7 +137,7 @@ BenchProfile profile_run(cuda::GpuRunner& runner, const model::ModelConfig& c, c
 BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& bc, size_t pool_bytes) const {
   const model::ModelConfig& c = impl_->config;
   cuda::KvPool pool(pool_bytes);
-  const bool profile = bc.profile_steps > 0 && !bc.synthetic_fill;
+  const bool profile = bc.profile_steps > 0;
   // Room for the prompt, the graph and the eager decode steps, and the profile's steps.
   cuda::GpuRunner runner(impl_->gpu, method, pool, bc.batch,
                          bc.context + 2 * bc.gen + 1 + (profile ? bc.profile_steps : 0));

@@ -43,7 +43,7 @@ struct BenchResult {
   size_t weight_bytes = 0, workspace_bytes = 0;
   size_t peak_bytes = 0;      // weights + workspace + KV peak
   bool synthetic_fill = false;
-  std::optional<BenchProfile> profile;  // when BenchConfig::profile_steps > 0 (not with synthetic_fill)
+  std::optional<BenchProfile> profile;  // when BenchConfig::profile_steps > 0 (decode only with synthetic_fill)
   double compression() const { return kv_bytes ? double(kv_fp16_bytes) / double(kv_bytes) : 0; }
 };
 

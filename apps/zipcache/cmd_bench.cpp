@@ -5,7 +5,8 @@
 // compression and peak memory; optionally the largest batch whose KV cache fits a
 // budget and the throughput there. Output as a table, JSON or CSV. --profile adds,
 // per run, the GPU time of each operation of one prefill and a few eager decode steps
-// (cuda/engine/op_timer.h): two tables, or a "profile" object per run in JSON.
+// (cuda/engine/op_timer.h; the largest-batch runs: the decode steps only): tables, or a
+// "profile" object per run in JSON.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -66,7 +67,8 @@ nlohmann::json to_json(const BenchResult& r) {
     decode["steps"] = r.profile->decode_steps;
     decode["batch"] = r.batch;
     decode["cuda_graphs"] = false;
-    j["profile"] = {{"prefill", prefill}, {"decode", decode}};
+    j["profile"] = {{"decode", decode}};
+    if (r.profile->prefill_tokens > 0) j["profile"]["prefill"] = prefill;  // none at a largest batch
   }
   return j;
 }
@@ -106,9 +108,12 @@ std::string profile_tables(const std::vector<BenchResult>& rows) {
   for (const auto& r : rows) {
     if (!r.profile) continue;
     const BenchProfile& p = *r.profile;
-    s += fmt::format("\nprofile: {}, batch {}, context {}\n", r.method, r.batch, r.context);
-    s += fmt::format("prefill of one sequence ({} tokens), GPU time per operation:\n", p.prefill_tokens);
-    s += cuda::format_op_table(p.prefill);
+    s += fmt::format("\nprofile: {}, batch {}, context {}{}\n", r.method, r.batch, r.context,
+                     r.synthetic_fill ? " (largest batch)" : "");
+    if (p.prefill_tokens > 0) {
+      s += fmt::format("prefill of one sequence ({} tokens), GPU time per operation:\n", p.prefill_tokens);
+      s += cuda::format_op_table(p.prefill);
+    }
     s += fmt::format("\ndecode, {} eager steps of batch {} (no CUDA graph: small kernels include launch latency; "
                      "a pass is one step):\n",
                      p.decode_steps, r.batch);
@@ -207,6 +212,7 @@ int run(BenchCommand& o) {
                                per_seq / 1048576.0, fit, o.budget_gib);
       BenchConfig bc;
       bc.batch = fit, bc.context = o.contexts.front(), bc.gen = o.gen, bc.synthetic_fill = true;
+      bc.profile_steps = o.profile ? o.profile_steps : 0;  // decode steps only: nothing was prefilled
       fits.push_back(model.run(m, bc, budget));
       fits.back().method = method_label(m);
     }
@@ -238,7 +244,7 @@ int write_results(const BenchCommand& o, const std::string& model_name, const st
       text += fmt::format("\nlargest batch whose KV cache fits {:.1f} GiB at context {} (caches filled by quantizing "
                           "random k/v):\n",
                           o.budget_gib, o.contexts.front());
-      text += table(fits);
+      text += table(fits) + profile_tables(fits);
       const BenchResult* fp16 = nullptr;
       for (const auto& r : fits) {
         if (r.method == "fp16") fp16 = &r;
@@ -283,8 +289,8 @@ Command add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_flag("--profile", o->profile,
                 "GPU time per operation (rmsnorm, gemm qkv, attention, cache, ...) of one extra prefill and a few "
-                "eager decode steps per run: two tables (table format) or a \"profile\" object per run (json); csv "
-                "leaves it out");
+                "eager decode steps per run, and of a few decode steps at each --budget's largest batch: tables "
+                "(table format) or a \"profile\" object per run (json); csv leaves it out");
   sub->add_option("--profile-steps", o->profile_steps, "Decode steps the profile times (default 5)");
   return {sub, [o, sub] {
             o->argv = {"zipcache", "bench"};

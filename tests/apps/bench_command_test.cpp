@@ -107,6 +107,24 @@ TEST(BenchCommand, ProfileListsEveryOperationPerRun) {
     EXPECT_EQ(pre_calls, want_pre);
     EXPECT_EQ(dec_calls, want_dec);
   }
+  // At a budget's largest batch the profile times decode steps only (the caches were
+  // filled without a prefill).
+  const auto b = run_cli("bench --device cuda -b 1 -c 40 -n 4 --kv zipcache --budget 0.002 --profile --profile-steps 2 "
+                         "--format json -o " + (dir / "budget.json").string(),
+                         dir);
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const auto jb = nlohmann::json::parse(zc::test::read_text(dir / "budget.json"));
+  ASSERT_EQ(jb["largest_batch"].size(), 1u) << jb.dump();
+  const auto& fit = jb["largest_batch"][0];
+  ASSERT_TRUE(fit.contains("profile")) << fit.dump();
+  EXPECT_FALSE(fit["profile"].contains("prefill")) << fit.dump();
+  EXPECT_EQ(fit["profile"]["decode"]["steps"], 2);
+  EXPECT_EQ(fit["profile"]["decode"]["batch"], fit["batch"]);
+  std::map<std::string, long long> fit_calls;
+  for (const auto& op : fit["profile"]["decode"]["ops"]) fit_calls[op["name"].get<std::string>()] = op["calls"];
+  EXPECT_EQ(fit_calls["attention decode"], 2 * L);
+  EXPECT_EQ(fit_calls["rmsnorm"], 2 * (2 * L + 1));
+  EXPECT_EQ(fit_calls["cache step"], 2);
   // The table format prints both tables after the sweep.
   const auto t = run_cli("bench --device cuda -b 1 -c 40 -n 4 --kv kivi2 --profile", dir);
   ASSERT_EQ(t.exit_code, 0) << t.err;
