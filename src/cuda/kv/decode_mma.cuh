@@ -61,16 +61,18 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
   const int krows = D * pg.kbits / 128, vrows = D * pg.vbits / 128;
   const uint4* ks = base + pg.k + lane;
   const uint32_t kd = ptx::smem_addr(st + key_slot(lane, true));
+  // Rows a 2-bit page lacks are zero-filled copies that read nothing (cp.async's
+  // src-size 0) rather than skipped ones: without the predicate the compiler keeps one
+  // 64-bit source per region with constant offsets, where a predicated copy each cost
+  // its own reload of the pool pointer and 64-bit address (ncu: ~180 instructions per
+  // page outside the page math, a fifth of the total). The zeros land in the stage's
+  // unused rows.
 #pragma unroll
-  for (int r = 0; r < kMaxRows; ++r) {
-    if (r < krows) ptx::cp_async16(kd + 512 * r, ks + 32 * r);
-  }
+  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(kd + 512 * r, ks + 32 * r, r < krows);
   const uint4* vsrc = base + pg.v + lane;
   const uint32_t vd = ptx::smem_addr(st + D + lane);
 #pragma unroll
-  for (int r = 0; r < kMaxRows; ++r) {
-    if (r < vrows) ptx::cp_async16(vd + 512 * r, vsrc + 32 * r);
-  }
+  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(vd + 512 * r, vsrc + 32 * r, r < vrows);
   // Value parameters: 8 vectors (lo[32], step[32] in fp16) per channel group.
   // At most D / 16 groups (supported()), so at most D / 64 rows.
   const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;

@@ -21,7 +21,7 @@ KvPool::KvPool(size_t bytes) {
     fail("kv pool: {:.2f} GiB requested but the GPU has {:.2f} GiB free (of {:.2f} GiB)", gib(capacity_),
          gib(free_mem), gib(total));
   }
-  buffer_.resize(capacity_);
+  buffer_.resize(capacity_ + kGuardBytes);
 }
 
 uint32_t KvPool::alloc(size_t bytes) {

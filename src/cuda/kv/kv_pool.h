@@ -24,6 +24,11 @@ class KvPool {
   explicit KvPool(size_t bytes);
   // The most a pool can hold: page fields address it in 16-byte units with 32 bits.
   static constexpr size_t kMaxBytes = size_t(16) << 32;
+  // Allocated past the capacity, never handed out: the decode kernel's zero-filled
+  // copies of rows a 2-bit page lacks name addresses up to 1 KB past a chunk without
+  // reading them (decode_mma.cuh, stage_page); the guard keeps even those inside the
+  // allocation.
+  static constexpr size_t kGuardBytes = 4096;
 
   // 16-byte unit offset of a chunk of `bytes` (> 0). Throws zc::Error "kv pool: out of
   // memory" with the request and the pool's use when nothing fits.
