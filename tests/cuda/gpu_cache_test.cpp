@@ -291,4 +291,27 @@ TEST(CudaGpuCache, UnsupportedMethodsAreClearErrors) {
   }
 }
 
+// append_rotated names what is missing before it launches anything.
+TEST(CudaGpuCache, AppendRotatedRejectsBadArguments) {
+  ZC_REQUIRE_GPU();
+  zc::cuda::KvPool pool(size_t(1) << 20);
+  zc::cuda::GpuKvShape shape;
+  shape.n_layers = 1, shape.batch = 1, shape.n_heads = 8, shape.n_kv_heads = 2, shape.head_dim = 64;
+  shape.max_context = 64;
+  zc::cuda::GpuKvCache gpu(zc::kv::parse_method("fp16"), shape, pool);
+  DeviceBuffer<float> q(8 * 64), k(2 * 64), inv(32);
+  DeviceBuffer<int32_t> pos(1);
+  const auto expect_error = [](const auto& call, const std::string& word) {
+    try {
+      call();
+      ADD_FAILURE() << "no error; expected one naming " << word;
+    } catch (const zc::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+    }
+  };
+  expect_error([&] { gpu.append_rotated(0, nullptr, 512, k.get(), k.get(), 128, pos.get(), inv.get()); }, "without q");
+  expect_error([&] { gpu.append_rotated(0, q.get(), 512, k.get(), k.get(), 128, nullptr, inv.get()); }, "positions");
+  expect_error([&] { gpu.append_rotated(0, q.get(), 500, k.get(), k.get(), 128, pos.get(), inv.get()); }, "q stride 500");
+}
+
 }  // namespace
