@@ -280,12 +280,18 @@ TEST(CudaGpuCache, TimingPrefillLlama3Shape) {
   cudaStreamDestroy(stream);
 }
 
+// One layer, one sequence, 8 query / 2 KV heads, 64 tokens: the argument checks' cache.
+zc::cuda::GpuKvShape small_shape(int head_dim) {
+  zc::cuda::GpuKvShape shape;
+  shape.n_layers = 1, shape.batch = 1, shape.n_heads = 8, shape.n_kv_heads = 2, shape.head_dim = head_dim;
+  shape.max_context = 64;
+  return shape;
+}
+
 TEST(CudaGpuCache, UnsupportedMethodsAreClearErrors) {
   ZC_REQUIRE_GPU();
   zc::cuda::KvPool pool(size_t(1) << 20);
-  zc::cuda::GpuKvShape shape;
-  shape.n_layers = 1, shape.batch = 1, shape.n_heads = 8, shape.n_kv_heads = 2, shape.head_dim = 128;
-  shape.max_context = 64;
+  const zc::cuda::GpuKvShape shape = small_shape(128);
   for (const char* spec : {"h2o", "mikv", "fp32", "zipcache:metric=random", "zipcache:block=50", "kivi2:group=64"}) {
     EXPECT_THROW(zc::cuda::GpuKvCache(zc::kv::parse_method(spec), shape, pool), zc::Error) << spec;
   }
@@ -295,10 +301,7 @@ TEST(CudaGpuCache, UnsupportedMethodsAreClearErrors) {
 TEST(CudaGpuCache, AppendRotatedRejectsBadArguments) {
   ZC_REQUIRE_GPU();
   zc::cuda::KvPool pool(size_t(1) << 20);
-  zc::cuda::GpuKvShape shape;
-  shape.n_layers = 1, shape.batch = 1, shape.n_heads = 8, shape.n_kv_heads = 2, shape.head_dim = 64;
-  shape.max_context = 64;
-  zc::cuda::GpuKvCache gpu(zc::kv::parse_method("fp16"), shape, pool);
+  zc::cuda::GpuKvCache gpu(zc::kv::parse_method("fp16"), small_shape(64), pool);
   DeviceBuffer<float> q(8 * 64), k(2 * 64), inv(32);
   DeviceBuffer<int32_t> pos(1);
   const auto expect_error = [](const auto& call, const std::string& word) {

@@ -26,9 +26,9 @@ int sm_count();
 // Whether a decode step's kernels launch with programmatic dependent launch
 // (core/launch.cuh): only when the environment variable ZC_PDL is "1" (read once) and
 // the GPU has compute capability 9.0 or later. Off by default: in CUDA graphs, the
-// decode step's normal mode, it measured neutral for fp16 caches and 1% slower for
-// ZipCache on an H100 (docs/benchmarks.md, session 7); without graphs it saves ~0.2 ms
-// per Llama-3-8B step.
+// decode step's normal mode, it measured 0-1% faster for fp16 caches and 0.3-1.3%
+// slower for ZipCache on an H100 (docs/benchmarks.md, session 7); without graphs it
+// saves 0.25-0.3 ms per Llama-3-8B step.
 bool programmatic_launch_enabled();
 
 // An owning, move-only allocation of n elements of T in device memory.

@@ -80,7 +80,8 @@ void GpuRunner::drop_graph() {
 }
 
 size_t GpuRunner::workspace_bytes() const {
-  return x_.bytes() + hb_.bytes() + qkv_.bytes() + qb_.bytes() + kb_.bytes() + vb_.bytes() + attn_.bytes() + lse_.bytes() + gu_.bytes() + act_.bytes() + ids_.bytes() + pos_.bytes() + logits_.bytes() + last_.bytes();
+  return x_.bytes() + hb_.bytes() + qkv_.bytes() + qb_.bytes() + kb_.bytes() + vb_.bytes() + attn_.bytes() +
+         lse_.bytes() + gu_.bytes() + act_.bytes() + ids_.bytes() + pos_.bytes() + logits_.bytes() + last_.bytes();
 }
 
 void GpuRunner::check_tokens(std::span<const int32_t> tokens) const {

@@ -318,10 +318,7 @@ void GpuKvCache::begin_step() {
 }
 
 void GpuKvCache::append(int layer, const float* k, const float* v, int stride) {
-  KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-  check(detail::launch_write_fp16(k, v, shape_.batch, 1, 0, stride, shape_.n_kv_heads, shape_.head_dim,
-                                  scratch_->runs.get(), table, cap_, pool_.base(), stream_),
-        "append");
+  write_step(layer, k, v, stride, detail::AppendRope{});
 }
 
 void GpuKvCache::append_rotated(int layer, float* q, int q_stride, const float* k, const float* v, int stride,
@@ -331,6 +328,10 @@ void GpuKvCache::append_rotated(int layer, float* q, int q_stride, const float* 
   detail::AppendRope rope;
   rope.q = q, rope.q_stride = q_stride, rope.g = shape_.n_heads / shape_.n_kv_heads;
   rope.positions = positions, rope.inv_freq = inv_freq;
+  write_step(layer, k, v, stride, rope);
+}
+
+void GpuKvCache::write_step(int layer, const float* k, const float* v, int stride, const detail::AppendRope& rope) {
   KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
   check(detail::launch_write_fp16(k, v, shape_.batch, 1, 0, stride, shape_.n_kv_heads, shape_.head_dim,
                                   scratch_->runs.get(), table, cap_, pool_.base(), stream_, rope),

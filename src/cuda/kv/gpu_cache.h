@@ -32,6 +32,10 @@
 
 namespace zc::cuda {
 
+namespace detail {
+struct AppendRope;  // page_launch.h
+}  // namespace detail
+
 struct GpuKvShape {
   int n_layers = 0, batch = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
   int max_context = 0;  // most tokens a sequence may hold
@@ -107,6 +111,8 @@ class GpuKvCache {
   uint32_t alloc_page(const PageSpec& spec);
   void free_page(const KvPage& pg);
   void new_fp16_page(int seq, int page, int only_layer = -1);  // every layer unless given
+  // The step's k/v rows into their fp16 window pages (append, append_rotated).
+  void write_step(int layer, const float* k, const float* v, int stride, const detail::AppendRope& rope);
   struct SetRef {  // a quantized set: rows idx[h * n + r] (null: r), r < n
     const int32_t* idx;
     int n, bits, page0;
