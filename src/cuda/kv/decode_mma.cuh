@@ -214,16 +214,22 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     const KvPage pg = desc[k % 64];
     if (staged(pg)) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, lane);
   };
+  // The query's loads go out before the first descriptors' (issue waits for those), so
+  // the CTA's start pays one memory latency for both, not two in a row.
+  constexpr int kQPerThread = kHeads * D / kThreads;
+  float qv[kQPerThread];
+#pragma unroll
+  for (int r = 0; r < kQPerThread; ++r) {
+    const int i = tid + r * kThreads, j = i / D, c = i % D;
+    qv[r] = j < G ? p.q[size_t(b) * p.q_stride + size_t(h * G + j) * D + c] : 0.0f;
+  }
 #pragma unroll
   for (int k = 0; k < STAGES - 1; ++k) {
     if (k < n_mine) issue(k);
     ptx::cp_async_commit();
   }
-
-  for (int i = tid; i < kHeads * D; i += kThreads) {
-    const int j = i / D, c = i % D;
-    q_s[i] = j < G ? p.q[size_t(b) * p.q_stride + size_t(h * G + j) * D + c] : 0.0f;
-  }
+#pragma unroll
+  for (int r = 0; r < kQPerThread; ++r) q_s[tid + r * kThreads] = qv[r];
   __syncthreads();
 
   uint4* frag = frag_all + warp * (D / 16) * 32;

@@ -112,47 +112,87 @@ __device__ __forceinline__ int token_of(int t4, int a, int i) {
   return 8 * t4 + 2 * a + i;
 }
 
-// Channels of key register r of thread t4 (words [t4 WK, (t4 + 1) WK) of a token):
-// the low and high halves.
+// Channel of key register r's half h (0: low, 1: high) for thread t4, which holds words
+// [t4 WK, (t4 + 1) WK) of a token: register r = j RPW + a of word j holds channels
+// CPW j + a and, in its high half, CPW j + a + CPW / 2 (one channel per half for fp16).
 template <int D, int BITS>
-__device__ __forceinline__ int2 key_channels(int t4, int r) {
+__host__ __device__ constexpr int key_channel(int t4, int r, int h) {
   constexpr int WK = D * BITS / 128, CPW = 32 / BITS, RPW = BITS == 16 ? 1 : CPW / 2;
-  const int j = r / RPW, a = r % RPW, ch = CPW * (t4 * WK + j) + a;
-  return make_int2(ch, ch + (BITS == 16 ? 1 : CPW / 2));
+  return CPW * (t4 * WK + r / RPW) + r % RPW + h * (BITS == 16 ? 1 : CPW / 2);
 }
 
-// fq_c of channel c times 2^-s, s = the bit offset of the channel's codes in key
-// register r (code_shift; 0 for fp16 keys): the code registers hold code 2^(s - 24).
-template <int D, int BITS>
-__device__ __forceinline__ float fold_value(const float* qrow, const __half* kp, float scale_log2, int c,
-                                            int r) {
-  constexpr int RPW = BITS == 16 ? 1 : 16 / BITS;
-  const float unshift = __int_as_float((127 - code_shift<BITS>(r % RPW)) << 23);  // 2^-s
-  return BITS == 16 ? qrow[c] * scale_log2 : qrow[c] * __half2float(kp[D + c]) * scale_log2 * unshift;
+// So thread t4's channels are the one run [t4 D / 4, (t4 + 1) D / 4), and register r's
+// half h is its slot fold_slot(r, h) there (what fold_query reads its folds by).
+template <int BITS>
+__host__ __device__ constexpr int fold_slot(int r, int h) {
+  constexpr int CPW = 32 / BITS, RPW = BITS == 16 ? 1 : CPW / 2;
+  return BITS == 16 ? 2 * r + h : CPW * (r / RPW) + r % RPW + h * (CPW / 2);
 }
+
+// The code shift of the register behind slot l (the inverse of fold_slot).
+template <int BITS>
+__host__ __device__ constexpr int slot_shift(int l) {
+  return BITS == 16 ? 0 : code_shift<BITS>((l % (32 / BITS)) % (16 / BITS));
+}
+
+// Compile-time proof of the two mappings above for every (t4, register, half).
+template <int D, int BITS>
+constexpr bool fold_slots_match() {
+  for (int t4 = 0; t4 < 4; ++t4) {
+    for (int r = 0; r < D / 8; ++r) {
+      for (int h = 0; h < 2; ++h) {
+        const int l = fold_slot<BITS>(r, h);
+        if (key_channel<D, BITS>(t4, r, h) != t4 * (D / 4) + l) return false;
+        if (BITS != 16 && slot_shift<BITS>(l) != code_shift<BITS>(r % (16 / BITS))) return false;
+      }
+    }
+  }
+  return true;
+}
+static_assert(fold_slots_match<64, 2>() && fold_slots_match<128, 2>() && fold_slots_match<256, 2>() &&
+              fold_slots_match<64, 4>() && fold_slots_match<128, 4>() && fold_slots_match<256, 4>() &&
+              fold_slots_match<64, 16>() && fold_slots_match<128, 16>() && fold_slots_match<256, 16>());
 
 // The folded query of a warp as A fragments: frag[kk][lane] = (hi, lo, hi, lo) of head g
-// at the channels of the thread's key registers 2kk and 2kk + 1 (fold_value), times 2^E
-// (E puts the largest of the warp near 2^14, away from fp16 over- and underflow).
-// Returns the factor from the MMA's sums to scores: 2^-E, times 2^24 for codes (their
-// registers hold code 2^(s - 24)); bias (head g, log2 units) through *bias.
+// at the channels of the thread's key registers 2kk and 2kk + 1, each fq_c = q_c step_c
+// scale log2(e) (q_c scale log2(e) for fp16 keys) times 2^-s, s = the bit offset of the
+// channel's codes in its register (code_shift: the code registers hold code 2^(s - 24)),
+// all times 2^E (E puts the largest of the warp near 2^14, away from fp16 over- and
+// underflow). Returns the factor from the MMA's sums to scores: 2^-E, times 2^24 for
+// codes; bias (head g, log2 units) through *bias.
+//
+// The thread's D / 4 channels are one run, so their steps and lows arrive as D / 16
+// 16-byte loads issued together: one memory latency per fold. Loading them per channel
+// inside the loops (the first form) chained ~8 latencies and was a fifth of the stall
+// samples at batch 8 (ncu), where every CTA folds once or twice for a few pages.
 template <int D, int BITS>
 __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, const uint8_t* pool,
                             float scale_log2, int lane, float* bias) {
+  constexpr int CH = D / 4, NV = CH / 8;
   const int g = lane >> 2, t4 = lane & 3;
-  const float* qrow = q_s + g * D;
-  const __half* kp = reinterpret_cast<const __half*>(pool) + size_t(pg.kp) * 8;
-  float amax = 0.0f, acc = 0.0f;
-#pragma unroll 4
-  for (int r = 0; r < D / 8; ++r) {
-    const int2 ch = key_channels<D, BITS>(t4, r);
-    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.x, r)));
-    amax = fmaxf(amax, fabsf(fold_value<D, BITS>(qrow, kp, scale_log2, ch.y, r)));
-    if constexpr (BITS != 16) {
-      acc = fmaf(qrow[ch.x], __half2float(kp[ch.x]), acc);
-      acc = fmaf(qrow[ch.y], __half2float(kp[ch.y]), acc);
+  const float* qrow = q_s + g * D + CH * t4;
+  float f[CH], acc = 0.0f;
+  if constexpr (BITS == 16) {
+#pragma unroll
+    for (int l = 0; l < CH; ++l) f[l] = qrow[l] * scale_log2;
+  } else {
+    const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + pg.kp + NV * t4;  // lows: [0, D)
+    const uint4* st4 = lo4 + D / 8;                                              // steps: [D, 2D)
+    uint4 lov[NV], stv[NV];
+#pragma unroll
+    for (int i = 0; i < NV; ++i) lov[i] = lo4[i], stv[i] = st4[i];
+    const __half* lo = reinterpret_cast<const __half*>(lov);
+    const __half* st = reinterpret_cast<const __half*>(stv);
+#pragma unroll
+    for (int l = 0; l < CH; ++l) {
+      const float unshift = __int_as_float((127 - slot_shift<BITS>(l)) << 23);  // 2^-s
+      f[l] = qrow[l] * __half2float(st[l]) * scale_log2 * unshift;
+      acc = fmaf(qrow[l], __half2float(lo[l]), acc);
     }
   }
+  float amax = 0.0f;
+#pragma unroll
+  for (int l = 0; l < CH; ++l) amax = fmaxf(amax, fabsf(f[l]));
   for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
   acc += __shfl_xor_sync(0xffffffffu, acc, 1);
   acc += __shfl_xor_sync(0xffffffffu, acc, 2);
@@ -160,14 +200,13 @@ __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, con
   int e = 0;
   if (amax > 0.0f && amax < INFINITY) e = min(max(14 - ilogbf(amax), -100), 100);
   const float up = ldexpf(1.0f, e);
-#pragma unroll 2
+#pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     uint32_t part[4];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int2 ch = key_channels<D, BITS>(t4, 2 * kk + h);
-      const float f0 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.x, 2 * kk + h) * up;
-      const float f1 = fold_value<D, BITS>(qrow, kp, scale_log2, ch.y, 2 * kk + h) * up;
+      const float f0 = f[fold_slot<BITS>(2 * kk + h, 0)] * up;
+      const float f1 = f[fold_slot<BITS>(2 * kk + h, 1)] * up;
       const __half2 hi = __floats2half2_rn(f0, f1);
       part[2 * h] = h2_bits(hi);
       part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));
