@@ -14,11 +14,12 @@ namespace zc::cuda {
 
 namespace {
 
-// Which split kernel runs: ZC_DECODE_KERNEL=simt or =mma forces one (benchmarks
-// compare them); by default caches holding codes take the tensor-core kernel
-// (decode_mma.cuh: its work per code is a few instructions and its cp.async ring keeps
-// the memory busy) and all-fp16 caches the SIMT one, which streams fp16 pages at 64-85%
-// of the copy bandwidth (docs/benchmarks.md).
+// Which split kernel runs: ZC_DECODE_KERNEL=simt forces the SIMT one (benchmarks
+// compare them; =mma or =auto: the default). Every cache takes the tensor-core kernel
+// (decode_mma.cuh: its work per code is a few instructions, its cp.async ring keeps the
+// memory busy, fp16 pages stream at 70-98% of the copy bandwidth). KIVI's one-page
+// blocks (a query fold per page) took the SIMT one until the fold became one run of
+// vector loads: KIVI-2 is 1.3-1.7x faster on it since (docs/benchmarks.md, session 8).
 enum class KernelChoice { Auto, Simt, Mma };
 
 // Tuning knob for benchmarks (issue 4), read once: ZC_DECODE_CTAS_PER_SM (1..64; 0 or
@@ -54,10 +55,7 @@ int ctas_per_sm(bool tensor_cores) {
 
 }  // namespace
 
-bool use_tensor_cores(const PagedKvView& kv) {
-  const KernelChoice choice = kernel_choice();
-  return choice == KernelChoice::Mma || (choice == KernelChoice::Auto && kv.tensor_cores);
-}
+bool use_tensor_cores() { return kernel_choice() != KernelChoice::Simt; }
 
 int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores) {
   const int pairs = std::max(1, shape.batch * shape.n_kv_heads);
@@ -86,7 +84,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   }
   if (kv.min_pages < 1) fail("cuda decode attention: a (sequence, KV head) has no tokens");
   if (splits < 0) fail("cuda decode attention: splits {}", splits);
-  const bool tensor_cores = use_tensor_cores(kv);
+  const bool tensor_cores = use_tensor_cores();
   if (splits == 0) splits = auto_splits(shape, kv.max_pages, tensor_cores);
   splits = std::min({splits, kv.max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
   // Whole tiles of four pages per split, then as few splits as cover the longest list.

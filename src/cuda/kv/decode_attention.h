@@ -29,9 +29,9 @@ struct DecodeWorkspace {
 // split.
 int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores = false);
 
-// Whether decode attention over kv runs the tensor-core split kernel (kv.tensor_cores,
-// unless ZC_DECODE_KERNEL=simt|mma forces one).
-bool use_tensor_cores(const PagedKvView& kv);
+// Whether decode attention runs the tensor-core split kernel: yes, for every cache the
+// kernel supports (value groups of 16 channels or more), unless ZC_DECODE_KERNEL=simt.
+bool use_tensor_cores();
 
 // q: device [batch][n_heads][d] floats; out: device [batch][n_heads][d] floats. List
 // b * n_kv_heads + h of kv holds sequence b, KV head h (every list non-empty). splits 0

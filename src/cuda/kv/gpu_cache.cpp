@@ -353,7 +353,6 @@ PagedKvView GpuKvCache::view(int layer) const {
   v.pages = table_dev_.get() + table_index(layer, 0, 0);
   v.starts = starts_dev_.get();
   v.ends = ends_dev_.get();
-  v.tensor_cores = method_.method == kv::Method::ZipCache || method_.method == kv::Method::Fp16;
   v.quantized = method_.method != kv::Method::Fp16;
   return v;
 }

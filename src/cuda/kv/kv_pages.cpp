@@ -101,7 +101,6 @@ void PagedKvBuilder::add_block(const quant::QuantizedMatrix& k, const quant::Qua
   }
   max_groups_ = std::max(max_groups_, static_cast<int>(groups));
   ++blocks_;
-  quant_pages_ += (size_t(k.rows) + kPageTokens - 1) / kPageTokens;
 
   // Per-block arrays: key lo/step, channel scales.
   const uint32_t kp = alloc(4 * size_t(d));
@@ -209,7 +208,6 @@ DevicePagedKv upload(const PagedKvBuilder& b) {
   kv.max_pages = b.max_pages();
   kv.min_pages = b.min_pages();
   kv.max_value_groups = b.max_value_groups();
-  kv.tensor_cores = b.suits_tensor_cores();
   kv.quantized = b.quantized();
   kv.pool.upload(b.pool());
   kv.pages.upload(b.pages());

@@ -35,9 +35,6 @@ class PagedKvBuilder {
   int max_pages() const;                 // longest list
   int min_pages() const;                 // shortest list
   int max_value_groups() const { return max_groups_; }
-  // Whether the tensor-core split kernel suits these pages (PagedKvView::tensor_cores):
-  // fp16 pages only, or quantized blocks of at least two pages on average.
-  bool suits_tensor_cores() const { return quant_pages_ >= 2 * blocks_; }
   bool quantized() const { return blocks_ > 0; }
   size_t tokens(int list) const;         // valid tokens of a list
   const std::vector<uint8_t>& pool() const { return pool_; }
@@ -50,7 +47,7 @@ class PagedKvBuilder {
 
   int d_;
   int max_groups_ = 1;
-  size_t blocks_ = 0, quant_pages_ = 0;
+  size_t blocks_ = 0;
   std::vector<uint8_t> pool_;
   std::vector<KvPage> pages_;
   std::vector<int32_t> offsets_{0};
@@ -68,13 +65,6 @@ struct PagedKvView {
   const KvPage* pages = nullptr;
   const int32_t* starts = nullptr;
   const int32_t* ends = nullptr;
-  // Which split kernel suits these pages (decode_attention.cpp; ZC_DECODE_KERNEL
-  // overrides): the tensor-core one for fp16 pages and for codes in long blocks
-  // (ZipCache's sets: one query fold per block), the SIMT one for one-page blocks
-  // (KIVI's 32-token groups, where a fold per page costs more than the tensor cores
-  // save). fp16 pages on the tensor-core kernel: 51.6 / 84.5 / 152.1 us against 58.9 /
-  // 95.6 / 168.5 on the SIMT one (docs/benchmarks.md, 2026-11-26).
-  bool tensor_cores = true;
   // Whether any page holds codes (false: fp16 pages only, which the tensor-core kernel
   // then accumulates without per-block value sums).
   bool quantized = true;
@@ -83,7 +73,7 @@ struct PagedKvView {
 // The built layout in device memory.
 struct DevicePagedKv {
   int head_dim = 0, lists = 0, max_pages = 0, min_pages = 0, max_value_groups = 1;
-  bool tensor_cores = true, quantized = true;
+  bool quantized = true;
   DeviceBuffer<uint8_t> pool;
   DeviceBuffer<KvPage> pages;
   DeviceBuffer<int32_t> offsets;
@@ -94,7 +84,7 @@ struct DevicePagedKv {
   // offsets holds lists + 1 entries: list i runs from offsets[i] to offsets[i + 1].
   PagedKvView view() const {
     return {head_dim, lists, max_pages, min_pages, max_value_groups, pool.get(), pages.get(),
-            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr, tensor_cores, quantized};
+            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr, quantized};
   }
 };
 
