@@ -48,6 +48,18 @@ __host__ __device__ inline int stage_vectors(int d, int groups) {
 // A page goes through a stage when both its keys and values are codes of at most 4 bits.
 __device__ __forceinline__ bool staged(const KvPage& pg) { return pg.kbits <= 4 && pg.vbits <= 4; }
 
+// A page's kind as one index: (key bits, value bits, ValueKind) of a staged page in the
+// order of the kernel's dispatch switch, kUnstaged for the rest (fp16 pages). Computed
+// once per page by the lane that loads its descriptor into the warp's ring (kept in the
+// copy's `scratch`), not per use: the page loop's dispatch was ~25 instructions of
+// compares and selects per page (ncu's SASS counts).
+constexpr uint32_t kUnstaged = 12;
+__device__ __forceinline__ uint32_t page_kind(const KvPage& pg) {
+  if (!staged(pg)) return kUnstaged;
+  const int vk = pg.values == PageValues::Cstq ? kCstqValues : pg.values == PageValues::Groupwise ? kGroupedValues : kPlainValues;
+  return (pg.kbits == 4 ? 6 : 0) + (pg.vbits == 4 ? 3 : 0) + vk;
+}
+
 // Issues the cp.async copies of a staged page into `st` (keys swizzled by key_slot).
 // Straight-line per lane: every region is rows of 32 vectors (a lane copies one vector
 // of each row), so the source is one 64-bit pointer plus constant offsets and the
@@ -58,7 +70,7 @@ template <int D>
 __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg, uint4* st, int lane) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
   constexpr int kMaxRows = D / 32;  // D * 4 bits / 128 vectors of 16 bytes, / 32 lanes
-  const int krows = D * pg.kbits / 128, vrows = D * pg.vbits / 128;
+  const bool wide_k = pg.kbits == 4, wide_v = pg.vbits == 4;  // 2-bit codes fill half the rows
   const uint4* ks = base + pg.k + lane;
   const uint32_t kd = ptx::smem_addr(st + key_slot(lane, true));
   // Rows a 2-bit page lacks are zero-filled copies that read nothing (cp.async's
@@ -68,11 +80,11 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
   // page outside the page math, a fifth of the total). The zeros land in the stage's
   // unused rows.
 #pragma unroll
-  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(kd + 512 * r, ks + 32 * r, r < krows);
+  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(kd + 512 * r, ks + 32 * r, r < kMaxRows / 2 || wide_k);
   const uint4* vsrc = base + pg.v + lane;
   const uint32_t vd = ptx::smem_addr(st + D + lane);
 #pragma unroll
-  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(vd + 512 * r, vsrc + 32 * r, r < vrows);
+  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(vd + 512 * r, vsrc + 32 * r, r < kMaxRows / 2 || wide_v);
   // Value parameters: 8 vectors (lo[32], step[32] in fp16) per channel group.
   // At most D / 16 groups (supported()), so at most D / 64 rows.
   const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
@@ -208,11 +220,15 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
   auto issue = [&](int k) {
     if (k % 32 == 0) {
       __syncwarp();
-      if (k + lane < n_mine) desc[(k + lane) % 64] = my_pages[kWarps * (k + lane)];
+      if (k + lane < n_mine) {
+        KvPage d = my_pages[kWarps * (k + lane)];
+        d.scratch = page_kind(d);
+        desc[(k + lane) % 64] = d;
+      }
       __syncwarp();
     }
     const KvPage pg = desc[k % 64];
-    if (staged(pg)) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, lane);
+    if (pg.scratch != kUnstaged) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, lane);
   };
   // The query's loads go out before the first descriptors' (issue waits for those), so
   // the CTA's start pays one memory latency for both, not two in a row.
@@ -290,18 +306,17 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
       cur_kbits = pg.kbits, cur_kp = pg.kp;
     }
     if constexpr (BLOCK_SUMS) {
-      const uint32_t vs = staged(pg) && pg.values == PageValues::Cstq ? pg.vs : kUnscaled;
+      const uint32_t vs = pg.scratch != kUnstaged && pg.values == PageValues::Cstq ? pg.vs : kUnscaled;
       if (vs != cur_vs) {
         flush();
         cur_vs = vs;
       }
     }
-    if (!BLOCK_SUMS || !staged(pg)) {  // without BLOCK_SUMS every page is fp16 (p.quantized)
+    if (!BLOCK_SUMS || pg.scratch == kUnstaged) {  // without BLOCK_SUMS every page is fp16 (p.quantized)
       page_pass<D, 16, 16, kPlainValues>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1);
     } else {
       const PageSrc src = staged_src(stages + (k % STAGES) * sv, D);
-      const int vk = pg.values == PageValues::Cstq ? kCstqValues : pg.values == PageValues::Groupwise ? kGroupedValues : kPlainValues;
-      switch ((pg.kbits == 4 ? 6 : 0) + (pg.vbits == 4 ? 3 : 0) + vk) {
+      switch (pg.scratch) {
         case 0: page_pass<D, 2, 2, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
         case 1: page_pass<D, 2, 2, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
         case 2: page_pass<D, 2, 2, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;

@@ -183,7 +183,7 @@ void GpuKvCache::new_fp16_page(int seq, int page, int only_layer) {
       pg.v = pg.k + uint32_t(d * 32 * 2 / 16);
       pg.ntok = 0;
       pg.vgroup = uint16_t(d);
-      pg.reserved0 = 1;  // allocated (reset() frees only these)
+      pg.allocated = 1;  // reset() frees only these
       set_page(layer, seq * shape_.n_kv_heads + h, page, pg);
     }
   }
@@ -419,7 +419,7 @@ void GpuKvCache::reset(int seq) {
     for (int h = 0; h < n_kv; ++h) {
       for (int p = 0; p < s.pages; ++p) {
         KvPage& pg = table_[table_index(layer, seq * n_kv + h, p)];
-        if (pg.reserved0 == 1) free_page(pg);
+        if (pg.allocated == 1) free_page(pg);
         pg = KvPage{};
       }
       auto& blocks = s.blocks[size_t(layer) * n_kv + size_t(h)];

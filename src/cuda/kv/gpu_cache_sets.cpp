@@ -63,7 +63,7 @@ void GpuKvCache::plan_set(int layer, int seq, int n, int bits, int page0) {
       pg.values = spec.values;
       pg.ntok = uint8_t(std::min(kPageTokens, n - row0));
       pg.vgroup = uint16_t(spec.vgroup);
-      pg.reserved0 = 1;
+      pg.allocated = 1;
       set_page(layer, seq * shape_.n_kv_heads + h, page0 + p, pg);
     }
   }

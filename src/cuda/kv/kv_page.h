@@ -46,8 +46,9 @@ struct alignas(16) KvPage {
   PageValues values = PageValues::Fp16;
   uint8_t ntok = 0;        // valid tokens, 1..32
   uint16_t vgroup = 0;     // channels per value group (= d unless groupwise)
-  uint16_t reserved0 = 0;
-  uint32_t reserved1 = 0;
+  uint16_t allocated = 0;  // host bookkeeping: 1 = the cache's own page (reset() frees these)
+  uint32_t scratch = 0;    // 0 in memory; decode_mma.cuh keeps the page's kind index here in
+                           // its shared-memory copy
 };
 static_assert(sizeof(KvPage) == 32, "KvPage is two 16-byte vectors");
 
