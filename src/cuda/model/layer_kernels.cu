@@ -200,6 +200,12 @@ __device__ __forceinline__ float load_float(const uint16_t* p) {
   return __uint_as_float(static_cast<uint32_t>(*p) << 16);  // bf16 bits
 }
 
+// silu(g) * u as model/ops computes it, rounded to bf16 bits.
+__device__ __forceinline__ uint32_t silu_mul_bits(float g, float u) {
+  const float silu = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
+  return to_bf16_bits(__fmul_rn(silu, u));
+}
+
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate_up, int rows, int inter,
                                 uint16_t* __restrict__ y) {
@@ -209,10 +215,32 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate_up, int rows, int int
   for (size_t e = global_thread(); e < total; e += grid_threads()) {
     const size_t r = e / static_cast<size_t>(inter), i = e % static_cast<size_t>(inter);
     const T* row = gate_up + r * 2 * static_cast<size_t>(inter);
-    const float g = load_float(row + i), u = load_float(row + i + static_cast<size_t>(inter));
-    const float silu = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
-    y[e] = to_bf16_bits(__fmul_rn(silu, u));
+    y[e] = static_cast<uint16_t>(silu_mul_bits(load_float(row + i), load_float(row + i + static_cast<size_t>(inter))));
   }
+}
+
+// bf16 gate/up rows whose halves are whole 16-byte vectors (inter % 8 == 0, aligned
+// buffers): eight elements per thread from one 16-byte load of each half, one row per
+// grid row. The element loop above divides a 64-bit index per element and loads two
+// bytes at a time (the prefill's SwiGLU took 283 us per layer at 4096 x 14336, ~1.2 TB/s).
+__global__ void silu_mul_bf16_vec_kernel(const uint16_t* __restrict__ gate_up, int inter,
+                                         uint16_t* __restrict__ y) {
+  wait_for_prior_grids();  // PDL (core/launch.cuh)
+  allow_dependent_launch();
+  const int n8 = inter / 8, v = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (v >= n8) return;
+  const size_t r = blockIdx.y;
+  const uint4* row = reinterpret_cast<const uint4*>(gate_up + r * 2 * static_cast<size_t>(inter));
+  const uint4 gv = row[v], uv = row[n8 + v];
+  const uint32_t gw[4] = {gv.x, gv.y, gv.z, gv.w}, uw[4] = {uv.x, uv.y, uv.z, uv.w};
+  uint32_t out[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const uint32_t lo = silu_mul_bits(__uint_as_float(gw[j] << 16), __uint_as_float(uw[j] << 16));
+    const uint32_t hi = silu_mul_bits(__uint_as_float(gw[j] & 0xffff0000u), __uint_as_float(uw[j] & 0xffff0000u));
+    out[j] = lo | (hi << 16);
+  }
+  reinterpret_cast<uint4*>(y + r * static_cast<size_t>(inter))[v] = make_uint4(out[0], out[1], out[2], out[3]);
 }
 
 __global__ void convert_kernel(const float* __restrict__ x, size_t n, bool half_float,
@@ -398,6 +426,12 @@ cudaError_t launch_silu_mul(const float* gate_up, int rows, int inter, uint16_t*
 
 cudaError_t launch_silu_mul(const uint16_t* gate_up, int rows, int inter, uint16_t* y,
                             cudaStream_t s) {
+  const bool aligned = (reinterpret_cast<uintptr_t>(gate_up) | reinterpret_cast<uintptr_t>(y)) % 16 == 0;
+  if (inter % 8 == 0 && aligned && rows <= 65535) {
+    const int n8 = inter / 8;
+    const dim3 grid(static_cast<unsigned>((n8 + kThreads - 1) / kThreads), static_cast<unsigned>(rows));
+    return launch_pdl(silu_mul_bf16_vec_kernel, grid, kThreads, 0, s, gate_up, inter, y);
+  }
   return launch_pdl(silu_mul_kernel<uint16_t>, grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s, gate_up,
                     rows, inter, y);
 }
