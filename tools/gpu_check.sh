@@ -33,6 +33,7 @@ step() {  # step NAME STATUS
 {
   date -u +"date: %Y-%m-%dT%H:%MZ"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+  echo "sources: $(tools/source_id.sh) (tools/source_id.sh; compare in a checkout: .git here may lag)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader 2>&1
   nvcc --version | tail -2
   cmake --version | head -1
