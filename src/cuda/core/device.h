@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,15 @@ bool device_available(std::string* why = nullptr);
 
 // Multiprocessor count of the current device (cached after the first call).
 int sm_count();
+
+// The largest power of two up to 256 that divides the address (which vector widths a
+// kernel may use on it: cuBLASLt's plans, the 16-byte paths of the layer kernels).
+inline uint32_t alignment(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  uint32_t bytes = 256;
+  while (bytes > 1 && a % bytes != 0) bytes /= 2;
+  return bytes;
+}
 
 // Whether a decode step's kernels launch with programmatic dependent launch
 // (core/launch.cuh): only when the environment variable ZC_PDL is "1" (read once) and

@@ -20,7 +20,6 @@ namespace {
 // memory busy, fp16 pages stream at 70-98% of the copy bandwidth). KIVI's one-page
 // blocks (a query fold per page) took the SIMT one until the fold became one run of
 // vector loads: KIVI-2 is 1.3-1.7x faster on it since (docs/benchmarks.md, session 8).
-enum class KernelChoice { Auto, Simt, Mma };
 
 // Tuning knob for benchmarks (issue 4), read once: ZC_DECODE_CTAS_PER_SM (1..64; 0 or
 // unset: the kernel's default below) sizes auto_splits.
@@ -33,15 +32,14 @@ int env_int(const char* name, int lo, int hi, int fallback) {
   return static_cast<int>(x);
 }
 
-KernelChoice kernel_choice() {
-  static const KernelChoice k = [] {
+bool simt_forced() {
+  static const bool simt = [] {
     const char* v = std::getenv("ZC_DECODE_KERNEL");
-    if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0) return KernelChoice::Auto;
-    if (std::strcmp(v, "simt") == 0) return KernelChoice::Simt;
-    if (std::strcmp(v, "mma") == 0) return KernelChoice::Mma;
+    if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0 || std::strcmp(v, "mma") == 0) return false;
+    if (std::strcmp(v, "simt") == 0) return true;
     fail("ZC_DECODE_KERNEL={} is not one of auto, simt, mma", v);
   }();
-  return k;
+  return simt;
 }
 
 // The SIMT kernel is short-lived per page and wants several waves of CTAs; the
@@ -55,7 +53,7 @@ int ctas_per_sm(bool tensor_cores) {
 
 }  // namespace
 
-bool use_tensor_cores() { return kernel_choice() != KernelChoice::Simt; }
+bool use_tensor_cores() { return !simt_forced(); }
 
 int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores) {
   const int pairs = std::max(1, shape.batch * shape.n_kv_heads);

@@ -72,18 +72,22 @@ __host__ __device__ constexpr int code_shift(int a) {
   return BITS == 4 ? 4 * (a % 2) : BITS == 2 ? 2 * (a < 5 ? a : a - 5) : 0;
 }
 
+// The code word shifted so that register A's codes sit at bit code_shift(A) (below bit
+// 10) of each half-word.
+template <int BITS, int A>
+__device__ __forceinline__ uint32_t code_source(uint32_t w) {
+  return BITS == 4 ? (A < 2 ? w : w >> 8) : (A < 5 ? w : w >> 10);
+}
+
 // Register A of a key code word as two fp16 subnormals code 2^(code_shift(A) - 24)
-// (see the header comment): the word shifted so that the codes sit below bit 10 of
-// each half, then masked.
+// (see the header comment): the codes masked in place.
 template <int BITS, int A>
 __device__ __forceinline__ uint32_t key_word_reg(uint32_t w) {
   if constexpr (BITS == 16) {
     return w;
   } else {
-    constexpr int S = code_shift<BITS>(A);
-    constexpr uint32_t mask = ((1u << BITS) - 1u) << S;
-    const uint32_t x = BITS == 4 ? (A < 2 ? w : w >> 8) : (A < 5 ? w : w >> 10);
-    return x & (mask | (mask << 16));
+    constexpr uint32_t mask = ((1u << BITS) - 1u) << code_shift<BITS>(A);
+    return code_source<BITS, A>(w) & (mask | (mask << 16));
   }
 }
 
@@ -93,10 +97,8 @@ template <int BITS, int A>
 __device__ __forceinline__ uint32_t word_reg(uint32_t w) {
   if constexpr (BITS == 16) {
     return w;
-  } else if constexpr (BITS == 4) {
-    return code_pair<4, code_shift<4>(A)>(A < 2 ? w : w >> 8);
   } else {
-    return code_pair<2, code_shift<2>(A)>(A < 5 ? w : w >> 10);
+    return code_pair<BITS, code_shift<BITS>(A)>(code_source<BITS, A>(w));
   }
 }
 
@@ -121,27 +123,23 @@ __host__ __device__ constexpr int key_channel(int t4, int r, int h) {
   return CPW * (t4 * WK + r / RPW) + r % RPW + h * (BITS == 16 ? 1 : CPW / 2);
 }
 
-// So thread t4's channels are the one run [t4 D / 4, (t4 + 1) D / 4), and register r's
-// half h is its slot fold_slot(r, h) there (what fold_query reads its folds by).
-template <int BITS>
-__host__ __device__ constexpr int fold_slot(int r, int h) {
-  constexpr int CPW = 32 / BITS, RPW = BITS == 16 ? 1 : CPW / 2;
-  return BITS == 16 ? 2 * r + h : CPW * (r / RPW) + r % RPW + h * (CPW / 2);
-}
+// So (CPW WK = D / 4) thread t4's channels are the one run [t4 D / 4, (t4 + 1) D / 4),
+// and register r's half h is slot key_channel(0, r, h) of that run: what fold_query
+// reads its folds by.
 
-// The code shift of the register behind slot l (the inverse of fold_slot).
+// The code shift of the register behind slot l of a thread's run.
 template <int BITS>
 __host__ __device__ constexpr int slot_shift(int l) {
   return BITS == 16 ? 0 : code_shift<BITS>((l % (32 / BITS)) % (16 / BITS));
 }
 
-// Compile-time proof of the two mappings above for every (t4, register, half).
+// Compile-time proof of both for every (t4, register, half).
 template <int D, int BITS>
 constexpr bool fold_slots_match() {
   for (int t4 = 0; t4 < 4; ++t4) {
     for (int r = 0; r < D / 8; ++r) {
       for (int h = 0; h < 2; ++h) {
-        const int l = fold_slot<BITS>(r, h);
+        const int l = key_channel<D, BITS>(0, r, h);
         if (key_channel<D, BITS>(t4, r, h) != t4 * (D / 4) + l) return false;
         if (BITS != 16 && slot_shift<BITS>(l) != code_shift<BITS>(r % (16 / BITS))) return false;
       }
@@ -205,8 +203,8 @@ __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, con
     uint32_t part[4];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float f0 = f[fold_slot<BITS>(2 * kk + h, 0)] * up;
-      const float f1 = f[fold_slot<BITS>(2 * kk + h, 1)] * up;
+      const float f0 = f[key_channel<D, BITS>(0, 2 * kk + h, 0)] * up;
+      const float f1 = f[key_channel<D, BITS>(0, 2 * kk + h, 1)] * up;
       const __half2 hi = __floats2half2_rn(f0, f1);
       part[2 * h] = h2_bits(hi);
       part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));

@@ -37,14 +37,6 @@ int gemv_rows() {
   return rows;
 }
 
-// The largest power of two up to 256 that divides the address.
-uint32_t alignment(const void* p) {
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  uint32_t bytes = 256;
-  while (bytes > 1 && a % bytes != 0) bytes /= 2;
-  return bytes;
-}
-
 bool gemv_fits(const uint16_t* x, int n, int in, const uint16_t* w) {
   return n <= gemv_rows() && in % 8 == 0 && alignment(x) >= 16 && alignment(w) >= 16;
 }

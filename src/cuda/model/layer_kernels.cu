@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "cuda/core/bf16.cuh"
+#include "cuda/core/device.h"  // alignment
 #include "cuda/core/launch.cuh"
 #include "cuda/model/layer_launch.h"
 #include "cuda/model/rope.cuh"
@@ -372,9 +373,8 @@ cudaError_t launch_embed_rows(const uint16_t* table_bf16, int vocab, int hidden,
 
 cudaError_t launch_rmsnorm(const float* x, int rows, int dim, const float* w, float eps,
                            float* y_f32, uint16_t* y_bf16, cudaStream_t s) {
-  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  if (dim % 4 == 0 && dim <= 1024 * 4 * kRmsVectors && aligned(x) && aligned(w) &&
-      aligned(y_f32 ? static_cast<const void*>(y_f32) : y_bf16)) {
+  if (dim % 4 == 0 && dim <= 1024 * 4 * kRmsVectors && alignment(x) >= 16 && alignment(w) >= 16 &&
+      alignment(y_f32 ? static_cast<const void*>(y_f32) : y_bf16) >= 16) {
     // Whole warps, each thread at most kRmsVectors float4 (dim 4096: 256 threads x 4).
     const int vectors = dim / 4;
     int threads = (vectors + kRmsVectors - 1) / kRmsVectors;
@@ -426,8 +426,7 @@ cudaError_t launch_silu_mul(const float* gate_up, int rows, int inter, uint16_t*
 
 cudaError_t launch_silu_mul(const uint16_t* gate_up, int rows, int inter, uint16_t* y,
                             cudaStream_t s) {
-  const bool aligned = (reinterpret_cast<uintptr_t>(gate_up) | reinterpret_cast<uintptr_t>(y)) % 16 == 0;
-  if (inter % 8 == 0 && aligned && rows <= 65535) {
+  if (inter % 8 == 0 && alignment(gate_up) >= 16 && alignment(y) >= 16 && rows <= 65535) {
     const int n8 = inter / 8;
     const dim3 grid(static_cast<unsigned>((n8 + kThreads - 1) / kThreads), static_cast<unsigned>(rows));
     return launch_pdl(silu_mul_bf16_vec_kernel, grid, kThreads, 0, s, gate_up, inter, y);
