@@ -42,24 +42,30 @@ bool simt_forced() {
   return simt;
 }
 
-// The SIMT kernel is short-lived per page and wants several waves of CTAs; the
-// tensor-core one holds 63-71 KB of shared memory per CTA (3 per SM) and pays a fixed
-// start (query fold, first copies) per CTA, so it measured fastest with about two
-// CTAs per SM and longer splits (docs/benchmarks.md).
-int ctas_per_sm(bool tensor_cores) {
+// The SIMT kernel is short-lived per page and wants several waves of CTAs (eight per
+// SM). The tensor-core one pays a fixed start (query fold, first copies) per CTA and
+// measured fastest with one wave of as many CTAs as fit the SMs at once (`resident`,
+// from the occupancy of its configuration; three per SM at d = 128): at batch 8, 6
+// splits of 22 pages against the 5 of 28 that a target of two CTAs per SM with whole
+// four-page tiles gave, ZipCache 30.9 -> 29.8 us at 4096 and 66.3 -> 59.7 us at 16384,
+// KIVI-2 51.7 -> 45.0 us (docs/benchmarks.md, session 9). ZC_DECODE_CTAS_PER_SM
+// overrides either.
+int ctas_per_sm(int resident) {
   static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 0, 64, 0);
-  return n > 0 ? n : tensor_cores ? 2 : 8;
+  return n > 0 ? n : resident > 0 ? resident : 8;
 }
 
 }  // namespace
 
 bool use_tensor_cores() { return !simt_forced(); }
 
-int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores) {
+int auto_splits(const DecodeShape& shape, int max_pages, int resident) {
   const int pairs = std::max(1, shape.batch * shape.n_kv_heads);
-  const int target = sm_count() * ctas_per_sm(tensor_cores);  // CTAs: about one resident wave or more
   const int by_work = std::max(1, (max_pages + 7) / 8);
-  return std::clamp((target + pairs - 1) / pairs, 1, by_work);
+  const int slots = sm_count() * ctas_per_sm(resident);
+  // Tensor cores: the splits that fit one wave; SIMT: at least one wave.
+  const int splits = resident > 0 ? slots / pairs : (slots + pairs - 1) / pairs;
+  return std::clamp(splits, 1, by_work);
 }
 
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
@@ -83,17 +89,26 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   if (kv.min_pages < 1) fail("cuda decode attention: a (sequence, KV head) has no tokens");
   if (splits < 0) fail("cuda decode attention: splits {}", splits);
   const bool tensor_cores = use_tensor_cores();
-  if (splits == 0) splits = auto_splits(shape, kv.max_pages, tensor_cores);
+  detail::DecodeParams p;
+  p.n_heads = shape.n_heads;
+  p.n_kv = shape.n_kv_heads;
+  p.g = g;
+  p.d = d;
+  p.groups = kv.max_value_groups;
+  p.simt = !tensor_cores;
+  p.quantized = kv.quantized;
+  const int resident = detail::resident_ctas(p);
+  if (splits == 0) splits = auto_splits(shape, kv.max_pages, resident);
   splits = std::min({splits, kv.max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
-  // Whole tiles of four pages per split, then as few splits as cover the longest list.
+  // As few splits as cover the longest list; the SIMT kernel's splits are whole tiles
+  // of four pages.
   int per_split = (kv.max_pages + splits - 1) / splits;
-  per_split = (per_split + 3) / 4 * 4;
+  if (resident == 0) per_split = (per_split + 3) / 4 * 4;
   splits = (kv.max_pages + per_split - 1) / per_split;
 
   ws.part_o.resize(std::max(ws.part_o.size(), size_t(pairs) * size_t(splits) * size_t(g) * size_t(d)));
   ws.part_ml.resize(std::max(ws.part_ml.size(), size_t(pairs) * size_t(splits) * size_t(g) * 2));
 
-  detail::DecodeParams p;
   p.pool = kv.pool;
   p.pages = kv.pages;
   p.starts = kv.starts;
@@ -104,19 +119,12 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   p.out_bf16 = out_bf16;
   p.part_o = ws.part_o.get();
   p.part_ml = ws.part_ml.get();
-  p.n_heads = shape.n_heads;
   p.q_stride = shape.q_stride > 0 ? shape.q_stride : shape.n_heads * d;
   if (p.q_stride < shape.n_heads * d) fail("cuda decode attention: q stride {} below {} query values", p.q_stride, shape.n_heads * d);
-  p.n_kv = shape.n_kv_heads;
-  p.g = g;
-  p.d = d;
-  p.groups = kv.max_value_groups;
   p.splits = splits;
   p.pages_per_split = per_split;
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
-  p.simt = !tensor_cores;
-  p.quantized = kv.quantized;
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
   return splits;
 }

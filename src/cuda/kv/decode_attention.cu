@@ -444,6 +444,16 @@ cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
 
 }  // namespace
 
+int resident_ctas(const DecodeParams& p) {
+  if (p.simt || !mma::supported(p)) return 0;
+  // The occupancy query per call would be a few microseconds of host time per layer.
+  thread_local int cached[3][2][9][17] = {};
+  const int di = p.d == 64 ? 0 : p.d == 128 ? 1 : 2;
+  int& n = cached[di][p.quantized ? 1 : 0][p.g][p.groups];
+  if (n == 0) n = mma::resident_split(p);
+  return n;
+}
+
 cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
   cudaError_t e = cudaSuccess;
   if (!p.simt && mma::supported(p)) {

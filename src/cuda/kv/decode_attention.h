@@ -24,10 +24,10 @@ struct DecodeWorkspace {
   DeviceBuffer<float> part_o, part_ml;
 };
 
-// Splits the auto mode picks: enough CTAs to fill the GPU (about two per SM for the
-// tensor-core kernel, eight for the SIMT one), at least eight pages (256 tokens) per
-// split.
-int auto_splits(const DecodeShape& shape, int max_pages, bool tensor_cores = false);
+// Splits the auto mode picks, at least eight pages (256 tokens) per split: for the
+// tensor-core kernel (resident > 0: its CTAs that fit one SM at once) as many as fit
+// one wave of CTAs; for the SIMT one (resident 0) at least eight CTAs per SM.
+int auto_splits(const DecodeShape& shape, int max_pages, int resident);
 
 // Whether decode attention runs the tensor-core split kernel: yes, for every cache the
 // kernel supports (value groups of 16 channels or more), unless ZC_DECODE_KERNEL=simt.

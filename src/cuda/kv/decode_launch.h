@@ -29,6 +29,10 @@ struct DecodeParams {
   bool quantized = true;     // some page holds codes (false: fp16 pages only)
 };
 
+// How many CTAs of the tensor-core split kernel launch_decode would run for p fit on
+// one SM at once (its shared memory and registers); 0 when p takes the SIMT kernel.
+int resident_ctas(const DecodeParams& p);
+
 // Split kernel over grid (splits, pairs) then the merge kernel over pairs. The split
 // kernel is the tensor-core one (decode_mma.cuh) unless p.simt or its limits say
 // otherwise (value groups under 16 channels).

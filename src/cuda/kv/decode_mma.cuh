@@ -376,18 +376,49 @@ inline size_t smem_bytes(int d, int groups, int stages, int block_sums_g) {
          size_t(kWarps) * block_sums_g * d * 4;
 }
 
+// Raises the kernel's dynamic shared-memory limit to at least `smem` (never lowers it:
+// a launch of a smaller configuration must not break a larger one's).
+template <int D, bool BLOCK_SUMS>
+cudaError_t allow_smem(size_t smem) {
+  static size_t raised = 48 * 1024;  // the default dynamic limit
+  if (smem <= raised) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(decode_mma_kernel<D, BLOCK_SUMS>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e == cudaSuccess) raised = smem;
+  return e;
+}
+
 template <int D, bool BLOCK_SUMS>
 cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
   const size_t smem = smem_bytes(D, p.groups, kStages, BLOCK_SUMS ? p.g : 0);
-  static size_t raised = 48 * 1024;  // the default dynamic limit
-  if (smem > raised) {
-    const cudaError_t e = cudaFuncSetAttribute(decode_mma_kernel<D, BLOCK_SUMS>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-    raised = smem;
-  }
+  if (const cudaError_t e = allow_smem<D, BLOCK_SUMS>(smem); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
   return launch_pdl(decode_mma_kernel<D, BLOCK_SUMS>, grid, kThreads, smem, s, p);
+}
+
+// CTAs per SM of the kernel for p (1 when the runtime cannot say).
+template <int D, bool BLOCK_SUMS>
+int resident_kernel(const DecodeParams& p) {
+  int n = 0;
+  const size_t smem = smem_bytes(D, p.groups, kStages, BLOCK_SUMS ? p.g : 0);
+  if (allow_smem<D, BLOCK_SUMS>(smem) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_mma_kernel<D, BLOCK_SUMS>, kThreads, smem) !=
+          cudaSuccess) {
+    (void)cudaGetLastError();
+    return 1;
+  }
+  return n > 0 ? n : 1;
+}
+
+template <int D>
+int resident(const DecodeParams& p) {
+  return p.quantized ? resident_kernel<D, true>(p) : resident_kernel<D, false>(p);
+}
+
+inline int resident_split(const DecodeParams& p) {
+  if (p.d == 64) return resident<64>(p);
+  if (p.d == 128) return resident<128>(p);
+  return resident<256>(p);
 }
 
 template <int D>
