@@ -141,6 +141,9 @@ void GpuRunner::layers(int rows, int seq) {
       op("gemm gate/up", [&] { gemm_.linear(hb_.get(), rows, H, w.wgu.get(), 2 * I, gu_.get(), 0.0f, s); });
       op("bias", [&] { add_bias(gu_.get(), rows, 2 * I, w.bgu.get(), s); });
       op("silu*mul", [&] { silu_mul_to_bf16(gu_.get(), rows, I, act_.get(), s); });
+    } else if (gemm_.takes_skinny(hb_.get(), rows, H, w.wgu.get())) {
+      // Decode: the product and SwiGLU in one kernel (gemm.h), bit for bit as below.
+      op("gemm gate/up+silu", [&] { gemm_.linear_swiglu(hb_.get(), rows, H, w.wgu.get(), I, act_.get(), s); });
     } else {
       // gate/up in bf16 (as a bf16 model computes them): the fp32 [rows][2I] product was
       // the largest write of a prefill layer (470 MB at 4096 rows) and SwiGLU's read.

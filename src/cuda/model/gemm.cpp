@@ -17,16 +17,14 @@ namespace {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 
-// The streaming kernel of gemv.cu takes products of up to ZC_GEMV=N rows (0..8); by
-// default none: measured on an H100 (docs/benchmarks.md), batch-1 decode steps were
-// 7.07-7.20 ms through it against 7.09-7.50 on cuBLAS, within run-to-run spread, and
-// batch 8 10.78 ms against 8.72; and a sequence must get the same logits alone and in
-// a batch (CudaGolden.BatchedSequencesMatchSingleRuns), which one kernel for one row and
-// another for several rows breaks by a bf16 rounding here and there.
-int gemv_rows() {
+// The skinny-product kernel of gemv.cu takes products of up to ZC_GEMV=N rows (0..8,
+// default 8; 0: all on cuBLAS). At batch 8 on an H100 it made the decode step 0.3 ms
+// faster (fp16 7.99 -> 7.67 ms, ZipCache 7.20 -> 6.85 ms; docs/benchmarks.md, session 9):
+// cuBLAS ran the qkv and o products at 1.2-1.5 TB/s, the skinny kernel at 1.7-2.0.
+int env_skinny_rows() {
   static const int rows = [] {
     const char* v = std::getenv("ZC_GEMV");
-    if (v == nullptr || *v == '\0') return 0;
+    if (v == nullptr || *v == '\0') return detail::kGemvMaxRows;
     char* end = nullptr;
     const long x = std::strtol(v, &end, 10);
     if (*end != '\0' || x < 0 || x > detail::kGemvMaxRows) {
@@ -37,17 +35,18 @@ int gemv_rows() {
   return rows;
 }
 
-bool gemv_fits(const uint16_t* x, int n, int in, const uint16_t* w) {
-  return n <= gemv_rows() && in % 8 == 0 && alignment(x) >= 16 && alignment(w) >= 16;
-}
-
 }  // namespace
 
 void check_cublas(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) fail("cuda: {}: cuBLAS status {} ({})", what, int(s), cublasGetStatusString(s));
 }
 
-Gemm::Gemm() {
+bool Gemm::takes_skinny(const uint16_t* x, int n, int in, const uint16_t* w) const {
+  return n <= skinny_rows_ && in % 8 == 0 && alignment(x) >= 16 && alignment(w) >= 16;
+}
+
+Gemm::Gemm(int skinny_rows) : skinny_rows_(skinny_rows < 0 ? env_skinny_rows() : skinny_rows) {
+  if (skinny_rows_ > detail::kGemvMaxRows) fail("cuda gemm: skinny products of up to {} rows, not {}", detail::kGemvMaxRows, skinny_rows_);
   check_cublas(cublasCreate(&handle_), "cublasCreate");
   // A fixed workspace: cuBLAS must not allocate while a decode step is being captured
   // into a CUDA graph (32 MiB is what cuBLAS recommends for Hopper).
@@ -132,7 +131,7 @@ const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const v
 void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
                   cudaStream_t stream) {
   if (n < 1 || in < 1 || out < 1) fail("cuda linear: bad shape [{} x {}] x [{} x {}]^T", n, in, out, in);
-  if (gemv_fits(x, n, in, w)) {
+  if (takes_skinny(x, n, in, w)) {
     check(detail::launch_gemv(x, n, in, w, out, y, beta, nullptr, stream), "linear (gemv)");
     return;
   }
@@ -146,7 +145,7 @@ void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, 
 void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int out, uint16_t* y,
                        cudaStream_t stream) {
   if (n < 1 || in < 1 || out < 1) fail("cuda linear: bad shape [{} x {}] x [{} x {}]^T", n, in, out, in);
-  if (gemv_fits(x, n, in, w)) {
+  if (takes_skinny(x, n, in, w)) {
     check(detail::launch_gemv(x, n, in, w, out, nullptr, 0.0f, y, stream), "linear to bf16 (gemv)");
     return;
   }
@@ -155,6 +154,16 @@ void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int 
   check_cublas(cublasLtMatmul(lt_, p.desc, &alpha, w, p.w, x, p.x, &beta, y, p.y, y, p.y, &p.algo, workspace_,
                               kWorkspaceBytes, stream),
                "linear to bf16 (cublasLtMatmul)");
+}
+
+void Gemm::linear_swiglu(const uint16_t* x, int n, int in, const uint16_t* w_gate_up, int inter, uint16_t* act,
+                         cudaStream_t stream) {
+  if (n < 1 || in < 1 || inter < 1) fail("cuda gate/up + SwiGLU: bad shape [{} x {}] x [{} x {}]^T", n, in, 2 * inter, in);
+  if (!takes_skinny(x, n, in, w_gate_up)) {
+    fail("cuda gate/up + SwiGLU: {} rows of {} inputs are not a skinny product (at most {} rows, inputs a multiple "
+         "of 8, 16-byte aligned operands)", n, in, skinny_rows_);
+  }
+  check(detail::launch_gemv_swiglu(x, n, in, w_gate_up, inter, act, stream), "gate/up + SwiGLU (gemv)");
 }
 
 void Gemm::batched_abt(const uint16_t* a, int lda, long long stride_a, const uint16_t* b, int ldb,

@@ -1,4 +1,5 @@
-// Matrix products of the GPU forward pass through cuBLAS (issue 4): bf16 weights and
+// Matrix products of the GPU forward pass through cuBLAS and, for decode's few rows,
+// the skinny kernel of gemv.cu (issue 4): bf16 weights and
 // activations, fp32 accumulation and fp32 outputs, as nn.Linear computes
 // y = x W^T with W stored [out, in] (the safetensors layout).
 #pragma once
@@ -14,15 +15,17 @@ namespace zc::cuda {
 
 class Gemm {
  public:
-  Gemm();  // creates the cuBLAS handle; throws zc::Error when cuBLAS cannot start
+  // Creates the cuBLAS handle; throws zc::Error when cuBLAS cannot start. Products of
+  // up to skinny_rows rows (0..8; -1: ZC_GEMV, default 8) go to the skinny kernel of
+  // gemv.cu when `in` is a multiple of 8 and x, W are 16-byte aligned; the rest to cuBLAS.
+  explicit Gemm(int skinny_rows = -1);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
 
   // y[n][out] = x[n][in] W^T + beta * y, x and W bf16 (uint16_t bits), y fp32; all
   // device pointers, rows contiguous. beta 1 adds into y (the residual connections).
-  // On cuBLAS; ZC_GEMV=N (1..8) sends products of up to N rows (in a multiple of 8) to
-  // the streaming matrix-vector kernel of gemv.cu instead (off by default: gemm.cpp).
+  // Decode-sized products (see the constructor) through gemv.cu, the rest cuBLAS.
   void linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
               cudaStream_t stream);
 
@@ -33,6 +36,17 @@ class Gemm {
   // (measured on an H200: 3.5 bf16 steps off at 8 x 4096 -> 70).
   void linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int out, uint16_t* y,
                    cudaStream_t stream);
+
+  // Whether a product of n rows of x by W goes to the skinny kernel (see the constructor).
+  bool takes_skinny(const uint16_t* x, int n, int in, const uint16_t* w) const;
+
+  // The MLP's gate/up product and SwiGLU in one kernel, for products takes_skinny
+  // accepts (decode's rows; throws zc::Error for others): act[n][inter] =
+  // bf16(silu(g) * u), g and u the bf16 products of x with the gate rows [0, inter) and
+  // the up rows [inter, 2 inter) of w_gate_up [2 inter][in], bit for bit as linear_bf16
+  // then the SwiGLU kernel (layer_kernels.h) on the same rows.
+  void linear_swiglu(const uint16_t* x, int n, int in, const uint16_t* w_gate_up, int inter, uint16_t* act,
+                     cudaStream_t stream);
 
   // Batched over `batch` matrices with strides (elements) between them:
   // C_i [m][n] = A_i [m][k] B_i^T with B_i [n][k] (lda, ldb, ldc: row strides), bf16
@@ -56,6 +70,7 @@ class Gemm {
   void drop_lt_plans();
   static constexpr size_t kMaxLtPlans = 256;
 
+  int skinny_rows_ = 0;
   cublasHandle_t handle_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // given to cuBLAS so that it never allocates (CUDA graph capture)

@@ -16,6 +16,7 @@
 #include "cuda/core/launch.cuh"
 #include "cuda/model/layer_launch.h"
 #include "cuda/model/rope.cuh"
+#include "cuda/model/swiglu.cuh"
 
 namespace zc::cuda::detail {
 namespace {
@@ -199,12 +200,6 @@ __global__ void rope_kernel(float* __restrict__ x, int rows, int row_stride, int
 __device__ __forceinline__ float load_float(const float* p) { return *p; }
 __device__ __forceinline__ float load_float(const uint16_t* p) {
   return __uint_as_float(static_cast<uint32_t>(*p) << 16);  // bf16 bits
-}
-
-// silu(g) * u as model/ops computes it, rounded to bf16 bits.
-__device__ __forceinline__ uint32_t silu_mul_bits(float g, float u) {
-  const float silu = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
-  return to_bf16_bits(__fmul_rn(silu, u));
 }
 
 template <typename T>
