@@ -1,5 +1,6 @@
-// cuBLAS calls of the GPU forward pass (gemm.h). Row-major y[n][out] = x W^T is the
-// column-major product C(out x n) = op_T(W: in x out) * x(in x n).
+// The GPU forward pass's products (gemm.h): decode's few rows to the skinny kernel of
+// gemv.cu, the rest to cuBLAS. Row-major y[n][out] = x W^T is the column-major product
+// C(out x n) = op_T(W: in x out) * x(in x n).
 #include "cuda/model/gemm.h"
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // Matrix products of the GPU forward pass through cuBLAS and, for decode's few rows,
-// the skinny kernel of gemv.cu (issue 4): bf16 weights and
-// activations, fp32 accumulation and fp32 outputs, as nn.Linear computes
-// y = x W^T with W stored [out, in] (the safetensors layout).
+// the skinny kernel of gemv.cu (issue 4): bf16 weights and activations, fp32
+// accumulation and fp32 outputs, as nn.Linear computes y = x W^T with W stored [out, in]
+// (the safetensors layout).
 #pragma once
 #include <cublasLt.h>
 #include <cublas_v2.h>

@@ -29,7 +29,8 @@
 //
 // Shapes measured at the Llama-3-8B decode products (8 rows, H100, CudaGemm.Timing*):
 // 1 or 2 M-tiles per CTA, 1, 2 or 4 chunks per step; 1 x 2 was within 1% of the best
-// for every product and 6-28% faster than cuBLAS on qkv, o and down.
+// for every product, and it takes 4-26% less time than cuBLAS on each (o the most,
+// gate/up the least; docs/benchmarks.md, session 9).
 #include <cuda_bf16.h>
 
 #include <cstdint>
