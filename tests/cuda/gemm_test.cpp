@@ -137,6 +137,12 @@ TEST(CudaGemm, GateUpSwiGluMatchesDoubleAndTheUnfusedPath) {
   EXPECT_THROW(gemm.linear_swiglu(dx.get(), 9, 64, dw.get(), 1, dact.get(), nullptr), zc::Error);
 }
 
+// More rows than the skinny kernel has forms for: a clear error before any GPU work
+// (runs without a GPU too).
+TEST(CudaGemm, SkinnyRowsBeyondTheKernelAreRefused) {
+  EXPECT_THROW(zc::cuda::Gemm(9), zc::Error);
+}
+
 // bf16 outputs go through cuBLASLt plans cached per shape; more shapes than the cache
 // holds (a server's prompt lengths) restart it, and every product stays right.
 TEST(CudaGemm, ManyShapesThroughThePlanCache) {
@@ -210,9 +216,6 @@ TEST(CudaGemm, TimingLlama3DecodeShapes) {
   DeviceBuffer<uint16_t> dy16(size_t(kRows) * 128256);
   dy.fill_bytes(0);
   zc::cuda::Gemm cublas_only(0), skinny(8);
-  cudaEvent_t start = nullptr, stop = nullptr;
-  zc::cuda::check(cudaEventCreate(&start), "event");
-  zc::cuda::check(cudaEventCreate(&stop), "event");
   struct Shape { const char* name; int in, out; bool bf16_out; float beta; };
   for (const Shape s : {Shape{"qkv", 4096, 6144, false, 0.0f}, Shape{"o", 4096, 4096, false, 1.0f},
                         Shape{"gate/up", 4096, 28672, true, 0.0f}, Shape{"down", 14336, 4096, false, 1.0f},
@@ -221,28 +224,18 @@ TEST(CudaGemm, TimingLlama3DecodeShapes) {
     const size_t copies = std::max<size_t>(1, pool_elems / w_elems);
     std::printf("%s %d -> %d:", s.name, s.in, s.out);
     for (zc::cuda::Gemm* gemm : {&cublas_only, &skinny}) {
-      std::vector<float> ms;
-      for (int i = 0; i < kRuns + 3; ++i) {  // 3 warm-up calls
+      const std::vector<float> ms = zc_test::event_times_ms(kRuns, 3, [&](int i) {  // 3 warm-up calls
         const uint16_t* w = pool.get() + (size_t(i) % copies) * w_elems;
-        zc::cuda::check(cudaEventRecord(start), "event");
         if (s.bf16_out) {
           gemm->linear_bf16(dx.get(), kRows, s.in, w, s.out, dy16.get(), nullptr);
         } else {
           gemm->linear(dx.get(), kRows, s.in, w, s.out, dy.get(), s.beta, nullptr);
         }
-        zc::cuda::check(cudaEventRecord(stop), "event");
-        zc::cuda::check(cudaEventSynchronize(stop), "event");
-        float t = 0.0f;
-        zc::cuda::check(cudaEventElapsedTime(&t, start, stop), "event");
-        if (i >= 3) ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
+      });
       const double us = 1e3 * ms[ms.size() / 2];
       std::printf(" %s %.1f us (%.2f TB/s)", gemm == &skinny ? "skinny" : "cuBLAS", us,
                   double(w_elems) * 2 / (us * 1e-6) / 1e12);
     }
     std::printf("\n");
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }

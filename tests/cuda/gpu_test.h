@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,29 @@ template <typename T>
 std::vector<T> sync_download(const zc::cuda::DeviceBuffer<T>& d) {
   zc::cuda::check(cudaDeviceSynchronize(), "test sync");
   return d.download();
+}
+
+// The timing tests' measurement: fn(i) for i = 0 .. warmup + runs - 1, each call between
+// two cudaEvents on the default stream; the last `runs` times in ms, sorted.
+template <typename F>
+std::vector<float> event_times_ms(int runs, int warmup, F&& fn) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  zc::cuda::check(cudaEventCreate(&start), "event");
+  zc::cuda::check(cudaEventCreate(&stop), "event");
+  std::vector<float> ms;
+  for (int i = 0; i < warmup + runs; ++i) {
+    zc::cuda::check(cudaEventRecord(start), "event");
+    fn(i);
+    zc::cuda::check(cudaEventRecord(stop), "event");
+    zc::cuda::check(cudaEventSynchronize(stop), "event");
+    float t = 0.0f;
+    zc::cuda::check(cudaEventElapsedTime(&t, start, stop), "event");
+    if (i >= warmup) ms.push_back(t);
+  }
+  zc::cuda::check(cudaEventDestroy(start), "event");
+  zc::cuda::check(cudaEventDestroy(stop), "event");
+  std::sort(ms.begin(), ms.end());
+  return ms;
 }
 
 }  // namespace zc_test

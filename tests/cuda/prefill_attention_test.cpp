@@ -206,33 +206,20 @@ TEST(CudaPrefill, TimingLlama3Shape) {
     dq.upload(host);
     dk.upload(host.data(), kn);
     dv.upload(host.data() + kn, kn);
-    cudaEvent_t start = nullptr, stop = nullptr;
-    zc::cuda::check(cudaEventCreate(&start), "event");
-    zc::cuda::check(cudaEventCreate(&stop), "event");
     for (const Variant& var : kVariants) {
       zc::cuda::detail::PrefillParams p;
       p.q = dq.get(), p.k = dk.get(), p.v = dv.get(), p.out = dout.get();
       p.batch = 1, p.tokens = tokens, p.n_heads = kHeads, p.n_kv = kKv, p.d = kD;
       p.scale_log2 = float(1.4426950408889634 / std::sqrt(double(kD)));
       p.warps = var.warps, p.warp_rows = var.rows;
-      std::vector<float> ms;
-      for (int i = 0; i < kRuns + 3; ++i) {  // 3 warm-up runs
-        zc::cuda::check(cudaEventRecord(start), "event");
+      const std::vector<float> ms = zc_test::event_times_ms(kRuns, 3, [&](int) {  // 3 warm-up runs
         zc::cuda::check(zc::cuda::detail::launch_prefill(p, true, nullptr), "prefill launch");
-        zc::cuda::check(cudaEventRecord(stop), "event");
-        zc::cuda::check(cudaEventSynchronize(stop), "event");
-        float t = 0.0f;
-        zc::cuda::check(cudaEventElapsedTime(&t, start, stop), "event");
-        if (i >= 3) ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
+      });
       const double med = 0.5 * (double(ms[kRuns / 2 - 1]) + double(ms[kRuns / 2]));
       const double flops = 4.0 * double(tokens) * double(tokens) * kD * kHeads / 2.0;
       std::printf("prefill bf16 L=%d heads 32/8 d=128, %d warps x %d rows: median %.3f ms (min %.3f), %.1f TFLOPS\n",
                   tokens, var.warps, var.rows, med, double(ms.front()), flops / (med * 1e-3) / 1e12);
     }
-    zc::cuda::check(cudaEventDestroy(start), "event");
-    zc::cuda::check(cudaEventDestroy(stop), "event");
   }
 }
 

@@ -487,22 +487,9 @@ TEST(CudaProbeScores, TimingLlama3Shape) {
                                         zs::Metric::Normalized, zs::Norm::ProbeCount, out.get(), ws);
   };
   // Median of kRuns event-timed runs after 3 warm-up runs.
-  cudaEvent_t start = nullptr, stop = nullptr;
-  zc::cuda::check(cudaEventCreate(&start), "event");
-  zc::cuda::check(cudaEventCreate(&stop), "event");
   const auto time_ms = [&](const std::function<void()>& fn) {
-    std::vector<double> ms;
-    for (int i = 0; i < kRuns + 3; ++i) {
-      zc::cuda::check(cudaEventRecord(start), "event");
-      fn();
-      zc::cuda::check(cudaEventRecord(stop), "event");
-      zc::cuda::check(cudaEventSynchronize(stop), "event");
-      float t = 0.0f;
-      zc::cuda::check(cudaEventElapsedTime(&t, start, stop), "event");
-      if (i >= 3) ms.push_back(double(t));
-    }
-    std::sort(ms.begin(), ms.end());
-    return 0.5 * (ms[kRuns / 2 - 1] + ms[kRuns / 2]);
+    const std::vector<float> ms = zc_test::event_times_ms(kRuns, 3, [&](int) { fn(); });
+    return 0.5 * (double(ms[kRuns / 2 - 1]) + double(ms[kRuns / 2]));
   };
   // Whole calls (host checks and launches included).
   for (const Path& path : {Path{}, Path{Path::Cublas}}) {
@@ -530,8 +517,6 @@ TEST(CudaProbeScores, TimingLlama3Shape) {
                   rows, keys, r, flops / (r * 1e-3) / 1e12, c, flops / (c * 1e-3) / 1e12, r + c);
     }
   }
-  zc::cuda::check(cudaEventDestroy(start), "event");
-  zc::cuda::check(cudaEventDestroy(stop), "event");
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/core/launch.cuh"
 #include "cuda/core/ptx.cuh"
@@ -410,20 +411,21 @@ int resident_kernel(const DecodeParams& p) {
   return n > 0 ? n : 1;
 }
 
-template <int D>
-int resident(const DecodeParams& p) {
-  return p.quantized ? resident_kernel<D, true>(p) : resident_kernel<D, false>(p);
+// f(D, BLOCK_SUMS) with both as std::integral_constant for the kernel configuration p
+// runs (head_dim D; BLOCK_SUMS: the cache holds codes): the one place the runtime shape
+// picks a build (C++17: the CUDA sources are built as such).
+template <typename F>
+auto with_kernel(const DecodeParams& p, F&& f) {
+  const auto by_sums = [&](auto d) {
+    return p.quantized ? f(d, std::true_type{}) : f(d, std::false_type{});
+  };
+  if (p.d == 64) return by_sums(std::integral_constant<int, 64>{});
+  if (p.d == 128) return by_sums(std::integral_constant<int, 128>{});
+  return by_sums(std::integral_constant<int, 256>{});
 }
 
 inline int resident_split(const DecodeParams& p) {
-  if (p.d == 64) return resident<64>(p);
-  if (p.d == 128) return resident<128>(p);
-  return resident<256>(p);
-}
-
-template <int D>
-cudaError_t launch(const DecodeParams& p, int pairs, cudaStream_t s) {
-  return p.quantized ? launch_kernel<D, true>(p, pairs, s) : launch_kernel<D, false>(p, pairs, s);
+  return with_kernel(p, [&](auto d, auto sums) { return resident_kernel<decltype(d)::value, decltype(sums)::value>(p); });
 }
 
 // The tensor-core kernel serves every head_dim and GQA group of the SIMT one except
@@ -431,9 +433,9 @@ cudaError_t launch(const DecodeParams& p, int pairs, cudaStream_t s) {
 inline bool supported(const DecodeParams& p) { return p.g <= kHeads && p.groups <= p.d / 16; }
 
 inline cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
-  if (p.d == 64) return launch<64>(p, pairs, s);
-  if (p.d == 128) return launch<128>(p, pairs, s);
-  return launch<256>(p, pairs, s);
+  return with_kernel(p, [&](auto d, auto sums) {
+    return launch_kernel<decltype(d)::value, decltype(sums)::value>(p, pairs, s);
+  });
 }
 
 }  // namespace mma

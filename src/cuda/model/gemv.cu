@@ -155,16 +155,18 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_kernel(const uint16_t* __r
   if (tid >= (SWIGLU ? 64 : 128)) return;
   const int r = tid / 8, col = tid % 8, row = row0 + r;
   if (col >= N || row >= out) return;
-  float sum = 0.0f;
+  // Tile row tr's result for this column: the warps' partial sums in a fixed order.
+  const auto total = [&](int tr) {
+    float sum = 0.0f;
 #pragma unroll
-  for (int wi = 0; wi < kWarps; ++wi) sum += partial[wi][r][col];
+    for (int wi = 0; wi < kWarps; ++wi) sum += partial[wi][tr][col];
+    return sum;
+  };
   const size_t at = static_cast<size_t>(col) * out + row;
-  if constexpr (SWIGLU) {
-    float up = 0.0f;
-#pragma unroll
-    for (int wi = 0; wi < kWarps; ++wi) up += partial[wi][r + 8][col];
+  const float sum = total(r);
+  if constexpr (SWIGLU) {  // gate in tile row r, up in r + 8, each rounded to bf16 first
     const float gate16 = __uint_as_float(uint32_t(to_bf16_bits(sum)) << 16);
-    const float up16 = __uint_as_float(uint32_t(to_bf16_bits(up)) << 16);
+    const float up16 = __uint_as_float(uint32_t(to_bf16_bits(total(r + 8))) << 16);
     y16[at] = static_cast<uint16_t>(silu_mul_bits(gate16, up16));
   } else if (y16 != nullptr) {
     y16[at] = to_bf16_bits(sum);
