@@ -112,6 +112,13 @@ if [ -x "$dir/tests/test_cuda" ]; then
   step "GPU tests with ZC_PDL=1" $rc
 fi
 
+# The SIMT split kernel (ZC_DECODE_KERNEL=simt, the tensor-core kernel's fallback) through
+# the decode and cache tests too.
+if [ -x "$dir/tests/test_cuda" ]; then
+  ZC_DECODE_KERNEL=simt "$dir/tests/test_cuda" --gtest_filter='CudaDecode*:CudaGpuCache*' >"$out/test_simt.log" 2>&1
+  step "decode and cache tests with ZC_DECODE_KERNEL=simt" $?
+fi
+
 if [ "${MEMCHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 "$dir/tests/test_cuda" \
     >"$out/memcheck.log" 2>&1

@@ -69,13 +69,20 @@ int auto_splits(const DecodeShape& shape, int max_pages, int resident) {
 }
 
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
-                     DecodeWorkspace& ws, int splits, cudaStream_t stream, float* out_ml, uint16_t* out_bf16) {
+                     DecodeWorkspace& ws, int splits, cudaStream_t stream, float* out_ml, uint16_t* out_bf16,
+                     const WindowSums* window) {
   const int d = shape.head_dim;
   if (q == nullptr || (out == nullptr && out_bf16 == nullptr)) fail("cuda decode attention: null q or output");
   if (shape.batch < 1 || shape.n_kv_heads < 1 || shape.n_heads < 1 ||
       shape.n_heads % shape.n_kv_heads != 0) {
     fail("cuda decode attention: bad shape (batch {}, {} heads, {} KV heads)", shape.batch,
          shape.n_heads, shape.n_kv_heads);
+  }
+  if (window != nullptr &&
+      (window->first_page == nullptr || window->count == nullptr || window->sums == nullptr ||
+       window->scores == nullptr || window->ml == nullptr || window->arrivals == nullptr ||
+       window->cap < 1 || window->first_page_stride < 1)) {
+    fail("cuda decode attention: incomplete window tracking (a null buffer, or capacity {})", window->cap);
   }
   const int g = shape.n_heads / shape.n_kv_heads;
   if (g > 8) fail("cuda decode attention: GQA group of {} query heads (at most 8)", g);
@@ -125,6 +132,12 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   p.pages_per_split = per_split;
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
+  if (window != nullptr) {
+    p.win_first = window->first_page, p.win_first_stride = window->first_page_stride;
+    p.win_count = window->count, p.win_sums = window->sums, p.win_scores = window->scores, p.win_cap = window->cap;
+    p.win_ml = window->ml, p.win_arrivals = window->arrivals;
+    p.win_stride = window_scores_stride(window->cap);
+  }
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
   return splits;
 }

@@ -289,6 +289,13 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
         page_scores_any<GMAX>(pg, p.pool, qk_w, d, lane, acc);
 #pragma unroll
         for (int j = 0; j < GMAX; ++j) sc[j] = acc[j] + bias[j];
+        // Window tracking: the scores of a window page (fp16) are kept for the merge.
+        if (float* slots = pg.kbits == 16 ? window_score_slots(p, pair, t0 + warp) : nullptr) {
+#pragma unroll
+          for (int j = 0; j < GMAX; ++j) {
+            if (j < g) slots[j * p.win_stride + lane] = sc[j];
+          }
+        }
       }
     } else {
       pg.ntok = 0;
@@ -389,10 +396,15 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
 // out = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M): one CTA per (pair, head of the
 // group), one thread per channel. The splits' (m, l) go through shared memory once;
 // the partial outputs are read coalesced across channels, all splits in flight.
+// With window tracking (DecodeParams::win_sums), the last of a pair's g CTAs to finish
+// adds each window token's probability, 2^(score - M) / L summed over the heads in
+// order, to its sum: ZipCache's streaming saliency without a launch of its own, and the
+// same bits whichever CTA comes last.
 __global__ void decode_merge_kernel(const DecodeParams p) {
   wait_for_prior_grids();  // PDL: the split kernel's partial results
   allow_dependent_launch();
   extern __shared__ float ml_s[];  // [splits][2]
+  __shared__ bool last_of_pair;
   const int pair = static_cast<int>(blockIdx.x), j = static_cast<int>(blockIdx.y);
   const int c = static_cast<int>(threadIdx.x), g = p.g, d = p.d, splits = p.splits;
   const size_t first = static_cast<size_t>(pair) * splits;
@@ -419,6 +431,28 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
   if (p.out != nullptr) p.out[row * d + c] = o;
   if (p.out_bf16 != nullptr) p.out_bf16[row * d + c] = to_bf16_bits(o);
   if (p.out_ml != nullptr && c == 0) p.out_ml[2 * row] = m, p.out_ml[2 * row + 1] = l;
+  if (p.win_sums == nullptr) return;
+  // ---- window tracking: the pair's last CTA ----
+  float* pair_ml = p.win_ml + static_cast<size_t>(pair) * g * 2;
+  if (c == 0) {
+    pair_ml[2 * j] = m, pair_ml[2 * j + 1] = l;
+    __threadfence();  // (m, l) visible before the arrival is counted
+    // atomicInc wraps to 0 after g - 1: the counter is ready for the next call (and
+    // for a CUDA graph's next replay) without a reset.
+    last_of_pair = atomicInc(p.win_arrivals + pair, static_cast<unsigned>(g - 1)) == static_cast<unsigned>(g - 1);
+  }
+  __syncthreads();
+  if (!last_of_pair) return;
+  __threadfence();  // the other heads' (m, l) are read after their arrivals
+  const float* scores = p.win_scores + static_cast<size_t>(pair) * g * p.win_stride;
+  const int count = min(p.win_count[b], p.win_cap);
+  for (int w = c; w < count; w += static_cast<int>(blockDim.x)) {
+    float total = 0.0f;
+    for (int k = 0; k < g; ++k) {
+      total += exp2f(__ldcg(scores + k * p.win_stride + w) - __ldcg(pair_ml + 2 * k)) / __ldcg(pair_ml + 2 * k + 1);
+    }
+    p.win_sums[static_cast<size_t>(pair) * p.win_cap + w] += total;
+  }
 }
 
 size_t smem_bytes(int gmax, const DecodeParams& p) {

@@ -24,6 +24,26 @@ struct DecodeWorkspace {
   DeviceBuffer<float> part_o, part_ml;
 };
 
+// ZipCache's streaming saliency (gpu_cache.h), folded into decode attention: list
+// b * n_kv + h's window, count[b] tokens from slot 0 of page first_page[b * stride] of
+// the list (fp16 pages), gets the probability each token received from the step's g
+// query heads added to sums[list * cap + w] (tokens w < cap). Scratch the caller owns:
+// `scores` for [lists][g][window_scores_stride(cap)] floats (the split kernels keep the
+// window's scores there for the merge), `ml` for [lists][g][2] and `arrivals` for
+// [lists] counters, zero before the first call (the merge leaves them zero again).
+struct WindowSums {
+  const int32_t* first_page = nullptr;
+  int first_page_stride = 1;
+  const int32_t* count = nullptr;
+  float* sums = nullptr;
+  float* scores = nullptr;
+  float* ml = nullptr;
+  unsigned* arrivals = nullptr;
+  int cap = 0;
+};
+// Window tokens of `scores` per (list, head): cap rounded up to whole pages.
+inline int window_scores_stride(int cap) { return (cap + kPageTokens - 1) / kPageTokens * kPageTokens; }
+
 // Splits the auto mode picks, at least eight pages (256 tokens) per split: for the
 // tensor-core kernel (resident > 0: its CTAs that fit one SM at once) as many as fit
 // one wave of CTAs; for the SIMT one (resident 0) at least eight CTAs per SM.
@@ -44,7 +64,7 @@ bool use_tensor_cores();
 // nearest even, as core/half.h), written by the merge kernel; out may then be null.
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
                      DecodeWorkspace& ws, int splits = 0, cudaStream_t stream = nullptr,
-                     float* out_ml = nullptr, uint16_t* out_bf16 = nullptr);
+                     float* out_ml = nullptr, uint16_t* out_bf16 = nullptr, const WindowSums* window = nullptr);
 inline int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q,
                             float* out, DecodeWorkspace& ws, int splits = 0,
                             cudaStream_t stream = nullptr) {

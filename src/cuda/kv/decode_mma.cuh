@@ -119,10 +119,13 @@ __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& p
 // so that token order, code unpacking and parameter reads are fixed at compile time,
 // and called with sources the compiler sees in shared memory (staged pages) or global
 // memory (fp16 pages), so that loads need no generic addressing.
+// score_out: when not null, head g's scores of the page's tokens are also stored there
+// (window tracking: DecodeParams::win_scores).
 template <int D, int KBITS, int VBITS, int VK>
 __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, const uint4* frag,
                                           float inv_up, float bias, int lane, float& m_run,
-                                          float& l_part, float (&o)[D / 16][4], float& lo0, float& lo1) {
+                                          float& l_part, float (&o)[D / 16][4], float& lo0, float& lo1,
+                                          float* score_out = nullptr) {
   const int t4 = lane & 3;
   // ---- q.k: scores of head g for tokens token_of(vbits, t4, nt, i) ----
   float c[4][4];
@@ -143,6 +146,16 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         if (token_of<VBITS>(t4, nt, i) >= ntok) s[nt][i] = -INFINITY;
+      }
+    }
+  }
+  if (score_out != nullptr) {
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int t = token_of<VBITS>(t4, nt, i);
+        if (t < ntok) score_out[t] = s[nt][i];
       }
     }
   }
@@ -314,7 +327,11 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
       }
     }
     if (!BLOCK_SUMS || pg.scratch == kUnstaged) {  // without BLOCK_SUMS every page is fp16 (p.quantized)
-      page_pass<D, 16, 16, kPlainValues>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1);
+      // Window tracking: head g's scores of a window page (fp16) are kept for the merge.
+      float* score_out = window_score_slots(p, pair, p_begin + warp + kWarps * k);
+      if (score_out != nullptr) score_out = g < G ? score_out + g * p.win_stride : nullptr;
+      page_pass<D, 16, 16, kPlainValues>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1,
+                                         score_out);
     } else {
       const PageSrc src = staged_src(stages + (k % STAGES) * sv, D);
       switch (pg.scratch) {

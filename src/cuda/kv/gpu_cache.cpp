@@ -96,7 +96,11 @@ GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, 
   if (track_) {
     sums_.resize(size_t(shape.n_layers) * size_t(lists_) * size_t(sums_cap_));
     check(cudaMemsetAsync(sums_.get(), 0, sums_.bytes(), stream_), "window sums");
-    ml_.resize(size_t(shape.batch) * size_t(shape.n_heads) * 2);
+    const size_t g = size_t(shape.n_heads / shape.n_kv_heads);
+    win_scores_.resize(size_t(lists_) * g * size_t(window_scores_stride(sums_cap_)));
+    win_ml_.resize(size_t(lists_) * g * 2);
+    win_arrivals_.resize(size_t(lists_));
+    check(cudaMemsetAsync(win_arrivals_.get(), 0, win_arrivals_.bytes(), stream_), "window arrivals");
   }
   seqs_.resize(size_t(shape.batch));
   for (auto& s : seqs_) s.blocks.resize(size_t(shape.n_layers) * size_t(shape.n_kv_heads));
@@ -362,16 +366,21 @@ void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride, uin
   ds.batch = shape_.batch, ds.n_heads = shape_.n_heads, ds.n_kv_heads = shape_.n_kv_heads, ds.head_dim = shape_.head_dim;
   ds.scale = shape_.scale;
   ds.q_stride = q_stride > 0 ? q_stride : shape_.n_heads * shape_.head_dim;
-  decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, track_ ? ml_.get() : nullptr, out_bf16);
-  if (track_) {
-    const float scale = shape_.scale > 0.0f ? shape_.scale : 1.0f / std::sqrt(float(shape_.head_dim));
-    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-    check(detail::launch_window_saliency(q, ds.q_stride, ml_.get(), table, cap_, pool_.base(), scratch_->win.get(),
-                                         scratch_->win_count.get(), shape_.batch, shape_.n_heads, shape_.n_kv_heads,
-                                         shape_.head_dim, scale * 1.4426950408889634f,
-                                         sums_.get() + size_t(layer) * lists_ * sums_cap_, sums_cap_, stream_),
-          "window saliency");
+  if (!track_) {
+    decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, nullptr, out_bf16);
+    return;
   }
+  // ZipCache: each window token's probability is added to its saliency sum by the
+  // attention's merge (WindowSums).
+  WindowSums window;
+  window.first_page = &scratch_->win.get()->page0;
+  window.first_page_stride = int(sizeof(SeqRun) / sizeof(int32_t));
+  window.count = scratch_->win_count.get();
+  window.sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
+  window.scores = win_scores_.get();
+  window.ml = win_ml_.get(), window.arrivals = win_arrivals_.get();
+  window.cap = sums_cap_;
+  decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, nullptr, out_bf16, &window);
 }
 
 long long GpuKvCache::launch_key() const {

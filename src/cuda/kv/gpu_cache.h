@@ -140,7 +140,9 @@ class GpuKvCache {
   DeviceBuffer<int32_t> starts_dev_, ends_dev_;
   std::vector<int32_t> ends_;
   DeviceBuffer<float> sums_;                   // [layers][lists][sums_cap]
-  DeviceBuffer<float> ml_;                     // [batch][n_heads][2]
+  DeviceBuffer<float> win_scores_;             // [lists][g][window_scores_stride(sums_cap)]: decode attention's scratch
+  DeviceBuffer<float> win_ml_;                 // [lists][g][2]: ditto
+  DeviceBuffer<unsigned> win_arrivals_;        // [lists]: ditto, zeroed once
   std::unique_ptr<Scratch> scratch_;
   DecodeWorkspace decode_ws_;
 };

@@ -100,36 +100,6 @@ __global__ void read_fp16_kernel(const KvPage* __restrict__ table, int cap, int 
   }
 }
 
-// One warp per (sequence, KV head, window token).
-__global__ void window_saliency_kernel(const float* __restrict__ q, int q_stride,
-                                       const float* __restrict__ ml,
-                                       const KvPage* __restrict__ table, int cap,
-                                       const uint8_t* pool, const SeqRun* __restrict__ win,
-                                       const int32_t* __restrict__ win_count, int n_heads,
-                                       int n_kv, int d, float scale_log2, float* sums,
-                                       int sums_cap) {
-  wait_for_prior_grids();  // PDL (core/launch.cuh): a decode step's kernel
-  allow_dependent_launch();
-  const int w = static_cast<int>(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32);
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int list = static_cast<int>(blockIdx.y), b = list / n_kv, h = list % n_kv;
-  if (w >= win_count[b]) return;
-  const int page = win[b].page0 + w / 32, t = w % 32;
-  const KvPage pg = table[size_t(list) * cap + page];
-  const uint16_t* kh = halves(pool, pg.k);
-  const int g = n_heads / n_kv;
-  float total = 0.0f;
-  for (int j = 0; j < g; ++j) {
-    const size_t row = size_t(b) * n_heads + size_t(h) * g + j;
-    const float* qr = q + size_t(b) * q_stride + size_t(h * g + j) * d;
-    float dot = 0.0f;
-    for (int c = lane; c < d; c += 32) dot += qr[c] * __half2float(__ushort_as_half(kh[key_half(c, t)]));
-    for (int o = 16; o > 0; o /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-    total += exp2f(dot * scale_log2 - ml[2 * row]) / ml[2 * row + 1];
-  }
-  if (lane == 0) sums[size_t(list) * sums_cap + w] += total;
-}
-
 __global__ void window_scores_kernel(const float* sums, int sums_cap, int seq, int n_kv, int n,
                                      bool normalized, float* scores) {
   const int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x), h = static_cast<int>(blockIdx.y);
@@ -162,15 +132,6 @@ cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, in
   if (n == 0) return cudaSuccess;
   read_fp16_kernel<<<dim3(n, n_kv), threads_for(d), 0, s>>>(table, cap, seq, n_kv, d, run, pool, k, v);
   return cudaGetLastError();
-}
-
-cudaError_t launch_window_saliency(const float* q, int q_stride, const float* ml, const KvPage* table, int cap,
-                                   const uint8_t* pool, const SeqRun* win, const int32_t* win_count,
-                                   int batch, int n_heads, int n_kv, int d, float scale_log2,
-                                   float* sums, int sums_cap, cudaStream_t s) {
-  const int warps = 4;
-  return launch_pdl(window_saliency_kernel, dim3(grid_1d(sums_cap, warps), batch * n_kv), warps * 32, 0, s, q,
-                    q_stride, ml, table, cap, pool, win, win_count, n_heads, n_kv, d, scale_log2, sums, sums_cap);
 }
 
 cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,

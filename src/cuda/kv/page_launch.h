@@ -79,16 +79,6 @@ struct QuantizeJob {
 size_t quantize_stats_words(int n, int block_rows, int n_kv, int d);
 cudaError_t launch_quantize_sets(QuantizeJob job, unsigned* stats, cudaStream_t s);
 
-// ZipCache's streaming saliency: after a decode step's attention, the probability
-// each fp16 window token received from the step's g query heads is added to
-// sums[list][w]. q [batch][n_heads][d]; ml [batch][n_heads][2] (decode_attention's
-// out_ml); window w of sequence b at page win[b].page0 + w / 32, slot w % 32 (slot0 =
-// 0), for w < win_count[b].
-cudaError_t launch_window_saliency(const float* q, int q_stride, const float* ml, const KvPage* table, int cap,
-                                   const uint8_t* pool, const SeqRun* win, const int32_t* win_count,
-                                   int batch, int n_heads, int n_kv, int d, float scale_log2,
-                                   float* sums, int sums_cap, cudaStream_t s);
-
 // scores[h][j] = sums[seq * n_kv + h][j] / (normalized ? n - j : 1), j < n.
 cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,
                                  bool normalized, float* scores, cudaStream_t s);
