@@ -11,10 +11,11 @@
 # libpcre2-dev libutf8proc-dev libopenblas-dev and their dependencies), they are
 # unpacked into a private root and the whole program is built; otherwise only the
 # layers the CUDA kernels need (-DZC_GPU_ONLY=ON).
-# Knobs: BENCH=0 skips the benchmarks, MEMCHECK=0 the sanitizer, OTHER_TESTS=1 runs the
-# CPU tests too, GEMV_AB=0 the gemv.cu / cuBLAS A/B, BUDGET (GiB, default 60: the issue's budget, which fits
-# beside the 15 GiB of Llama-3-8B weights on an 80 GB H100) sizes the largest-batch run, PROFILE=0 skips
-# the per-operation profile.
+# Knobs: TESTS=0 skips the tests (build and benchmarks only), BENCH=0 the benchmarks,
+# MEMCHECK=0 the sanitizer, OTHER_TESTS=1 runs the CPU tests too, GEMV_AB=0 skips the
+# gemv.cu / cuBLAS A/B, BUDGET (GiB, default 60: the issue's budget, which fits beside
+# the 15 GiB of Llama-3-8B weights on an 80 GB H100) sizes the largest-batch run,
+# PROFILE=0 skips the per-operation profile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${BUILD_DIR:-build-gpu}
@@ -80,6 +81,7 @@ status=$?
 step "build ($(($(date +%s) - start)) s)" $status
 [ $status -eq 0 ] || grep -E "error|Error" "$out/build.log" | head -30 | tee -a "$summary"
 
+if [ "${TESTS:-1}" = 1 ]; then
 if [ -x "$dir/tests/test_apps" ]; then  # the GPU cases of the command-line tests
   "$dir/tests/test_apps" --gtest_filter='GpuGenerate*:Bench*' >"$out/test_apps_gpu.log" 2>&1
   step "test_apps (GPU cases)" $?
@@ -101,15 +103,18 @@ if [ -x "$dir/tests/test_cuda_engine" ]; then
   step "test_cuda_engine with ZC_GEMV=0" $?
 fi
 
-# Programmatic dependent launch is opt-in (ZC_PDL=1, core/launch.cuh): the kernels it
-# touches and the model end to end, with it on.
+# Programmatic dependent launch (core/launch.cuh) is on by default for the products, the
+# layer kernels and the cache's page kernels (ZC_PDL unset): the tests above. Every
+# family (ZC_PDL=1, decode attention's kernels too) and none (ZC_PDL=0, as on GPUs
+# before Hopper): the kernels it touches and the model end to end.
 if [ -x "$dir/tests/test_cuda" ]; then
-  ZC_PDL=1 "$dir/tests/test_cuda" --gtest_filter='CudaDecode*:CudaGpuCache*:CudaLayerKernels*' >"$out/test_pdl.log" 2>&1
+  ZC_PDL=1 "$dir/tests/test_cuda" --gtest_filter='CudaDecode*:CudaGpuCache*:CudaLayerKernels*:CudaGemm*' >"$out/test_pdl.log" 2>&1
   rc=$?
   if [ -x "$dir/tests/test_cuda_engine" ]; then
     ZC_PDL=1 "$dir/tests/test_cuda_engine" >>"$out/test_pdl.log" 2>&1 || rc=1
+    ZC_PDL=0 "$dir/tests/test_cuda_engine" >>"$out/test_pdl.log" 2>&1 || rc=1
   fi
-  step "GPU tests with ZC_PDL=1" $rc
+  step "GPU tests with ZC_PDL=1 and ZC_PDL=0" $rc
 fi
 
 # The SIMT split kernel (ZC_DECODE_KERNEL=simt, the tensor-core kernel's fallback) through
@@ -125,6 +130,7 @@ if [ "${MEMCHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   step "compute-sanitizer memcheck test_cuda" $?
   tail -3 "$out/memcheck.log" | tee -a "$summary"
 fi
+fi  # TESTS
 
 if [ "${BENCH:-1}" = 1 ]; then
   "$dir/zc_gpu_bench" --json "$out/bench.json" >"$out/bench.txt" 2>&1

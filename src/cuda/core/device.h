@@ -33,13 +33,24 @@ inline uint32_t alignment(const void* p) {
   return bytes;
 }
 
-// Whether a decode step's kernels launch with programmatic dependent launch
-// (core/launch.cuh): only when the environment variable ZC_PDL is "1" (read once) and
-// the GPU has compute capability 9.0 or later. Off by default: in CUDA graphs, the
-// decode step's normal mode, it measured 0-1% faster for fp16 caches and 0.3-1.3%
-// slower for ZipCache on an H100 (docs/benchmarks.md, session 7); without graphs it
-// saves 0.25-0.3 ms per Llama-3-8B step.
-bool programmatic_launch_enabled();
+// The kernel families of a decode step, for choosing which launch with programmatic
+// dependent launch: the skinny products (gemv.cu), the layer kernels (RMSNorm, RoPE,
+// SwiGLU, ...: layer_kernels.cu), the cache's page kernels (append), decode
+// attention's split kernels and its merge kernel.
+enum class PdlKernel { Gemv, Layer, Page, Split, Merge };
+inline constexpr int kPdlFamilies = 5;
+
+// Whether kernels of `family` launch with programmatic dependent launch
+// (core/launch.cuh), on GPUs of compute capability 9.0 or later. The environment
+// variable ZC_PDL (read once) chooses: "1" every family, "0" none, or a list joined by
+// , or + of gemv, layer, page, split, merge; unset: gemv,layer,page. In CUDA graphs
+// (the decode step's normal mode) that default measured 0.14-0.18 ms faster per
+// Llama-3-8B step at batch 1 and 8 on an H100 for fp16 and ZipCache, while adding
+// merge made ZipCache's batch-8 step ~1 ms slower (docs/benchmarks.md, session 10).
+bool programmatic_launch_enabled(PdlKernel family);
+// The families a ZC_PDL value selects, bit PdlKernel k for family k (null or empty: the
+// default). Throws zc::Error naming an unknown family.
+unsigned pdl_families(const char* spec);
 
 // An owning, move-only allocation of n elements of T in device memory.
 template <typename T>

@@ -8,7 +8,7 @@
 // writes or reads (every kernel here calls it first thing), and it calls
 // allow_dependent_launch() so that the kernel after it may be scheduled early in turn.
 // Both are no-ops when the kernel was launched without the attribute (older GPUs, and
-// by default: ZC_PDL=1 turns it on, see programmatic_launch_enabled in device.h), so
+// the kernel families ZC_PDL leaves out: programmatic_launch_enabled in device.h), so
 // the kernels are correct either way; stream capture keeps the attribute as a
 // programmatic edge of the CUDA graph. Include only from .cu files.
 #pragma once
@@ -37,9 +37,9 @@ __device__ __forceinline__ void allow_dependent_launch() {
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...), with the programmatic stream
-// serialization attribute when programmatic_launch_enabled().
+// serialization attribute when programmatic_launch_enabled(family).
 template <typename... Params, typename... Args>
-cudaError_t launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+cudaError_t launch_pdl(PdlKernel family, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                        Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
@@ -50,7 +50,7 @@ cudaError_t launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t 
   attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attribute;
-  config.numAttrs = programmatic_launch_enabled() ? 1 : 0;
+  config.numAttrs = programmatic_launch_enabled(family) ? 1 : 0;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
 

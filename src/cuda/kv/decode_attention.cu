@@ -473,7 +473,7 @@ cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
     raised = smem;
   }
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
-  return launch_pdl(decode_split_kernel<GMAX>, grid, kThreads, smem, s, p);
+  return launch_pdl(PdlKernel::Split, decode_split_kernel<GMAX>, grid, kThreads, smem, s, p);
 }
 
 }  // namespace
@@ -503,7 +503,7 @@ cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
   }
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>(p.g));
-  return launch_pdl(decode_merge_kernel, grid, static_cast<unsigned>(p.d), 2 * sizeof(float) * p.splits, s, p);
+  return launch_pdl(PdlKernel::Merge, decode_merge_kernel, grid, static_cast<unsigned>(p.d), 2 * sizeof(float) * p.splits, s, p);
 }
 
 }  // namespace zc::cuda::detail

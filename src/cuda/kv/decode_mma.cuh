@@ -411,7 +411,7 @@ cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
   const size_t smem = smem_bytes(D, p.groups, kStages, BLOCK_SUMS ? p.g : 0);
   if (const cudaError_t e = allow_smem<D, BLOCK_SUMS>(smem); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
-  return launch_pdl(decode_mma_kernel<D, BLOCK_SUMS>, grid, kThreads, smem, s, p);
+  return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS>, grid, kThreads, smem, s, p);
 }
 
 // CTAs per SM of the kernel for p (1 when the runtime cannot say).

@@ -123,7 +123,7 @@ cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows
                               int stride, int n_kv, int d, const SeqRun* runs, KvPage* table,
                               int cap, uint8_t* pool, cudaStream_t s, const AppendRope& rope) {
   if (rows == 0) return cudaSuccess;
-  return launch_pdl(write_fp16_kernel, dim3(rows, n_kv), threads_for(d), 0, s, k, v, rows_per_seq, seq0, stride,
+  return launch_pdl(PdlKernel::Page, write_fp16_kernel, dim3(rows, n_kv), threads_for(d), 0, s, k, v, rows_per_seq, seq0, stride,
                     n_kv, d, runs, table, cap, pool, rope);
 }
 

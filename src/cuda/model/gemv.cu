@@ -180,7 +180,7 @@ cudaError_t launch_n(const uint16_t* x, int in, const uint16_t* w, int out, floa
                      uint16_t* y16, cudaStream_t s) {
   const int rows = SWIGLU ? 8 : 16;
   const unsigned ctas = static_cast<unsigned>((out + rows - 1) / rows);
-  return launch_pdl(skinny_kernel<N, SWIGLU>, dim3(ctas), dim3(kThreads), 0, s, x, in, w, out, y, beta, y16);
+  return launch_pdl(PdlKernel::Gemv, skinny_kernel<N, SWIGLU>, dim3(ctas), dim3(kThreads), 0, s, x, in, w, out, y, beta, y16);
 }
 
 template <bool SWIGLU>

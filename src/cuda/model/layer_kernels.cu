@@ -362,7 +362,7 @@ __global__ void argmax_kernel(const float* __restrict__ logits, int vocab, int32
 
 cudaError_t launch_embed_rows(const uint16_t* table_bf16, int vocab, int hidden,
                               const int32_t* ids, int n, float* x, cudaStream_t s) {
-  return launch_pdl(embed_kernel, grid_for(static_cast<size_t>(n) * hidden), kThreads, 0, s, table_bf16, vocab,
+  return launch_pdl(PdlKernel::Layer, embed_kernel, grid_for(static_cast<size_t>(n) * hidden), kThreads, 0, s, table_bf16, vocab,
                     hidden, ids, n, x);
 }
 
@@ -374,12 +374,12 @@ cudaError_t launch_rmsnorm(const float* x, int rows, int dim, const float* w, fl
     const int vectors = dim / 4;
     int threads = (vectors + kRmsVectors - 1) / kRmsVectors;
     threads = std::max(32, (threads + 31) / 32 * 32);
-    return launch_pdl(rmsnorm_vec_kernel, static_cast<unsigned>(rows), threads, 0, s, x, dim, w, eps, y_f32, y_bf16);
+    return launch_pdl(PdlKernel::Layer, rmsnorm_vec_kernel, static_cast<unsigned>(rows), threads, 0, s, x, dim, w, eps, y_f32, y_bf16);
   }
   // Enough threads for a few elements each (dim up to 16384 -> 16 per thread at 1024).
   int threads = 128;
   while (threads < 1024 && threads * 8 < dim) threads *= 2;
-  return launch_pdl(rmsnorm_kernel, static_cast<unsigned>(rows), threads, 0, s, x, dim, w, eps, y_f32, y_bf16);
+  return launch_pdl(PdlKernel::Layer, rmsnorm_kernel, static_cast<unsigned>(rows), threads, 0, s, x, dim, w, eps, y_f32, y_bf16);
 }
 
 cudaError_t launch_head_rmsnorm(float* x, int rows, int row_stride, int first_col, int n_heads,
@@ -387,12 +387,12 @@ cudaError_t launch_head_rmsnorm(float* x, int rows, int row_stride, int first_co
   constexpr int kWarps = kThreads / 32;
   const long long items = static_cast<long long>(rows) * n_heads;
   const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
-  return launch_pdl(head_rmsnorm_kernel, blocks, kThreads, 0, s, x, rows, row_stride, first_col, n_heads,
+  return launch_pdl(PdlKernel::Layer, head_rmsnorm_kernel, blocks, kThreads, 0, s, x, rows, row_stride, first_col, n_heads,
                     head_dim, w, eps);
 }
 
 cudaError_t launch_add_bias(float* y, int rows, int cols, const float* bias, cudaStream_t s) {
-  return launch_pdl(add_bias_kernel, grid_for(static_cast<size_t>(rows) * cols), kThreads, 0, s, y, rows, cols,
+  return launch_pdl(PdlKernel::Layer, add_bias_kernel, grid_for(static_cast<size_t>(rows) * cols), kThreads, 0, s, y, rows, cols,
                     bias);
 }
 
@@ -400,7 +400,7 @@ cudaError_t launch_rope(float* x, int rows, int row_stride, int first_col, int n
                         int head_dim, const int32_t* positions, const float* inv_freq,
                         cudaStream_t s) {
   const size_t total = static_cast<size_t>(rows) * n_heads * (head_dim / 2);
-  return launch_pdl(rope_kernel, grid_for(total), kThreads, 0, s, x, rows, row_stride, first_col, n_heads,
+  return launch_pdl(PdlKernel::Layer, rope_kernel, grid_for(total), kThreads, 0, s, x, rows, row_stride, first_col, n_heads,
                     head_dim, positions, inv_freq);
 }
 
@@ -409,13 +409,13 @@ cudaError_t launch_rope_split(float* qkv, int rows, int n_heads, int n_kv_heads,
                               uint16_t* k, uint16_t* v, cudaStream_t s) {
   const size_t work = std::max(static_cast<size_t>(rows) * (head_dim / 2),
                                static_cast<size_t>(rows) * n_kv_heads * head_dim);
-  return launch_pdl(rope_split_kernel, grid_for(work), kThreads, 0, s, qkv, rows, n_heads, n_kv_heads, head_dim,
+  return launch_pdl(PdlKernel::Layer, rope_split_kernel, grid_for(work), kThreads, 0, s, qkv, rows, n_heads, n_kv_heads, head_dim,
                     positions, inv_freq, q, k, v);
 }
 
 cudaError_t launch_silu_mul(const float* gate_up, int rows, int inter, uint16_t* y,
                             cudaStream_t s) {
-  return launch_pdl(silu_mul_kernel<float>, grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s, gate_up,
+  return launch_pdl(PdlKernel::Layer, silu_mul_kernel<float>, grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s, gate_up,
                     rows, inter, y);
 }
 
@@ -424,15 +424,15 @@ cudaError_t launch_silu_mul(const uint16_t* gate_up, int rows, int inter, uint16
   if (inter % 8 == 0 && alignment(gate_up) >= 16 && alignment(y) >= 16 && rows <= 65535) {
     const int n8 = inter / 8;
     const dim3 grid(static_cast<unsigned>((n8 + kThreads - 1) / kThreads), static_cast<unsigned>(rows));
-    return launch_pdl(silu_mul_bf16_vec_kernel, grid, kThreads, 0, s, gate_up, inter, y);
+    return launch_pdl(PdlKernel::Layer, silu_mul_bf16_vec_kernel, grid, kThreads, 0, s, gate_up, inter, y);
   }
-  return launch_pdl(silu_mul_kernel<uint16_t>, grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s, gate_up,
+  return launch_pdl(PdlKernel::Layer, silu_mul_kernel<uint16_t>, grid_for(static_cast<size_t>(rows) * inter), kThreads, 0, s, gate_up,
                     rows, inter, y);
 }
 
 cudaError_t launch_convert(const float* x, size_t n, bool half_float, uint16_t* y,
                            cudaStream_t s) {
-  return launch_pdl(convert_kernel, grid_for(n), kThreads, 0, s, x, n, half_float, y);
+  return launch_pdl(PdlKernel::Layer, convert_kernel, grid_for(n), kThreads, 0, s, x, n, half_float, y);
 }
 
 cudaError_t launch_split_qkv(const float* qkv, int rows, int n_heads, int n_kv_heads,
@@ -441,13 +441,13 @@ cudaError_t launch_split_qkv(const float* qkv, int rows, int n_heads, int n_kv_h
   const size_t total =
       static_cast<size_t>(rows) * (static_cast<size_t>(n_heads) + 2 * static_cast<size_t>(n_kv_heads)) *
       head_dim;
-  return launch_pdl(split_qkv_kernel, grid_for(total), kThreads, 0, s, qkv, rows, n_heads, n_kv_heads, head_dim,
+  return launch_pdl(PdlKernel::Layer, split_qkv_kernel, grid_for(total), kThreads, 0, s, qkv, rows, n_heads, n_kv_heads, head_dim,
                     q, k, v);
 }
 
 cudaError_t launch_argmax_rows(const float* logits, int rows, int vocab, int32_t* out,
                                cudaStream_t s) {
-  return launch_pdl(argmax_kernel, static_cast<unsigned>(rows), kArgmaxThreads, 0, s, logits, vocab, out);
+  return launch_pdl(PdlKernel::Layer, argmax_kernel, static_cast<unsigned>(rows), kArgmaxThreads, 0, s, logits, vocab, out);
 }
 
 }  // namespace zc::cuda::detail
