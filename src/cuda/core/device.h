@@ -45,8 +45,9 @@ inline constexpr int kPdlFamilies = 5;
 // variable ZC_PDL (read once) chooses: "1" every family, "0" none, or a list joined by
 // , or + of gemv, layer, page, split, merge; unset: gemv,layer,page. In CUDA graphs
 // (the decode step's normal mode) that default measured 0.14-0.18 ms faster per
-// Llama-3-8B step at batch 1 and 8 on an H100 for fp16 and ZipCache, while adding
-// merge made ZipCache's batch-8 step ~1 ms slower (docs/benchmarks.md, session 10).
+// Llama-3-8B step at batch 1 and 8 on an H100 for fp16 and ZipCache; adding merge made
+// ZipCache's batch-8 step ~1 ms slower, and still ~0.1 ms slower once the split kernels
+// triggered their dependents late (docs/benchmarks.md, session 10).
 bool programmatic_launch_enabled(PdlKernel family);
 // The families a ZC_PDL value selects, bit PdlKernel k for family k (null or empty: the
 // default). Throws zc::Error naming an unknown family.

@@ -235,7 +235,6 @@ __device__ __forceinline__ void page_values(const uint4* vv, int half_d, const f
 template <int GMAX>
 __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodeParams p) {
   wait_for_prior_grids();  // PDL (core/launch.cuh): q and the pages come from the kernels before
-  allow_dependent_launch();
   extern __shared__ __align__(16) unsigned char smem[];
   const int d = p.d, ng = p.groups;
   KvPage* desc_s = reinterpret_cast<KvPage*>(smem);
@@ -362,6 +361,9 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
     __syncthreads();
   }
 
+  // The merge may launch once every CTA is this far (not earlier: merge CTAs resident
+  // early would take the slots of split CTAs not yet started).
+  allow_dependent_launch();
   // ---- partial results: l over lanes and warps, o over slots ----
 #pragma unroll
   for (int j = 0; j < GMAX; ++j) {

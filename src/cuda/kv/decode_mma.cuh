@@ -203,7 +203,6 @@ constexpr int kStages = 2;
 template <int D, bool BLOCK_SUMS>
 __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(const DecodeParams p) {
   wait_for_prior_grids();  // PDL (core/launch.cuh): q and the pages come from the kernels before
-  allow_dependent_launch();
   constexpr int STAGES = kStages;
   extern __shared__ __align__(16) unsigned char smem[];
   float* q_s = reinterpret_cast<float*>(smem);                        // [8][D]
@@ -352,6 +351,9 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     __syncwarp();  // the stage is refilled by the next iteration's issue
   }
   ptx::cp_async_wait<0>();  // no copy may land after the CTA's shared memory is reused
+  // The merge may launch once every CTA is this far (not earlier: merge CTAs resident
+  // early would take the slots of split CTAs not yet started).
+  allow_dependent_launch();
   // ---- combine the warps: (m, l) and the sums per warp, then one weighted sum ----
   l_part += __shfl_xor_sync(0xffffffffu, l_part, 1);
   l_part += __shfl_xor_sync(0xffffffffu, l_part, 2);
