@@ -9,9 +9,11 @@
 // cache to exceed the L2 several times.
 //
 // zc_gpu_bench [--contexts 4096,8192,16384] [--methods fp16,zipcache,kivi2] [--reps 100]
-//              [--batch 8] [--json FILE]
+//              [--batch 8] [--splits N] [--json FILE]
 // --batch 256 fills every SM with several full waves of CTAs: the throughput regime of
 // the largest batch that fits a memory budget (batch 8 is the latency regime).
+// --splits forces the context splits per (sequence, KV head) (0: decode_attention's
+// automatic choice).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -120,7 +122,7 @@ double copy_bandwidth_gbps(int reps) {
 int main(int argc, char** argv) {
   std::vector<int> contexts = {4096, 8192, 16384};
   std::vector<std::string> methods = {"fp16", "zipcache", "kivi2"};
-  int reps = 100, batch = 8;
+  int reps = 100, batch = 8, force_splits = 0;
   std::string json;
   auto split = [](const std::string& list, char sep) {
     std::vector<std::string> out;
@@ -144,6 +146,8 @@ int main(int argc, char** argv) {
       for (const std::string& c : split(argv[i + 1], ',')) contexts.push_back(std::atoi(c.c_str()));
     } else if (a == "--methods") {
       methods = split(argv[i + 1], ',');
+    } else if (a == "--splits") {
+      force_splits = std::clamp(std::atoi(argv[i + 1]), 0, 4096);
     } else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -180,10 +184,10 @@ int main(int argc, char** argv) {
       {
         int splits = 0;
         for (int w = 0; w < 5; ++w) {
-          splits = zc::cuda::decode_attention(shape, kv[size_t(w % sets)], dq.get(), dout.get(), ws);
+          splits = zc::cuda::decode_attention(shape, kv[size_t(w % sets)], dq.get(), dout.get(), ws, force_splits);
         }
         const double ms = median_ms(reps, [&](int r) {
-          (void)zc::cuda::decode_attention(shape, kv[size_t(r % sets)], dq.get(), dout.get(), ws);
+          (void)zc::cuda::decode_attention(shape, kv[size_t(r % sets)], dq.get(), dout.get(), ws, force_splits);
         });
         check(cudaDeviceSynchronize(), "bench");
         Result res;
