@@ -1,7 +1,7 @@
 // Decode attention over paged KV (kv_page.h), flash-decoding style (SPEC.md section
 // 4): each CTA takes a range of pages of one (sequence, KV head) and serves all g query
 // heads of the GQA group from one pass over the codes; partial (max, sum, weighted
-// value sum) per CTA are merged by a second kernel. Codes are read as 16-byte vectors
+// value sum) per CTA are merged by a second kernel (decode_merge.cu). Codes are read as 16-byte vectors
 // and dequantized in registers; no fp16 copy of the cache is ever written.
 //
 // The algebra (as quant/decode_kernels.h on the CPU), with scores in log2 units:
@@ -19,7 +19,6 @@
 
 #include <cstdint>
 
-#include "cuda/core/bf16.cuh"
 #include "cuda/core/launch.cuh"
 #include "cuda/kv/decode_launch.h"
 #include "cuda/kv/decode_mma.cuh"
@@ -395,68 +394,6 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   }
 }
 
-// out = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M): one CTA per (pair, head of the
-// group), one thread per channel. The splits' (m, l) go through shared memory once;
-// the partial outputs are read coalesced across channels, all splits in flight.
-// With window tracking (DecodeParams::win_sums), the last of a pair's g CTAs to finish
-// adds each window token's probability, 2^(score - M) / L summed over the heads in
-// order, to its sum: ZipCache's streaming saliency without a launch of its own, and the
-// same bits whichever CTA comes last.
-__global__ void decode_merge_kernel(const DecodeParams p) {
-  wait_for_prior_grids();  // PDL: the split kernel's partial results
-  allow_dependent_launch();
-  extern __shared__ float ml_s[];  // [splits][2]
-  __shared__ bool last_of_pair;
-  const int pair = static_cast<int>(blockIdx.x), j = static_cast<int>(blockIdx.y);
-  const int c = static_cast<int>(threadIdx.x), g = p.g, d = p.d, splits = p.splits;
-  const size_t first = static_cast<size_t>(pair) * splits;
-  for (int s = c; s < splits; s += static_cast<int>(blockDim.x)) {
-    ml_s[2 * s] = p.part_ml[((first + s) * g + j) * 2];
-    ml_s[2 * s + 1] = p.part_ml[((first + s) * g + j) * 2 + 1];
-  }
-  __syncthreads();
-  float m = -INFINITY;
-  for (int s = 0; s < splits; ++s) m = fmaxf(m, ml_s[2 * s]);
-  float l = 0.0f, acc = 0.0f;
-#pragma unroll 4
-  for (int s = 0; s < splits; ++s) {
-    const float ms = ml_s[2 * s];
-    const float w = ms == -INFINITY ? 0.0f : exp2f(ms - m);
-    l = fmaf(ml_s[2 * s + 1], w, l);
-    acc = fmaf(p.part_o[((first + s) * g + j) * d + c], w, acc);
-  }
-  const int b = pair / p.n_kv, h = pair % p.n_kv;
-  const size_t row = static_cast<size_t>(b) * p.n_heads + h * g + j;
-  const float o = acc / l;
-  // The bf16 copy the output projection reads is written here, not by a conversion
-  // kernel over the fp32 output (one launch per layer less in a decode step).
-  if (p.out != nullptr) p.out[row * d + c] = o;
-  if (p.out_bf16 != nullptr) p.out_bf16[row * d + c] = to_bf16_bits(o);
-  if (p.out_ml != nullptr && c == 0) p.out_ml[2 * row] = m, p.out_ml[2 * row + 1] = l;
-  if (p.win_sums == nullptr) return;
-  // ---- window tracking: the pair's last CTA ----
-  float* pair_ml = p.win_ml + static_cast<size_t>(pair) * g * 2;
-  if (c == 0) {
-    pair_ml[2 * j] = m, pair_ml[2 * j + 1] = l;
-    __threadfence();  // (m, l) visible before the arrival is counted
-    // atomicInc wraps to 0 after g - 1: the counter is ready for the next call (and
-    // for a CUDA graph's next replay) without a reset.
-    last_of_pair = atomicInc(p.win_arrivals + pair, static_cast<unsigned>(g - 1)) == static_cast<unsigned>(g - 1);
-  }
-  __syncthreads();
-  if (!last_of_pair) return;
-  __threadfence();  // the other heads' (m, l) are read after their arrivals
-  const float* scores = p.win_scores + static_cast<size_t>(pair) * g * p.win_stride;
-  const int count = min(p.win_count[b], p.win_cap);
-  for (int w = c; w < count; w += static_cast<int>(blockDim.x)) {
-    float total = 0.0f;
-    for (int k = 0; k < g; ++k) {
-      total += exp2f(__ldcg(scores + k * p.win_stride + w) - __ldcg(pair_ml + 2 * k)) / __ldcg(pair_ml + 2 * k + 1);
-    }
-    p.win_sums[static_cast<size_t>(pair) * p.win_cap + w] += total;
-  }
-}
-
 size_t smem_bytes(int gmax, const DecodeParams& p) {
   const size_t floats = size_t(gmax) * p.d * (1 + kWarps) + size_t(gmax) * p.groups * kTileTokens +
                         size_t(kTilePages) * gmax * p.groups + size_t(kWarps) * gmax;
@@ -504,8 +441,7 @@ cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
     e = launch_split<8>(p, pairs, s);
   }
   if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>(p.g));
-  return launch_pdl(PdlKernel::Merge, decode_merge_kernel, grid, static_cast<unsigned>(p.d), 2 * sizeof(float) * p.splits, s, p);
+  return launch_merge(p, pairs, s);
 }
 
 }  // namespace zc::cuda::detail

@@ -64,5 +64,7 @@ int resident_ctas(const DecodeParams& p);
 // kernel is the tensor-core one (decode_mma.cuh) unless p.simt or its limits say
 // otherwise (value groups under 16 channels).
 cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s);
+// The merge kernel alone over grid (pairs, g) (decode_merge.cu).
+cudaError_t launch_merge(const DecodeParams& p, int pairs, cudaStream_t s);
 
 }  // namespace zc::cuda::detail
