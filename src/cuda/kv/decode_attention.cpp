@@ -133,9 +133,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
   if (window != nullptr) {
-    p.win_first = window->first_page, p.win_first_stride = window->first_page_stride;
-    p.win_count = window->count, p.win_sums = window->sums, p.win_scores = window->scores, p.win_cap = window->cap;
-    p.win_ml = window->ml, p.win_arrivals = window->arrivals;
+    p.window = *window;
     p.win_stride = window_scores_stride(window->cap);
   }
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");

@@ -10,6 +10,7 @@
 
 #include "cuda/core/device.h"
 #include "cuda/kv/kv_pages.h"
+#include "cuda/kv/window_sums.h"
 
 namespace zc::cuda {
 
@@ -23,26 +24,6 @@ struct DecodeShape {
 struct DecodeWorkspace {
   DeviceBuffer<float> part_o, part_ml;
 };
-
-// ZipCache's streaming saliency (gpu_cache.h), folded into decode attention: list
-// b * n_kv + h's window, count[b] tokens from slot 0 of page first_page[b * stride] of
-// the list (fp16 pages), gets the probability each token received from the step's g
-// query heads added to sums[list * cap + w] (tokens w < cap). Scratch the caller owns:
-// `scores` for [lists][g][window_scores_stride(cap)] floats (the split kernels keep the
-// window's scores there for the merge), `ml` for [lists][g][2] and `arrivals` for
-// [lists] counters, zero before the first call (the merge leaves them zero again).
-struct WindowSums {
-  const int32_t* first_page = nullptr;
-  int first_page_stride = 1;
-  const int32_t* count = nullptr;
-  float* sums = nullptr;
-  float* scores = nullptr;
-  float* ml = nullptr;
-  unsigned* arrivals = nullptr;
-  int cap = 0;
-};
-// Window tokens of `scores` per (list, head): cap rounded up to whole pages.
-inline int window_scores_stride(int cap) { return (cap + kPageTokens - 1) / kPageTokens * kPageTokens; }
 
 // Splits the auto mode picks, at least eight pages (256 tokens) per split: for the
 // tensor-core kernel (resident > 0: its CTAs that fit one SM at once) as many as fit

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "cuda/kv/kv_page.h"
+#include "cuda/kv/window_sums.h"
 
 namespace zc::cuda::detail {
 
@@ -27,33 +28,25 @@ struct DecodeParams {
   float scale_log2 = 0.0f;   // softmax scale times log2(e)
   bool simt = false;         // the SIMT split kernel instead of the tensor-core one
   bool quantized = true;     // some page holds codes (false: fp16 pages only)
-  // Window tracking (WindowSums in decode_attention.h), off when win_sums is null: the
-  // split kernels keep the scores (log2 units) of list b * n_kv + h's fp16 pages from
-  // page win_first[b * win_first_stride] on in win_scores [pairs][g][win_stride] (token w
-  // = 32 * (page - first) + slot; win_stride: win_cap rounded up to whole pages); the
-  // merge adds each token's probability, summed over the group's heads, to win_sums
-  // [pairs][win_cap] for w < min(win_count[b], win_cap); win_ml [pairs][g][2] and
-  // win_arrivals [pairs] (zero before the first call) let the pair's last merge CTA find
-  // the others' (m, l).
-  const int32_t* win_first = nullptr;
-  int win_first_stride = 1;
-  const int32_t* win_count = nullptr;
-  float* win_scores = nullptr;
-  float* win_sums = nullptr;
-  float* win_ml = nullptr;
-  unsigned* win_arrivals = nullptr;
-  int win_cap = 0, win_stride = 0;
+  // ZipCache's window tracking (window_sums.h), off when window.sums is null: the split
+  // kernels keep the scores (log2 units) of list b * n_kv + h's fp16 pages from page
+  // window.first_page[b * first_page_stride] on in window.scores [pairs][g][win_stride]
+  // (token w = 32 * (page - first) + slot; win_stride = window_scores_stride(cap)); the
+  // merge adds each token's probability, summed over the group's heads, to window.sums.
+  WindowSums window;
+  int win_stride = 0;
 };
 
 // Where page `page` (list-relative) of list `pair` keeps its tokens' scores for window
 // tracking: the first of 32 slots for head 0 (head j at + j * win_stride), or null when the
 // page is not in the tracked window (or tracking is off).
 __host__ __device__ inline float* window_score_slots(const DecodeParams& p, int pair, int page) {
-  if (p.win_scores == nullptr) return nullptr;
-  const int first = p.win_first[(pair / p.n_kv) * p.win_first_stride];
+  const WindowSums& win = p.window;
+  if (win.sums == nullptr) return nullptr;
+  const int first = win.first_page[(pair / p.n_kv) * win.first_page_stride];
   const int w0 = (page - first) * kPageTokens;
-  if (page < first || w0 >= p.win_cap) return nullptr;
-  return p.win_scores + size_t(pair) * p.g * p.win_stride + w0;
+  if (page < first || w0 >= win.cap) return nullptr;
+  return win.scores + size_t(pair) * p.g * p.win_stride + w0;
 }
 
 // How many CTAs of the tensor-core split kernel launch_decode would run for p fit on

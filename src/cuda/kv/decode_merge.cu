@@ -1,7 +1,7 @@
 // The second kernel of decode attention (decode_attention.cu): the splits' partial
 // (max, sum, weighted value sum) of each (sequence, KV head, query head) merged into
 // one softmax, the output written in fp32 and/or the bf16 the output projection reads,
-// and, for ZipCache, the streaming window's saliency sums (DecodeParams::win_sums).
+// and, for ZipCache, the streaming window's saliency sums (DecodeParams::window).
 #include <cstdint>
 
 #include "cuda/core/bf16.cuh"
@@ -14,7 +14,7 @@ namespace {
 // out = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M): one CTA per (pair, head of the
 // group), one thread per channel. The splits' (m, l) go through shared memory once;
 // the partial outputs are read coalesced across channels, all splits in flight.
-// With window tracking (DecodeParams::win_sums), the last of a pair's g CTAs to finish
+// With window tracking (DecodeParams::window), the last of a pair's g CTAs to finish
 // adds each window token's probability, 2^(score - M) / L summed over the heads in
 // order, to its sum: ZipCache's streaming saliency without a launch of its own, and the
 // same bits whichever CTA comes last.
@@ -49,27 +49,28 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
   if (p.out != nullptr) p.out[row * d + c] = o;
   if (p.out_bf16 != nullptr) p.out_bf16[row * d + c] = to_bf16_bits(o);
   if (p.out_ml != nullptr && c == 0) p.out_ml[2 * row] = m, p.out_ml[2 * row + 1] = l;
-  if (p.win_sums == nullptr) return;
+  const WindowSums& win = p.window;
+  if (win.sums == nullptr) return;
   // ---- window tracking: the pair's last CTA ----
-  float* pair_ml = p.win_ml + static_cast<size_t>(pair) * g * 2;
+  float* pair_ml = win.ml + static_cast<size_t>(pair) * g * 2;
   if (c == 0) {
     pair_ml[2 * j] = m, pair_ml[2 * j + 1] = l;
     __threadfence();  // (m, l) visible before the arrival is counted
     // atomicInc wraps to 0 after g - 1: the counter is ready for the next call (and
     // for a CUDA graph's next replay) without a reset.
-    last_of_pair = atomicInc(p.win_arrivals + pair, static_cast<unsigned>(g - 1)) == static_cast<unsigned>(g - 1);
+    last_of_pair = atomicInc(win.arrivals + pair, static_cast<unsigned>(g - 1)) == static_cast<unsigned>(g - 1);
   }
   __syncthreads();
   if (!last_of_pair) return;
   __threadfence();  // the other heads' (m, l) are read after their arrivals
-  const float* scores = p.win_scores + static_cast<size_t>(pair) * g * p.win_stride;
-  const int count = min(p.win_count[b], p.win_cap);
+  const float* scores = win.scores + static_cast<size_t>(pair) * g * p.win_stride;
+  const int count = min(win.count[b], win.cap);
   for (int w = c; w < count; w += static_cast<int>(blockDim.x)) {
     float total = 0.0f;
     for (int k = 0; k < g; ++k) {
       total += exp2f(__ldcg(scores + k * p.win_stride + w) - __ldcg(pair_ml + 2 * k)) / __ldcg(pair_ml + 2 * k + 1);
     }
-    p.win_sums[static_cast<size_t>(pair) * p.win_cap + w] += total;
+    win.sums[static_cast<size_t>(pair) * win.cap + w] += total;
   }
 }
 

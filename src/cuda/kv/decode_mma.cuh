@@ -120,7 +120,7 @@ __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& p
 // and called with sources the compiler sees in shared memory (staged pages) or global
 // memory (fp16 pages), so that loads need no generic addressing.
 // score_out: when not null, head g's scores of the page's tokens are also stored there
-// (window tracking: DecodeParams::win_scores).
+// (window tracking: DecodeParams::window).
 template <int D, int KBITS, int VBITS, int VK>
 __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, const uint4* frag,
                                           float inv_up, float bias, int lane, float& m_run,
