@@ -39,12 +39,10 @@ __device__ __forceinline__ int value_groups(const KvPage& pg) {
 }
 
 // A stage holds, in 16-byte vectors: keys [0, D) (at most 4 bits: D vectors), values
-// [D, 2D), value parameters [2D, 2D + 8 groups), CSTQ scales [2D + 8, + D / 8) (CSTQ
-// pages have one group; a fixed slot keeps the copy addresses constant offsets).
-__host__ __device__ inline int stage_vectors(int d, int groups) {
-  const int params = 8 * groups, cstq = 8 + d / 8;
-  return 2 * d + (params > cstq ? params : cstq);
-}
+// [D, 2D), value parameters [2D, 2D + 8 groups). CSTQ's channel scales are not staged:
+// they apply once per block (flush, from the pool), and their 256 bytes per stage were
+// part of what kept a fourth CTA off an SM (smem_bytes).
+__host__ __device__ inline int stage_vectors(int d, int groups) { return 2 * d + 8 * (groups > 1 ? groups : 1); }
 
 // A page goes through a stage when both its keys and values are codes of at most 4 bits.
 __device__ __forceinline__ bool staged(const KvPage& pg) { return pg.kbits <= 4 && pg.vbits <= 4; }
@@ -95,23 +93,18 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
   for (int r = 0; r < D / 64; ++r) {
     if (lane + 32 * r < np) ptx::cp_async16(pd + 512 * r, ps + 32 * r);
   }
-  if (pg.values == PageValues::Cstq) {  // one parameter group: its 8 vectors, then the scales
-    static_assert(D / 8 <= 32, "one CSTQ scale vector per lane");
-    if (lane < D / 8) ptx::cp_async16(ptx::smem_addr(st + 2 * D + 8 + lane), base + pg.vs + lane);
-  }
 }
 
-// Sources of a staged page (in its stage) and of an fp16 page (in the pool). Built in
+// Sources of a staged page (in its stage; no CSTQ scales there, see stage_vectors) and
+// of an fp16 page (in the pool). Built in
 // separate branches so that the compiler keeps shared-memory pointers as such (one
 // PageSrc for both kinds made every load a generic one with 64-bit addressing).
 __device__ __forceinline__ PageSrc staged_src(const uint4* st, int d) {
-  return {st, st + d, reinterpret_cast<const __half*>(st + 2 * d),
-          reinterpret_cast<const __half2*>(st + 2 * d + 8), true};
+  return {st, st + d, reinterpret_cast<const __half*>(st + 2 * d), true};
 }
 __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& pg) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
-  return {base + pg.k, base + pg.v, reinterpret_cast<const __half*>(base + pg.vp),
-          reinterpret_cast<const __half2*>(base + pg.vs), false};
+  return {base + pg.k, base + pg.v, reinterpret_cast<const __half*>(base + pg.vp), false};
 }
 
 // One page: scores of the warp's g heads (log2 units), the online softmax update of
@@ -121,7 +114,7 @@ __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& p
 // memory (fp16 pages), so that loads need no generic addressing.
 // score_out: when not null, head g's scores of the page's tokens are also stored there
 // (window tracking: DecodeParams::window).
-template <int D, int KBITS, int VBITS, int VK>
+template <int D, int KBITS, int VBITS, int VK, bool SPLIT>
 __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, const uint4* frag,
                                           float inv_up, float bias, int lane, float& m_run,
                                           float& l_part, float (&o)[D / 16][4], float& lo0, float& lo1,
@@ -185,62 +178,99 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
     }
   }
   // ---- p.v ----
-  page_values_any<D, VBITS, VK>(src, pg, pr, lane, o, lo0, lo1);
+  page_values_any<D, VBITS, VK, SPLIT>(src, pg, pr, lane, o, lo0, lo1);
 }
 
 // cur_vs of pages without channel scales (fp16, tokenwise, groupwise values).
 constexpr uint32_t kUnscaled = 0xffffffffu;
 
-// Pages in flight per warp: two stages (one page computed while the next one lands)
-// keep the shared memory at 63-71 KB per CTA (d = 128, 4 heads per group; the block
-// sums add 8 KB), so three CTAs (12 warps) fit an SM; three stages measured slower on
-// an H100 (fewer CTAs per SM).
+// Pages in flight per warp: two stages (one page computed while the next one lands);
+// three stages measured slower on an H100 (fewer CTAs per SM).
 constexpr int kStages = 2;
+
+// Descriptor ring per warp: pages [k, k + 32) arrive when page k (k % 32 == 0) is
+// issued, into half (k / 32) % 2.
+constexpr int kDescRing = 64, kDescBatch = kDescRing / 2;
+
+// CTAs per SM the d <= 128 builds are made for (registers up to 168 per thread); d = 256
+// keeps one CTA's registers. Four CTAs (128 registers, and the shared memory cut to
+// ~56 KB per CTA with a 32-entry descriptor ring) measured 8% slower at 574 sequences
+// on an H100 than three: the kernel needs its registers for independent work more
+// than it needs more warps (docs/benchmarks.md, session 11).
+template <int D>
+constexpr int kMinCtas = D >= 256 ? 1 : 3;
+
+// SPLIT's o holds heads 0-3's hi parts in columns 0-3 (lanes t4 = 0, 1) and their
+// residuals' in columns 4-7 (lanes t4 = 2, 3, i.e. lane ^ 2): their sum, in the lanes
+// of columns 0-3, before o is read (the columns 4-7 are not read after).
+template <int D, bool SPLIT>
+__device__ __forceinline__ void fold_split_columns(float (&o)[D / 16][4]) {
+  if constexpr (SPLIT) {
+#pragma unroll
+    for (int m = 0; m < D / 16; ++m) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) o[m][i] += __shfl_xor_sync(0xffffffffu, o[m][i], 2);
+    }
+  }
+}
+
+// Fragment halves of a warp's folded query: lanes 16-31 (rows / heads 4-7) need their
+// own only when the group has more than 4 heads; otherwise they read lanes 0-15's
+// (heads duplicated into rows that nothing reads) and the fragments take half the space.
+__host__ __device__ inline int frag_halves(int g) { return g > 4 ? 2 : 1; }
 
 // BLOCK_SUMS: the cache holds quantized pages (p.quantized), whose value sums go through
 // flush() below; a cache of fp16 pages only keeps the plain per-page accumulation (the
 // block-sum form measured 7-15% slower there: 1165 vs 1091 us at batch 256).
-template <int D, bool BLOCK_SUMS>
-__global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(const DecodeParams p) {
+// SPLIT: the group has at most 4 heads (frag_halves(g) == 1) and p.v takes one MMA per
+// K-tile (page_values).
+template <int D, bool BLOCK_SUMS, bool SPLIT>
+__global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const DecodeParams p) {
   wait_for_prior_grids();  // PDL (core/launch.cuh): q and the pages come from the kernels before
   constexpr int STAGES = kStages;
+  const int G = p.g, H = SPLIT ? 1 : 2;
   extern __shared__ __align__(16) unsigned char smem[];
-  float* q_s = reinterpret_cast<float*>(smem);                        // [8][D]
-  uint4* frag_all = reinterpret_cast<uint4*>(q_s + kHeads * D);       // [warp][D/16][32]
-  float* wstat = reinterpret_cast<float*>(frag_all + kWarps * D * 2);  // [warp][8][2]
-  KvPage* desc_all = reinterpret_cast<KvPage*>(wstat + kWarps * kHeads * 2);  // [warp][64]
-  uint4* stage_all = reinterpret_cast<uint4*>(desc_all + kWarps * 64);       // [warp][STAGES][sv]
+  float* q_s = reinterpret_cast<float*>(smem);                                  // [G][D]
+  uint4* frag_all = reinterpret_cast<uint4*>(q_s + ((G * D + 3) & ~3));        // [warp][H][D/16][16]
+  float* wstat = reinterpret_cast<float*>(frag_all + kWarps * H * D);           // [warp][8][2]
+  KvPage* desc_all = reinterpret_cast<KvPage*>(wstat + kWarps * kHeads * 2);    // [warp][kDescRing]
+  uint4* stage_all = reinterpret_cast<uint4*>(desc_all + kWarps * kDescRing);  // [warp][STAGES][sv]
   float* done_all = reinterpret_cast<float*>(stage_all + kWarps * STAGES * stage_vectors(D, p.groups));  // [warp][g][D]
                                                                                                          // (BLOCK_SUMS)
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t4 = lane & 3;
   const int pair = static_cast<int>(blockIdx.y), split = static_cast<int>(blockIdx.x);
-  const int b = pair / p.n_kv, h = pair % p.n_kv, G = p.g;
+  const int b = pair / p.n_kv, h = pair % p.n_kv;
   const int list0 = p.starts[pair], n_pages = p.ends[pair] - list0;
   const int p_begin = split * p.pages_per_split;
   const int p_end = min(n_pages, p_begin + p.pages_per_split);
   const int groups = p.groups, sv = stage_vectors(D, groups);
 
-  // The warp's pages are p_begin + warp + kWarps * k, k < n_mine.
-  KvPage* desc = desc_all + warp * 64;
+  // The warp's pages are p_begin + warp + kWarps * j, j < n_mine, walked from the last
+  // (k = 0: j = n_mine - 1): a list ends with its fp16 window pages, which are read from
+  // the pool without a stage, so taken first their latency overlaps the first copies
+  // instead of standing alone at the end while the CTA's other warps wait at its barrier.
+  KvPage* desc = desc_all + warp * kDescRing;
   uint4* stages = stage_all + size_t(warp) * STAGES * sv;
   const int n_mine = p_begin + warp < p_end ? (p_end - p_begin - warp + kWarps - 1) / kWarps : 0;
   const KvPage* my_pages = p.pages + list0 + p_begin + warp;
+  const auto page_of = [&](int k) { return kWarps * (n_mine - 1 - k); };  // list-relative to my_pages
   // Page k's copies into stage k % STAGES; descriptors of pages [k, k + 32) arrive when
   // page k (k % 32 == 0) is issued, into half (k / 32) % 2 of the ring, whose previous
   // batch was computed long before (the copies run at most STAGES - 1 < 32 ahead).
+  static_assert(kDescBatch == 32, "one descriptor per lane");
   auto issue = [&](int k) {
-    if (k % 32 == 0) {
+    if (k % kDescBatch == 0) {
       __syncwarp();
       if (k + lane < n_mine) {
-        KvPage d = my_pages[kWarps * (k + lane)];
+        KvPage d = my_pages[page_of(k + lane)];
         d.scratch = page_kind(d);
-        desc[(k + lane) % 64] = d;
+        desc[(k + lane) % kDescRing] = d;
       }
       __syncwarp();
     }
-    const KvPage pg = desc[k % 64];
+    const KvPage pg = desc[k % kDescRing];
     if (pg.scratch != kUnstaged) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, lane);
   };
   // The query's loads go out before the first descriptors' (issue waits for those), so
@@ -258,10 +288,17 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     ptx::cp_async_commit();
   }
 #pragma unroll
-  for (int r = 0; r < kQPerThread; ++r) q_s[tid + r * kThreads] = qv[r];
+  for (int r = 0; r < kQPerThread; ++r) {
+    if (tid + r * kThreads < G * D) q_s[tid + r * kThreads] = qv[r];
+  }
   __syncthreads();
 
-  uint4* frag = frag_all + warp * (D / 16) * 32;
+  // The lane's fragment slot (frag_halves): with one half, lanes 16-31 read lanes
+  // 0-15's and fold (without storing) the same heads, so that their rows' scores, maxima
+  // and rescale votes are lanes 0-15's and never reach a head of the group.
+  uint4* frag = frag_all + (warp * H + (lane >> 4) % H) * D + (lane & 15);
+  const bool frag_writer = H == 2 || lane < 16;
+  const float* qhead = q_s + min(H == 2 ? g : g & 3, G - 1) * D;
   // o sums the pages of the current value block (CSTQ scales not applied, sum p lo kept
   // apart in lo0 / lo1 for heads 2t4 / 2t4 + 1); flush() adds s_c (o + lo) into the
   // warp's finished sums `done` in shared memory when the block changes. done is kept at
@@ -281,6 +318,7 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
   uint32_t cur_kp = 0xffffffffu, cur_vs = kUnscaled;
   int cur_kbits = 0;
   auto flush = [&] {
+    fold_split_columns<D, SPLIT>(o);
     const float mr0 = __shfl_sync(0xffffffffu, m_run, 8 * t4), mr1 = __shfl_sync(0xffffffffu, m_run, 8 * t4 + 4);
     const float f0 = mf0 == -INFINITY ? 0.0f : ptx::ex2(mf0 - mr0), f1 = mf1 == -INFINITY ? 0.0f : ptx::ex2(mf1 - mr1);
     const __half2* vs = reinterpret_cast<const __half2*>(reinterpret_cast<const uint4*>(p.pool) + cur_vs);
@@ -307,14 +345,14 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     ptx::cp_async_commit();  // possibly empty: keeps one group per page
     ptx::cp_async_wait<STAGES - 1>();
     __syncwarp();  // page k's copies by every lane are visible to the warp
-    const KvPage pg = desc[k % 64];
+    const KvPage pg = desc[k % kDescRing];
     if (pg.kbits != cur_kbits || pg.kp != cur_kp) {
       if (pg.kbits == 2) {
-        inv_up = fold_query<D, 2>(q_s, frag, pg, p.pool, p.scale_log2, lane, &bias);
+        inv_up = fold_query<D, 2>(qhead, frag, frag_writer, pg, p.pool, p.scale_log2, lane, &bias);
       } else if (pg.kbits == 4) {
-        inv_up = fold_query<D, 4>(q_s, frag, pg, p.pool, p.scale_log2, lane, &bias);
+        inv_up = fold_query<D, 4>(qhead, frag, frag_writer, pg, p.pool, p.scale_log2, lane, &bias);
       } else {
-        inv_up = fold_query<D, 16>(q_s, frag, pg, p.pool, p.scale_log2, lane, &bias);
+        inv_up = fold_query<D, 16>(qhead, frag, frag_writer, pg, p.pool, p.scale_log2, lane, &bias);
       }
       cur_kbits = pg.kbits, cur_kp = pg.kp;
     }
@@ -327,25 +365,25 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     }
     if (!BLOCK_SUMS || pg.scratch == kUnstaged) {  // without BLOCK_SUMS every page is fp16 (p.quantized)
       // Window tracking: head g's scores of a window page (fp16) are kept for the merge.
-      float* score_out = window_score_slots(p, pair, p_begin + warp + kWarps * k);
+      float* score_out = window_score_slots(p, pair, p_begin + warp + page_of(k));
       if (score_out != nullptr) score_out = g < G ? score_out + g * p.win_stride : nullptr;
-      page_pass<D, 16, 16, kPlainValues>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1,
+      page_pass<D, 16, 16, kPlainValues, SPLIT>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1,
                                          score_out);
     } else {
       const PageSrc src = staged_src(stages + (k % STAGES) * sv, D);
       switch (pg.scratch) {
-        case 0: page_pass<D, 2, 2, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 1: page_pass<D, 2, 2, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 2: page_pass<D, 2, 2, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 3: page_pass<D, 2, 4, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 4: page_pass<D, 2, 4, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 5: page_pass<D, 2, 4, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 6: page_pass<D, 4, 2, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 7: page_pass<D, 4, 2, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 8: page_pass<D, 4, 2, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 9: page_pass<D, 4, 4, kPlainValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 10: page_pass<D, 4, 4, kCstqValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        default: page_pass<D, 4, 4, kGroupedValues>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 0: page_pass<D, 2, 2, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 1: page_pass<D, 2, 2, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 2: page_pass<D, 2, 2, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 3: page_pass<D, 2, 4, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 4: page_pass<D, 2, 4, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 5: page_pass<D, 2, 4, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 6: page_pass<D, 4, 2, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 7: page_pass<D, 4, 2, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 8: page_pass<D, 4, 2, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 9: page_pass<D, 4, 4, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 10: page_pass<D, 4, 4, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        default: page_pass<D, 4, 4, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
       }
     }
     __syncwarp();  // the stage is refilled by the next iteration's issue
@@ -361,6 +399,7 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
     flush();  // the last block: done now holds the warp's sums at m_run
   } else {
     __syncthreads();  // every warp is done with its fragments: their space takes the sums
+    fold_split_columns<D, SPLIT>(o);
     done_all = reinterpret_cast<float*>(frag_all);
     done = done_all + warp * G * D;
     const int h0 = 2 * t4, h1 = 2 * t4 + 1;
@@ -390,39 +429,43 @@ __global__ void __launch_bounds__(kThreads, D >= 256 ? 1 : 3) decode_mma_kernel(
   }
 }
 
-inline size_t smem_bytes(int d, int groups, int stages, int block_sums_g) {
-  return size_t(kHeads) * d * 4 + size_t(kWarps) * d * 32 + size_t(kWarps) * kHeads * 2 * 4 +
-         size_t(kWarps) * 64 * sizeof(KvPage) + size_t(kWarps) * stages * stage_vectors(d, groups) * 16 +
-         size_t(kWarps) * block_sums_g * d * 4;
+// The kernel's layout (decode_mma_kernel's pointers, in order) for group g.
+inline size_t smem_bytes(int d, int g, int groups, int stages, bool block_sums) {
+  return size_t((g * d + 3) & ~3) * 4 + size_t(kWarps) * frag_halves(g) * d * 16 + size_t(kWarps) * kHeads * 2 * 4 +
+         size_t(kWarps) * kDescRing * sizeof(KvPage) + size_t(kWarps) * stages * stage_vectors(d, groups) * 16 +
+         (block_sums ? size_t(kWarps) * g * d * 4 : 0);
 }
 
 // Raises the kernel's dynamic shared-memory limit to at least `smem` (never lowers it:
 // a launch of a smaller configuration must not break a larger one's).
-template <int D, bool BLOCK_SUMS>
+template <int D, bool BLOCK_SUMS, bool SPLIT>
 cudaError_t allow_smem(size_t smem) {
   static size_t raised = 48 * 1024;  // the default dynamic limit
   if (smem <= raised) return cudaSuccess;
-  const cudaError_t e = cudaFuncSetAttribute(decode_mma_kernel<D, BLOCK_SUMS>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  const auto kernel = decode_mma_kernel<D, BLOCK_SUMS, SPLIT>;
+  // (The carve-out is the driver's: forcing all of L1 into shared memory made the fp16
+  // kernel, whose pages are read through L1, 4% slower at batch 256.)
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(smem));
   if (e == cudaSuccess) raised = smem;
   return e;
 }
 
-template <int D, bool BLOCK_SUMS>
+template <int D, bool BLOCK_SUMS, bool SPLIT>
 cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
-  const size_t smem = smem_bytes(D, p.groups, kStages, BLOCK_SUMS ? p.g : 0);
-  if (const cudaError_t e = allow_smem<D, BLOCK_SUMS>(smem); e != cudaSuccess) return e;
+  const size_t smem = smem_bytes(D, p.g, p.groups, kStages, BLOCK_SUMS);
+  if (const cudaError_t e = allow_smem<D, BLOCK_SUMS, SPLIT>(smem); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
-  return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS>, grid, kThreads, smem, s, p);
+  return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS, SPLIT>, grid, kThreads, smem, s, p);
 }
 
 // CTAs per SM of the kernel for p (1 when the runtime cannot say).
-template <int D, bool BLOCK_SUMS>
+template <int D, bool BLOCK_SUMS, bool SPLIT>
 int resident_kernel(const DecodeParams& p) {
   int n = 0;
-  const size_t smem = smem_bytes(D, p.groups, kStages, BLOCK_SUMS ? p.g : 0);
-  if (allow_smem<D, BLOCK_SUMS>(smem) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_mma_kernel<D, BLOCK_SUMS>, kThreads, smem) !=
+  const size_t smem = smem_bytes(D, p.g, p.groups, kStages, BLOCK_SUMS);
+  if (allow_smem<D, BLOCK_SUMS, SPLIT>(smem) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_mma_kernel<D, BLOCK_SUMS, SPLIT>, kThreads, smem) !=
           cudaSuccess) {
     (void)cudaGetLastError();
     return 1;
@@ -430,13 +473,17 @@ int resident_kernel(const DecodeParams& p) {
   return n > 0 ? n : 1;
 }
 
-// f(D, BLOCK_SUMS) with both as std::integral_constant for the kernel configuration p
-// runs (head_dim D; BLOCK_SUMS: the cache holds codes): the one place the runtime shape
-// picks a build (C++17: the CUDA sources are built as such).
+// f(D, BLOCK_SUMS, SPLIT) as std::integral_constants for the kernel configuration p
+// runs (head_dim D; BLOCK_SUMS: the cache holds codes; SPLIT: groups of at most 4
+// heads): the one place the runtime shape picks a build (C++17: the CUDA sources are
+// built as such).
 template <typename F>
 auto with_kernel(const DecodeParams& p, F&& f) {
+  const auto by_split = [&](auto d, auto sums) {
+    return frag_halves(p.g) == 1 ? f(d, sums, std::true_type{}) : f(d, sums, std::false_type{});
+  };
   const auto by_sums = [&](auto d) {
-    return p.quantized ? f(d, std::true_type{}) : f(d, std::false_type{});
+    return p.quantized ? by_split(d, std::true_type{}) : by_split(d, std::false_type{});
   };
   if (p.d == 64) return by_sums(std::integral_constant<int, 64>{});
   if (p.d == 128) return by_sums(std::integral_constant<int, 128>{});
@@ -444,7 +491,9 @@ auto with_kernel(const DecodeParams& p, F&& f) {
 }
 
 inline int resident_split(const DecodeParams& p) {
-  return with_kernel(p, [&](auto d, auto sums) { return resident_kernel<decltype(d)::value, decltype(sums)::value>(p); });
+  return with_kernel(p, [&](auto d, auto sums, auto split) {
+    return resident_kernel<decltype(d)::value, decltype(sums)::value, decltype(split)::value>(p);
+  });
 }
 
 // The tensor-core kernel serves every head_dim and GQA group of the SIMT one except
@@ -452,8 +501,8 @@ inline int resident_split(const DecodeParams& p) {
 inline bool supported(const DecodeParams& p) { return p.g <= kHeads && p.groups <= p.d / 16; }
 
 inline cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
-  return with_kernel(p, [&](auto d, auto sums) {
-    return launch_kernel<decltype(d)::value, decltype(sums)::value>(p, pairs, s);
+  return with_kernel(p, [&](auto d, auto sums, auto split) {
+    return launch_kernel<decltype(d)::value, decltype(sums)::value, decltype(split)::value>(p, pairs, s);
   });
 }
 

@@ -151,7 +151,7 @@ static_assert(fold_slots_match<64, 2>() && fold_slots_match<128, 2>() && fold_sl
               fold_slots_match<64, 4>() && fold_slots_match<128, 4>() && fold_slots_match<256, 4>() &&
               fold_slots_match<64, 16>() && fold_slots_match<128, 16>() && fold_slots_match<256, 16>());
 
-// The folded query of a warp as A fragments: frag[kk][lane] = (hi, lo, hi, lo) of head g
+// The folded query of a warp as A fragments: frag[16 kk] = (hi, lo, hi, lo) of head g
 // at the channels of the thread's key registers 2kk and 2kk + 1, each fq_c = q_c step_c
 // scale log2(e) (q_c scale log2(e) for fp16 keys) times 2^-s, s = the bit offset of the
 // channel's codes in its register (code_shift: the code registers hold code 2^(s - 24)),
@@ -163,12 +163,16 @@ static_assert(fold_slots_match<64, 2>() && fold_slots_match<128, 2>() && fold_sl
 // 16-byte loads issued together: one memory latency per fold. Loading them per channel
 // inside the loops (the first form) chained ~8 latencies and was a fifth of the stall
 // samples at batch 8 (ncu), where every CTA folds once or twice for a few pages.
+//
+// frag is the lane's own slot (frag_slot): kk's fragment at frag[16 kk]. qhead is the
+// query of the lane's head (head g, or the group's last head for rows g >= G, so that
+// every row holds finite values); only `writer` lanes store (frag_slot).
 template <int D, int BITS>
-__device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, const uint8_t* pool,
-                            float scale_log2, int lane, float* bias) {
+__device__ float fold_query(const float* qhead, uint4* frag, bool writer, const KvPage& pg,
+                            const uint8_t* pool, float scale_log2, int lane, float* bias) {
   constexpr int CH = D / 4, NV = CH / 8;
-  const int g = lane >> 2, t4 = lane & 3;
-  const float* qrow = q_s + g * D + CH * t4;
+  const int t4 = lane & 3;
+  const float* qrow = qhead + CH * t4;
   float f[CH], acc = 0.0f;
   if constexpr (BITS == 16) {
 #pragma unroll
@@ -209,7 +213,7 @@ __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, con
       part[2 * h] = h2_bits(hi);
       part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));
     }
-    frag[kk * 32 + lane] = make_uint4(part[0], part[1], part[2], part[3]);
+    if (writer) frag[kk * 16] = make_uint4(part[0], part[1], part[2], part[3]);
   }
   __syncwarp();
   return ldexpf(1.0f, (BITS == 16 ? 0 : 24) - e);
@@ -217,12 +221,12 @@ __device__ float fold_query(const float* q_s, uint4* frag, const KvPage& pg, con
 
 // Where a page's codes and parameters are read from: its stage in shared memory
 // (quantized pages, copied ahead by cp.async; keys swizzled, see key_slot) or the pool
-// (fp16 pages). vs (CSTQ scales) is read only for CSTQ pages.
+// (fp16 pages). CSTQ's channel scales are not here: they apply once per block
+// (decode_mma.cuh, flush).
 struct PageSrc {
   const uint4* k;
   const uint4* v;
   const __half* vp;
-  const __half2* vs;
   bool swizzled;
 };
 
@@ -288,7 +292,7 @@ __device__ __forceinline__ void page_keys(const PageSrc& src, const uint4* frag,
     }
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      const uint4 a = frag[kk * 32 + lane];
+      const uint4 a = frag[kk * 16];
 #pragma unroll
       for (int n = 0; n < NB; ++n) {
         mma16816(c[n0 + n], a.x, a.y, a.z, a.w, key_reg<BITS, RPW>(w[n], 2 * kk),
@@ -335,7 +339,11 @@ __device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, ui
 // sum p lo to the caller (one scalar per head, page_values_any), and CSTQ's channel
 // scales wait for the end of the block (decode_mma.cuh, flush): the mma accumulates
 // straight into o.
-template <int D, int BITS, int VK>
+// SPLIT (groups of at most 4 heads): B's columns 0-3 are the hi parts of heads 0-3 and
+// columns 4-7 their residuals (bh as page_values_any selects it, bl unused), so one MMA
+// per K-tile instead of two; o's columns 4-7 are added to 0-3 when a block ends
+// (decode_mma.cuh, fold_split_columns).
+template <int D, int BITS, int VK, bool SPLIT>
 __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
                                             const uint32_t (&bh)[4], const uint32_t (&bl)[4],
                                             float plo0, float plo1, int lane, float (&o)[D / 16][4]) {
@@ -352,7 +360,9 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
 #pragma unroll
       for (int kt = 0; kt < 2; ++kt) {
         mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
-        mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+        if constexpr (!SPLIT) {
+          mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+        }
       }
       o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
       o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
@@ -360,7 +370,9 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
 #pragma unroll
       for (int kt = 0; kt < 2; ++kt) {
         mma16816(o[m], ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
-        mma16816(o[m], ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+        if constexpr (!SPLIT) {
+          mma16816(o[m], ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+        }
       }
     }
   }
@@ -369,8 +381,10 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
 // VBITS: the page's value bits (16: fp16 values); VK: its ValueKind (groupwise values
 // have several parameter groups per token, the others one group of all D channels).
 // lo0 / lo1 collect sum p lo of heads 2t4 / 2t4 + 1 (every channel's share, added to
-// o when the block ends) for tokenwise and CSTQ values.
-template <int D, int VBITS, int VK>
+// o when the block ends) for tokenwise and CSTQ values. SPLIT: see page_values; lanes
+// 16-31 (B columns 4-7) mirror heads 0-3 (decode_mma.cuh, frag_halves) and supply their
+// residuals; their lo0 / lo1 stay zero (the lows belong to the hi columns once).
+template <int D, int VBITS, int VK, bool SPLIT>
 __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage& pg,
                                                 const float (&pr)[4][2], int lane,
                                                 float (&o)[D / 16][4], float& lo0, float& lo1) {
@@ -427,9 +441,16 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
       plo0 = __shfl_sync(0xffffffffu, plo, 8 * t4);
       plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4);
     }
+    if constexpr (SPLIT) {
+      if (lane >= 16) {
+#pragma unroll
+        for (int a = 0; a < 4; ++a) bh[a] = bl[a];
+      }
+      if (t4 >= 2) plo0 = plo1 = 0.0f;
+    }
     if constexpr (quant && !GROUPED) lo0 += plo0, lo1 += plo1;
     const int m0 = gi * tiles, m1 = m0 + tiles;
-    page_values<D, VBITS, VK>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
+    page_values<D, VBITS, VK, SPLIT>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
   }
 }
 
