@@ -10,11 +10,12 @@
 // parameters) and its work is short, so a warp that loads a page and then computes it
 // waits a full memory latency per page: the first version of this kernel did, and
 // reached only ~10% of the copy bandwidth. Here every warp copies its pages STAGES - 1
-// ahead into its own ring of shared-memory stages with cp.async (keys, values, value
-// parameters and CSTQ scales; 16-byte copies, no registers held), so each SM keeps
-// tens of KB in flight while it computes. fp16 pages (ZipCache's window, a few per
-// list) are too big for a stage and are read from the pool directly. Descriptors come
-// 32 at a time into a 64-entry ring per warp, one batch ahead of the copies.
+// ahead into its own ring of shared-memory stages with cp.async (keys, values and value
+// parameters; 16-byte copies, no registers held), so each SM keeps tens of KB in flight
+// while it computes. fp16 pages (ZipCache's window, a few per list) are too big for a
+// stage and are read from the pool directly; a warp takes them first (its pages are
+// walked from the end of the list). Descriptors come 32 at a time into a 64-entry ring
+// per warp, one batch ahead of the copies.
 #pragma once
 #include <cuda_fp16.h>
 
@@ -40,8 +41,8 @@ __device__ __forceinline__ int value_groups(const KvPage& pg) {
 
 // A stage holds, in 16-byte vectors: keys [0, D) (at most 4 bits: D vectors), values
 // [D, 2D), value parameters [2D, 2D + 8 groups). CSTQ's channel scales are not staged:
-// they apply once per block (flush, from the pool), and their 256 bytes per stage were
-// part of what kept a fourth CTA off an SM (smem_bytes).
+// they apply once per block (flush reads them from the pool), so a copy per page and
+// 256 bytes per stage were waste.
 __host__ __device__ inline int stage_vectors(int d, int groups) { return 2 * d + 8 * (groups > 1 ? groups : 1); }
 
 // A page goes through a stage when both its keys and values are codes of at most 4 bits.
