@@ -97,9 +97,9 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
 }
 
 // Sources of a staged page (in its stage; no CSTQ scales there, see stage_vectors) and
-// of an fp16 page (in the pool). Built in
-// separate branches so that the compiler keeps shared-memory pointers as such (one
-// PageSrc for both kinds made every load a generic one with 64-bit addressing).
+// of an fp16 page (in the pool). Built in separate branches so that the compiler keeps
+// shared-memory pointers as such (one PageSrc for both kinds made every load a generic
+// one with 64-bit addressing).
 __device__ __forceinline__ PageSrc staged_src(const uint4* st, int d) {
   return {st, st + d, reinterpret_cast<const __half*>(st + 2 * d), true};
 }
@@ -368,8 +368,8 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       // Window tracking: head g's scores of a window page (fp16) are kept for the merge.
       float* score_out = window_score_slots(p, pair, p_begin + warp + page_of(k));
       if (score_out != nullptr) score_out = g < G ? score_out + g * p.win_stride : nullptr;
-      page_pass<D, 16, 16, kPlainValues, SPLIT>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1,
-                                         score_out);
+      page_pass<D, 16, 16, kPlainValues, SPLIT>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o,
+                                                lo0, lo1, score_out);
     } else {
       const PageSrc src = staged_src(stages + (k % STAGES) * sv, D);
       switch (pg.scratch) {

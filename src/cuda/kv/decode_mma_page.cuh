@@ -164,9 +164,10 @@ static_assert(fold_slots_match<64, 2>() && fold_slots_match<128, 2>() && fold_sl
 // inside the loops (the first form) chained ~8 latencies and was a fifth of the stall
 // samples at batch 8 (ncu), where every CTA folds once or twice for a few pages.
 //
-// frag is the lane's own slot (frag_slot): kk's fragment at frag[16 kk]. qhead is the
-// query of the lane's head (head g, or the group's last head for rows g >= G, so that
-// every row holds finite values); only `writer` lanes store (frag_slot).
+// frag is the lane's own slot (decode_mma.cuh, frag_halves): kk's fragment at
+// frag[16 kk]. qhead is the query of the lane's head (head g, or the group's last head
+// for rows g >= G, so that every row holds finite values); only `writer` lanes store
+// (lanes 16-31 of a one-half layout read lanes 0-15's slots).
 template <int D, int BITS>
 __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const KvPage& pg,
                             const uint8_t* pool, float scale_log2, int lane, float* bias) {
