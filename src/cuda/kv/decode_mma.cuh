@@ -115,7 +115,7 @@ __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& p
 // memory (fp16 pages), so that loads need no generic addressing.
 // score_out: when not null, head g's scores of the page's tokens are also stored there
 // (window tracking: DecodeParams::window).
-template <int D, int KBITS, int VBITS, int VK, bool SPLIT>
+template <int D, int KBITS, int VBITS, int VK, bool SPLIT, bool UNITS = true>
 __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, const uint4* frag,
                                           float inv_up, float bias, int lane, float& m_run,
                                           float& l_part, float (&o)[D / 16][4], float& lo0, float& lo1,
@@ -179,7 +179,7 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
     }
   }
   // ---- p.v ----
-  page_values_any<D, VBITS, VK, SPLIT>(src, pg, pr, lane, o, lo0, lo1);
+  page_values_any<D, VBITS, VK, SPLIT, UNITS>(src, pg, pr, lane, o, lo0, lo1);
 }
 
 // cur_vs of pages without channel scales (fp16, tokenwise, groupwise values).
@@ -301,7 +301,8 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   const bool frag_writer = H == 2 || lane < 16;
   const float* qhead = q_s + min(H == 2 ? g : g & 3, G - 1) * D;
   // o sums the pages of the current value block (CSTQ scales not applied, sum p lo kept
-  // apart in lo0 / lo1 for heads 2t4 / 2t4 + 1); flush() adds s_c (o + lo) into the
+  // apart in lo0 / lo1 for heads 2t4 / 2t4 + 1; o in units of 2^-kValueUnitLog2 when
+  // BLOCK_SUMS, decode_mma_page.cuh); flush() adds s_c (o 2^18 + lo) into the
   // warp's finished sums `done` in shared memory when the block changes. done is kept at
   // the running max of the last flush (mf0 / mf1) and rescaled only then, so the
   // per-page work of a CSTQ block is the mma alone (it was an add and a multiply-add
@@ -319,6 +320,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   uint32_t cur_kp = 0xffffffffu, cur_vs = kUnscaled;
   int cur_kbits = 0;
   auto flush = [&] {
+    constexpr float kUnit = float(1 << kValueUnitLog2);  // o's units (page_values_any)
     fold_split_columns<D, SPLIT>(o);
     const float mr0 = __shfl_sync(0xffffffffu, m_run, 8 * t4), mr1 = __shfl_sync(0xffffffffu, m_run, 8 * t4 + 4);
     const float f0 = mf0 == -INFINITY ? 0.0f : ptx::ex2(mf0 - mr0), f1 = mf1 == -INFINITY ? 0.0f : ptx::ex2(mf1 - mr1);
@@ -329,12 +331,12 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       const int ch = 2 * (8 * m + g);
       const float2 sc = cur_vs == kUnscaled ? make_float2(1.0f, 1.0f) : __half22float2(vs[8 * m + g]);
       if (h0 < G) {
-        done[h0 * D + ch] = fmaf(done[h0 * D + ch], f0, sc.x * (o[m][0] + lo0));
-        done[h0 * D + ch + 1] = fmaf(done[h0 * D + ch + 1], f0, sc.y * (o[m][2] + lo0));
+        done[h0 * D + ch] = fmaf(done[h0 * D + ch], f0, sc.x * fmaf(o[m][0], kUnit, lo0));
+        done[h0 * D + ch + 1] = fmaf(done[h0 * D + ch + 1], f0, sc.y * fmaf(o[m][2], kUnit, lo0));
       }
       if (h1 < G) {
-        done[h1 * D + ch] = fmaf(done[h1 * D + ch], f1, sc.x * (o[m][1] + lo1));
-        done[h1 * D + ch + 1] = fmaf(done[h1 * D + ch + 1], f1, sc.y * (o[m][3] + lo1));
+        done[h1 * D + ch] = fmaf(done[h1 * D + ch], f1, sc.x * fmaf(o[m][1], kUnit, lo1));
+        done[h1 * D + ch + 1] = fmaf(done[h1 * D + ch + 1], f1, sc.y * fmaf(o[m][3], kUnit, lo1));
       }
       o[m][0] = o[m][1] = o[m][2] = o[m][3] = 0.0f;
     }
@@ -368,7 +370,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       // Window tracking: head g's scores of a window page (fp16) are kept for the merge.
       float* score_out = window_score_slots(p, pair, p_begin + warp + page_of(k));
       if (score_out != nullptr) score_out = g < G ? score_out + g * p.win_stride : nullptr;
-      page_pass<D, 16, 16, kPlainValues, SPLIT>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o,
+      page_pass<D, 16, 16, kPlainValues, SPLIT, BLOCK_SUMS>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o,
                                                 lo0, lo1, score_out);
     } else {
       const PageSrc src = staged_src(stages + (k % STAGES) * sv, D);

@@ -17,12 +17,21 @@
 //   hi and residual (two MMAs), C = channels x heads in fp32, accumulated over the
 //   pages of a block; sum p lo is one scalar per head, and s_c is applied once per
 //   block (decode_mma.cuh, flush) instead of per page.
-// Codes to fp16 exactly. Values: a b-bit code at bit s of a 16-bit half-word, masked in
-// place and ORed into 0x6400 (1024.0), is the half 1024 + code 2^s (s + b <= 10); one
-// HFMA2 with (2^-s, -1024 2^-s) leaves the integer code. Keys: the code masked in place
-// alone, exponent field zero, is the fp16 subnormal code 2^(s - 24) exactly (the tensor
-// cores take fp16 subnormals at full precision), so one LOP3 per two codes; the
-// 2^(24 - s) of each channel is folded into the query (fold_query) instead.
+// Codes to fp16 exactly, as subnormals: a b-bit code masked in place at bit s of a
+// 16-bit half-word, exponent field zero, is the fp16 subnormal code 2^(s - 24), so one
+// LOP3 (or a plain AND) per two codes. The tensor cores take subnormals, but they seem to
+// align a product by its inputs' exponent fields, so a code with k leading zeros below
+// mantissa bit 9 costs k bits of the sum (docs/benchmarks.md, session 11: codes at bits
+// 0-7 made the errors ten times larger). Keys: the code masked where it lies (the fold
+// precision is the query's); the 2^(24 - s) of each channel is folded into the query
+// (fold_query). Values: every code is first moved to the top of the mantissa (2-bit
+// codes to bit 6 or 8, 4-bit codes to bit 4) by a rotation or shift per register pair,
+// and each register's 2^(24 - s) is folded into B (value_b_scale): the value MMAs sum
+// in units of 2^-kValueUnitLog2 (their products are p step code 2^-18), so that B
+// never overflows fp16 (p <= 1, a 2-bit step <= 131008 / 3, a 4-bit one times 4 <=
+// 4 x 131008 / 15). fp16 value pages sum in plain units and are scaled into o.
+// (The former form, 1024 + code as a biased half and one HFMA2 per two codes to
+// subtract the bias, spent a third of the value side's instructions on that HFMA2.)
 //
 // Token order. The key MMA's output fragment (thread (g, t4) = lane (4g + t4) holds
 // head g, columns 2t4 and 2t4 + 1 of each 8-token N-tile) is used directly as the value
@@ -53,20 +62,10 @@ __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1
 __device__ __forceinline__ uint32_t h2_bits(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 __device__ __forceinline__ __half2 bits_h2(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
 
-// Two codes (bits [s, s + BITS) of each half-word of `src`) as a half2 of the codes.
-template <int BITS, int S>
-__device__ __forceinline__ uint32_t code_pair(uint32_t src) {
-  constexpr uint32_t mask = ((1u << BITS) - 1u) << S;
-  constexpr uint32_t mul = uint32_t(15 - S) << 10;               // 2^-S
-  constexpr uint32_t add = 0x8000u | (uint32_t(25 - S) << 10);   // -1024 2^-S
-  // (src & mask) | 0x64006400 as ONE lop3: left to itself the compiler emits an AND and
-  // an OR (two immediates do not fit one LOP3), a third of the page's instructions.
-  uint32_t x;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(x) : "r"(src), "n"(mask | (mask << 16)), "r"(0x64006400u));
-  return h2_bits(__hfma2(bits_h2(x), bits_h2(mul | (mul << 16)), bits_h2(add | (add << 16))));
-}
+// Units of the quantized value MMAs' sums: 2^-kValueUnitLog2 (see the header comment).
+constexpr int kValueUnitLog2 = 18;
 
-// Bit offset within its half-word of the codes of register A (word_reg / key_word_reg).
+// Bit offset within its half-word of the key codes of register A (key_word_reg).
 template <int BITS>
 __host__ __device__ constexpr int code_shift(int a) {
   return BITS == 4 ? 4 * (a % 2) : BITS == 2 ? 2 * (a < 5 ? a : a - 5) : 0;
@@ -91,16 +90,20 @@ __device__ __forceinline__ uint32_t key_word_reg(uint32_t w) {
   }
 }
 
-// Register A of a code word: elements (A, A + per-half) as a half2 of the integer codes.
-// 4 bits: A = 0..3, 2 bits: A = 0..7. fp16 words are their own register.
-template <int BITS, int A>
-__device__ __forceinline__ uint32_t word_reg(uint32_t w) {
-  if constexpr (BITS == 16) {
-    return w;
-  } else {
-    return code_pair<BITS, code_shift<BITS>(A)>(code_source<BITS, A>(w));
-  }
+// Value registers: where register a's codes sit in each half-word (value_regs), and
+// the factor 2^(24 - s - kValueUnitLog2) its B carries.
+template <int BITS>
+__host__ __device__ constexpr int value_code_shift(int a) {
+  return BITS == 2 ? (a % 2 == 0 ? 6 : 8) : 4;
 }
+template <int BITS>
+__host__ __device__ constexpr float value_b_scale(int a) {
+  return BITS == 16 ? 1.0f : value_code_shift<BITS>(a) == 8 ? 0.25f : value_code_shift<BITS>(a) == 6 ? 1.0f : 4.0f;
+}
+static_assert(24 - value_code_shift<2>(0) - kValueUnitLog2 == 0 && 24 - value_code_shift<2>(1) - kValueUnitLog2 == -2 &&
+              24 - value_code_shift<4>(0) - kValueUnitLog2 == 2, "value_b_scale = 2^(24 - s - kValueUnitLog2)");
+
+__device__ __forceinline__ uint32_t rotl(uint32_t x, int n) { return __funnelshift_l(x, x, n); }
 
 // The token behind value-fragment element (t4, a, i), by the page's value bits (see
 // the header comment): 4 bits: word (t4 % 2) of 16-token chunk t4 / 2 holds tokens
@@ -323,17 +326,28 @@ __device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, ui
       words = reinterpret_cast<const uint32_t*>(vbase + p);
       wa = t4 >> 1;
     }
-    uint32_t x = words[wa], y = words[wa + 2];
-    if constexpr (BITS == 2) {
-      const int sh = 8 * (t4 & 1);
-      x >>= sh, y >>= sh;
+    const uint32_t x = words[wa], y = words[wa + 2];
+    if constexpr (BITS == 4) {
+      // Register a's codes lie at bit 4a of each half-word: each moved to bit 4 (the
+      // shifts carry nothing across the halves into bits 4-7 / 20-23).
+      constexpr uint32_t mask = 0x00F000F0u;
+      ra[0] = (x << 4) & mask, ra[1] = x & mask, ra[2] = (x >> 4) & mask, ra[3] = (x >> 8) & mask;
+      rb[0] = (y << 4) & mask, rb[1] = y & mask, rb[2] = (y >> 4) & mask, rb[3] = (y >> 8) & mask;
+    } else {
+      // Register a's codes lie at bit 8 (t4 % 2) + 2a of each half-word: rotations by
+      // r1 (left 6 or right 2) put registers 0 and 1 at bits 6 and 8, by r1 - 4 registers
+      // 2 and 3 (the rotated bits 6-9 / 22-25 always come from the same half-word).
+      constexpr uint32_t lo_mask = 0x00C000C0u, hi_mask = 0x03000300u;
+      const int r1 = (t4 & 1) ? 30 : 6, r2 = r1 - 4;
+      const uint32_t x1 = rotl(x, r1), x2 = rotl(x, r2), y1 = rotl(y, r1), y2 = rotl(y, r2);
+      ra[0] = x1 & lo_mask, ra[1] = x1 & hi_mask, ra[2] = x2 & lo_mask, ra[3] = x2 & hi_mask;
+      rb[0] = y1 & lo_mask, rb[1] = y1 & hi_mask, rb[2] = y2 & lo_mask, rb[3] = y2 & hi_mask;
     }
-    ra[0] = word_reg<BITS, 0>(x), ra[1] = word_reg<BITS, 1>(x);
-    ra[2] = word_reg<BITS, 2>(x), ra[3] = word_reg<BITS, 3>(x);
-    rb[0] = word_reg<BITS, 0>(y), rb[1] = word_reg<BITS, 1>(y);
-    rb[2] = word_reg<BITS, 2>(y), rb[3] = word_reg<BITS, 3>(y);
   }
 }
+// The registers' code positions are value_code_shift's.
+static_assert(value_code_shift<2>(0) == 6 && value_code_shift<2>(1) == 8 && value_code_shift<2>(2) == 6 &&
+              value_code_shift<2>(3) == 8 && value_code_shift<4>(3) == 4);
 
 // o[m] (channels x heads) += the page's p.v over M-tiles [m0, m1) with B = (bh, bl).
 // Groupwise values add their group's plo (heads 2t4, 2t4 + 1) here; the others leave
@@ -344,7 +358,7 @@ __device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, ui
 // columns 4-7 their residuals (bh as page_values_any selects it, bl unused), so one MMA
 // per K-tile instead of two; o's columns 4-7 are added to 0-3 when a block ends
 // (decode_mma.cuh, fold_split_columns).
-template <int D, int BITS, int VK, bool SPLIT>
+template <int D, int BITS, int VK, bool SPLIT, bool UNITS>
 __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
                                             const uint32_t (&bh)[4], const uint32_t (&bl)[4],
                                             float plo0, float plo1, int lane, float (&o)[D / 16][4]) {
@@ -365,8 +379,14 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
           mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
         }
       }
-      o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
-      o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
+      if constexpr (BITS == 16 && UNITS) {  // fp16 values into the quantized pages' units
+        constexpr float unit = 1.0f / float(1 << kValueUnitLog2);
+        o[m][0] = fmaf(t[0], unit, o[m][0]), o[m][1] = fmaf(t[1], unit, o[m][1]);
+        o[m][2] = fmaf(t[2], unit, o[m][2]), o[m][3] = fmaf(t[3], unit, o[m][3]);
+      } else {
+        o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
+        o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
+      }
     } else {
 #pragma unroll
       for (int kt = 0; kt < 2; ++kt) {
@@ -385,7 +405,10 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
 // o when the block ends) for tokenwise and CSTQ values. SPLIT: see page_values; lanes
 // 16-31 (B columns 4-7) mirror heads 0-3 (decode_mma.cuh, frag_halves) and supply their
 // residuals; their lo0 / lo1 stay zero (the lows belong to the hi columns once).
-template <int D, int VBITS, int VK, bool SPLIT>
+// UNITS: o is in the quantized pages' units, 2^-kValueUnitLog2 (always for quantized
+// pages; fp16 pages are scaled into them in a cache that holds quantized pages too),
+// while lo0 / lo1 stay plain: flush() takes o 2^kValueUnitLog2 + lo.
+template <int D, int VBITS, int VK, bool SPLIT, bool UNITS>
 __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage& pg,
                                                 const float (&pr)[4][2], int lane,
                                                 float (&o)[D / 16][4], float& lo0, float& lo1) {
@@ -410,7 +433,10 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
 #pragma unroll
         for (int a = 0; a < 4; ++a) {
 #pragma unroll
-          for (int i = 0; i < 2; ++i) lo[a][i] = __half2float(lh[a + 4 * i]), st[a][i] = __half2float(sh[a + 4 * i]);
+          for (int i = 0; i < 2; ++i) {
+            lo[a][i] = __half2float(lh[a + 4 * i]);
+            st[a][i] = __half2float(sh[a + 4 * i]) * value_b_scale<4>(a);  // exact: x 4, no overflow
+          }
         }
       } else {  // tokens b + a + 8 i, b = 16 (t4 / 2) + 4 (t4 % 2): two 8-byte runs
         const int b = 16 * (t4 >> 1) + 4 * (t4 & 1);
@@ -421,7 +447,7 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
           const __half* lh = reinterpret_cast<const __half*>(&l2);
           const __half* sh = reinterpret_cast<const __half*>(&s2);
 #pragma unroll
-          for (int a = 0; a < 4; ++a) lo[a][i] = __half2float(lh[a]), st[a][i] = __half2float(sh[a]);
+          for (int a = 0; a < 4; ++a) lo[a][i] = __half2float(lh[a]), st[a][i] = __half2float(sh[a]) * value_b_scale<2>(a);
         }
       }
     }
@@ -450,8 +476,12 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
       if (t4 >= 2) plo0 = plo1 = 0.0f;
     }
     if constexpr (quant && !GROUPED) lo0 += plo0, lo1 += plo1;
+    if constexpr (GROUPED) {  // added to o per page: into o's units
+      constexpr float unit = 1.0f / float(1 << kValueUnitLog2);
+      plo0 *= unit, plo1 *= unit;
+    }
     const int m0 = gi * tiles, m1 = m0 + tiles;
-    page_values<D, VBITS, VK, SPLIT>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
+    page_values<D, VBITS, VK, SPLIT, UNITS>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
   }
 }
 
