@@ -163,6 +163,15 @@ TEST(CudaGpuCache, AppendRotatedMatchesRopeThenAppend) {
     std::printf("rotated %-8s heads %d/%d d=%d: worst rel L2 %.2e\n", sh.spec, sh.n_heads, sh.n_kv, sh.d, err);
     EXPECT_LT(err, 1e-4) << sh.spec;
   }
+  // Batches large enough that one CTA rotates several KV heads with each angle (300
+  // rows of 8 heads: 2 per CTA; 600: 4), short prompts of 1 to 5 tokens.
+  for (int rows : {300, 600}) {
+    std::vector<int> prompts(static_cast<size_t>(rows));
+    for (int i = 0; i < rows; ++i) prompts[size_t(i)] = 1 + i % 5;
+    const double err = compare("fp16", 16, 8, 64, prompts, 2, true);
+    std::printf("rotated fp16 batch %d heads 16/8 d=64: worst rel L2 %.2e\n", rows, err);
+    EXPECT_LT(err, 1e-4) << rows;
+  }
 }
 
 // ZipCache: the same split wherever the probe scores are not within float rounding of
