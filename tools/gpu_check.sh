@@ -122,6 +122,9 @@ fi
 if [ -x "$dir/tests/test_cuda" ]; then
   ZC_DECODE_KERNEL=simt "$dir/tests/test_cuda" --gtest_filter='CudaDecode*:CudaGpuCache*' >"$out/test_simt.log" 2>&1
   step "decode and cache tests with ZC_DECODE_KERNEL=simt" $?
+  # The merge kernel after one split too (by default the split kernel finishes then).
+  ZC_DECODE_MERGE=always "$dir/tests/test_cuda" --gtest_filter='CudaDecode*:CudaGpuCache*' >"$out/test_merge.log" 2>&1
+  step "decode and cache tests with ZC_DECODE_MERGE=always" $?
 fi
 
 if [ "${MEMCHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then

@@ -50,6 +50,19 @@ bool simt_forced() {
 // four-page tiles gave, ZipCache 30.9 -> 29.8 us at 4096 and 66.3 -> 59.7 us at 16384,
 // KIVI-2 51.7 -> 45.0 us (docs/benchmarks.md, session 9). ZC_DECODE_CTAS_PER_SM
 // overrides either.
+// ZC_DECODE_MERGE=always runs the merge kernel after the tensor-core kernel even with
+// one split (default: the split kernel finishes each pair itself then; an A/B and test
+// knob, read once).
+bool merge_always() {
+  static const bool always = [] {
+    const char* v = std::getenv("ZC_DECODE_MERGE");
+    if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0) return false;
+    if (std::strcmp(v, "always") == 0) return true;
+    fail("ZC_DECODE_MERGE={} is not one of auto, always", v);
+  }();
+  return always;
+}
+
 int ctas_per_sm(int resident) {
   static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 0, 64, 0);
   return n > 0 ? n : resident > 0 ? resident : 8;
@@ -130,6 +143,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   if (p.q_stride < shape.n_heads * d) fail("cuda decode attention: q stride {} below {} query values", p.q_stride, shape.n_heads * d);
   p.splits = splits;
   p.pages_per_split = per_split;
+  p.finish_in_split = splits == 1 && !merge_always();
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
   if (window != nullptr) {

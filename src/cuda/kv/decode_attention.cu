@@ -441,6 +441,8 @@ cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
     e = launch_split<8>(p, pairs, s);
   }
   if (e != cudaSuccess) return e;
+  // With one split the tensor-core kernel finishes each pair itself (decode_mma_finish.cuh).
+  if (!p.simt && mma::supported(p) && p.finish_in_split) return cudaSuccess;
   return launch_merge(p, pairs, s);
 }
 

@@ -28,6 +28,9 @@ struct DecodeParams {
   float scale_log2 = 0.0f;   // softmax scale times log2(e)
   bool simt = false;         // the SIMT split kernel instead of the tensor-core one
   bool quantized = true;     // some page holds codes (false: fp16 pages only)
+  // One split, and the tensor-core kernel takes it: that kernel writes the outputs
+  // (and the window sums) itself and no merge runs (decode_mma_finish.cuh).
+  bool finish_in_split = false;
   // ZipCache's window tracking (window_sums.h), off when window.sums is null: the split
   // kernels keep the scores (log2 units) of list b * n_kv + h's fp16 pages from page
   // window.first_page[b * first_page_stride] on in window.scores [pairs][g][win_stride]

@@ -25,6 +25,7 @@
 #include "cuda/core/launch.cuh"
 #include "cuda/core/ptx.cuh"
 #include "cuda/kv/decode_launch.h"
+#include "cuda/kv/decode_mma_finish.cuh"
 #include "cuda/kv/decode_mma_page.cuh"
 #include "cuda/kv/kv_page.h"
 
@@ -415,21 +416,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   }
   if (t4 == 0) wstat[(warp * kHeads + g) * 2] = m_run, wstat[(warp * kHeads + g) * 2 + 1] = l_part;
   __syncthreads();
-  const size_t part = size_t(pair) * p.splits + split;
-  for (int i = tid; i < G * D; i += kThreads) {
-    const int j = i / D, ch = i % D;
-    float mx = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, wstat[(w * kHeads + j) * 2]);
-    float acc = 0.0f, l = 0.0f;
-    for (int w = 0; w < kWarps; ++w) {
-      const float mw = wstat[(w * kHeads + j) * 2];
-      const float wt = mw == -INFINITY ? 0.0f : exp2f(mw - mx);
-      acc = fmaf(wt, done_all[(w * G + j) * D + ch], acc);
-      l = fmaf(wt, wstat[(w * kHeads + j) * 2 + 1], l);
-    }
-    p.part_o[(part * G + j) * D + ch] = acc;
-    if (ch == 0) p.part_ml[(part * G + j) * 2] = mx, p.part_ml[(part * G + j) * 2 + 1] = l;
-  }
+  finish_pair<D, kWarps, kThreads>(p, pair, split, G, tid, wstat, done_all);
 }
 
 // The kernel's layout (decode_mma_kernel's pointers, in order) for group g.
