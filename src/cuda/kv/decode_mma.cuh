@@ -40,11 +40,15 @@ __device__ __forceinline__ int value_groups(const KvPage& pg) {
   return __float2int_rn(__fdividef(float(D), float(pg.vgroup)));
 }
 
-// A stage holds, in 16-byte vectors: keys [0, D) (at most 4 bits: D vectors), values
-// [D, 2D), value parameters [2D, 2D + 8 groups). CSTQ's channel scales are not staged:
-// they apply once per block (flush reads them from the pool), so a copy per page and
-// 256 bytes per stage were waste.
-__host__ __device__ inline int stage_vectors(int d, int groups) { return 2 * d + 8 * (groups > 1 ? groups : 1); }
+// A stage holds, in 16-byte vectors: keys [0, K) (at most 4 bits: D / 32 columns of
+// kStagedKeyRows rows, see key_slot), values [K, K + D), value parameters [K + D,
+// K + D + 8 groups). CSTQ's channel scales are not staged: they apply once per block
+// (flush reads them from the pool), so a copy per page and 256 bytes per stage were
+// waste.
+__host__ __device__ constexpr int staged_key_vectors(int d) { return d / 32 * kStagedKeyRows; }
+__host__ __device__ inline int stage_vectors(int d, int groups) {
+  return staged_key_vectors(d) + d + 8 * (groups > 1 ? groups : 1);
+}
 
 // A page goes through a stage when both its keys and values are codes of at most 4 bits.
 __device__ __forceinline__ bool staged(const KvPage& pg) { return pg.kbits <= 4 && pg.vbits <= 4; }
@@ -61,7 +65,7 @@ __device__ __forceinline__ uint32_t page_kind(const KvPage& pg) {
   return (pg.kbits == 4 ? 6 : 0) + (pg.vbits == 4 ? 3 : 0) + vk;
 }
 
-// Issues the cp.async copies of a staged page into `st` (keys swizzled by key_slot).
+// Issues the cp.async copies of a staged page into `st` (keys padded by key_slot).
 // Straight-line per lane: every region is rows of 32 vectors (a lane copies one vector
 // of each row), so the source is one 64-bit pointer plus constant offsets and the
 // destination one shared address plus constant offsets. The loop form this replaced
@@ -81,16 +85,16 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
   // page outside the page math, a fifth of the total). The zeros land in the stage's
   // unused rows.
 #pragma unroll
-  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(kd + 512 * r, ks + 32 * r, r < kMaxRows / 2 || wide_k);
+  for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(kd + 16 * kStagedKeyRows * r, ks + 32 * r, r < kMaxRows / 2 || wide_k);
   const uint4* vsrc = base + pg.v + lane;
-  const uint32_t vd = ptx::smem_addr(st + D + lane);
+  const uint32_t vd = ptx::smem_addr(st + staged_key_vectors(D) + lane);
 #pragma unroll
   for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(vd + 512 * r, vsrc + 32 * r, r < kMaxRows / 2 || wide_v);
   // Value parameters: 8 vectors (lo[32], step[32] in fp16) per channel group.
   // At most D / 16 groups (supported()), so at most D / 64 rows.
   const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
   const uint4* ps = base + pg.vp + lane;
-  const uint32_t pd = ptx::smem_addr(st + 2 * D + lane);
+  const uint32_t pd = ptx::smem_addr(st + staged_key_vectors(D) + D + lane);
 #pragma unroll
   for (int r = 0; r < D / 64; ++r) {
     if (lane + 32 * r < np) ptx::cp_async16(pd + 512 * r, ps + 32 * r);
@@ -102,7 +106,8 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
 // shared-memory pointers as such (one PageSrc for both kinds made every load a generic
 // one with 64-bit addressing).
 __device__ __forceinline__ PageSrc staged_src(const uint4* st, int d) {
-  return {st, st + d, reinterpret_cast<const __half*>(st + 2 * d), true};
+  const int kv = staged_key_vectors(d);
+  return {st, st + kv, reinterpret_cast<const __half*>(st + kv + d), true};
 }
 __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& pg) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
@@ -237,7 +242,10 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   float* wstat = reinterpret_cast<float*>(frag_all + kWarps * H * D);           // [warp][8][2]
   KvPage* desc_all = reinterpret_cast<KvPage*>(wstat + kWarps * kHeads * 2);    // [warp][kDescRing]
   uint4* stage_all = reinterpret_cast<uint4*>(desc_all + kWarps * kDescRing);  // [warp][STAGES][sv]
-  float* done_all = reinterpret_cast<float*>(stage_all + kWarps * STAGES * stage_vectors(D, p.groups));  // [warp][g][D]
+  // Stages only for caches with codes: a cache of fp16 pages stages nothing, and the
+  // shared memory it does not take stays L1 for its pages' loads.
+  const int sv = BLOCK_SUMS ? stage_vectors(D, p.groups) : 0;
+  float* done_all = reinterpret_cast<float*>(stage_all + kWarps * STAGES * sv);  // [warp][g][D]
                                                                                                          // (BLOCK_SUMS)
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
@@ -247,7 +255,6 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   const int list0 = p.starts[pair], n_pages = p.ends[pair] - list0;
   const int p_begin = split * p.pages_per_split;
   const int p_end = min(n_pages, p_begin + p.pages_per_split);
-  const int groups = p.groups, sv = stage_vectors(D, groups);
 
   // The warp's pages are p_begin + warp + kWarps * j, j < n_mine, walked from the last
   // (k = 0: j = n_mine - 1): a list ends with its fp16 window pages, which are read from
@@ -422,7 +429,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
 // The kernel's layout (decode_mma_kernel's pointers, in order) for group g.
 inline size_t smem_bytes(int d, int g, int groups, int stages, bool block_sums) {
   return size_t((g * d + 3) & ~3) * 4 + size_t(kWarps) * frag_halves(g) * d * 16 + size_t(kWarps) * kHeads * 2 * 4 +
-         size_t(kWarps) * kDescRing * sizeof(KvPage) + size_t(kWarps) * stages * stage_vectors(d, groups) * 16 +
+         size_t(kWarps) * kDescRing * sizeof(KvPage) + (block_sums ? size_t(kWarps) * stages * stage_vectors(d, groups) * 16 : 0) +
          (block_sums ? size_t(kWarps) * g * d * 4 : 0);
 }
 

@@ -111,7 +111,7 @@ __device__ __forceinline__ uint32_t rotl(uint32_t x, int n) { return __funnelshi
 // shifted by 8 (t4 % 2), register a = (4 (t4 % 2) + a, + 8); fp16: chunks 2 t4 and
 // 2 t4 + 1, register a = tokens 2a, 2a + 1 of the thread's 8.
 template <int VBITS>
-__device__ __forceinline__ int token_of(int t4, int a, int i) {
+__host__ __device__ constexpr int token_of(int t4, int a, int i) {
   if constexpr (VBITS == 4) return 8 * t4 + a + 4 * i;
   if constexpr (VBITS == 2) return 16 * (t4 >> 1) + 4 * (t4 & 1) + a + 8 * i;
   return 8 * t4 + 2 * a + i;
@@ -224,40 +224,70 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const 
 }
 
 // Where a page's codes and parameters are read from: its stage in shared memory
-// (quantized pages, copied ahead by cp.async; keys swizzled, see key_slot) or the pool
+// (quantized pages, copied ahead by cp.async; keys padded, see key_slot) or the pool
 // (fp16 pages). CSTQ's channel scales are not here: they apply once per block
 // (decode_mma.cuh, flush).
 struct PageSrc {
   const uint4* k;
   const uint4* v;
   const __half* vp;
-  bool swizzled;
+  bool staged;  // keys in a stage's padded rows (key_slot)
 };
 
 // How a page's values are parameterized (a template argument of the page math):
 // one (lo, step) per token, the same with CSTQ channel scales, or per channel group.
 enum ValueKind : int { kPlainValues = 0, kCstqValues = 1, kGroupedValues = 2 };
 
-// Row position of token t's key vectors: staged keys XOR the low two bits with bits 3-4
-// of the token, so that the eight tokens a key load touches (token_of) fall in eight
-// different 16-byte bank groups instead of two.
-__device__ __forceinline__ int key_slot(int t, bool swizzled) { return swizzled ? t ^ ((t >> 3) & 3) : t; }
+// Row of token t's key vectors, and the rows per column of 32 tokens' vectors. In the
+// pool (fp16 pages) columns are 32 rows. In a stage a pad row follows every 8 tokens and
+// a column takes kStagedKeyRows rows, so that the eight tokens a key load touches
+// (token_of) fall in distinct 16-byte bank groups, each column's in others than the
+// previous column's: a 2-bit key load (LDS.64, 16 lanes over two columns) is free of
+// bank conflicts, a 4-bit one (LDS.128, 8 lanes over four columns) two-way; the XOR
+// swizzle this replaced left them two- and four-way. Padding also keeps a lane's four
+// tokens (N-tiles 0..3) at consecutive rows (key_slots_add), so their loads take one
+// address and constant offsets, where the swizzle's per-tile arithmetic was ~30
+// instructions per page.
+constexpr int kStagedKeyRows = 38;  // 35 rows used; 38 = 6 (mod 8) banks-wise
+__host__ __device__ constexpr int key_slot(int t, bool staged) { return staged ? t + (t >> 3) : t; }
+__host__ __device__ constexpr int key_column_rows(bool staged) { return staged ? kStagedKeyRows : 32; }
+static_assert(key_slot(31, true) < kStagedKeyRows, "a column's rows");
+
+// N-tile n's key row of a lane is N-tile 0's plus n kKeyTokenStep (token_of's tokens
+// for n = 0..3 differ in the bits below the pad's period).
+template <int VBITS>
+constexpr int kKeyTokenStep = VBITS == 16 ? 2 : 1;
+template <int VBITS>
+constexpr bool key_slots_add() {
+  for (int g = 0; g < 8; ++g) {
+    for (int st = 0; st < 2; ++st) {
+      if (VBITS == 16 && st == 1) continue;  // fp16 pages are never staged
+      const int s0 = key_slot(token_of<VBITS>(g >> 1, 0, g & 1), st != 0);
+      for (int n = 0; n < 4; ++n) {
+        if (key_slot(token_of<VBITS>(g >> 1, n, g & 1), st != 0) != s0 + n * kKeyTokenStep<VBITS>) return false;
+      }
+    }
+  }
+  return true;
+}
+static_assert(key_slots_add<2>() && key_slots_add<4>() && key_slots_add<16>());
 
 // Key words of one token for thread t4: words [t4 WK, (t4 + 1) WK) of the token's
-// d * BITS / 32 words (vector cc holds words 4cc .. 4cc + 3 at index cc * 32 + slot).
+// d * BITS / 32 words (vector cc holds words 4cc .. 4cc + 3 at index cc * rows + slot,
+// rows = key_column_rows).
 template <int D, int BITS>
-__device__ __forceinline__ void load_key_words(const uint4* kbase, int slot, int t4,
+__device__ __forceinline__ void load_key_words(const uint4* kbase, int slot, int rows, int t4,
                                                uint32_t (&w)[D * BITS / 128]) {
   constexpr int WK = D * BITS / 128;
   const uint4* tb = kbase + slot;
   if constexpr (WK >= 4) {
 #pragma unroll
     for (int v = 0; v < WK / 4; ++v) {
-      const uint4 x = tb[(t4 * (WK / 4) + v) * 32];
+      const uint4 x = tb[(t4 * (WK / 4) + v) * rows];
       w[4 * v] = x.x, w[4 * v + 1] = x.y, w[4 * v + 2] = x.z, w[4 * v + 3] = x.w;
     }
   } else if constexpr (WK == 2) {
-    const uint2 x = reinterpret_cast<const uint2*>(tb + (t4 >> 1) * 32)[t4 & 1];
+    const uint2 x = reinterpret_cast<const uint2*>(tb + (t4 >> 1) * rows)[t4 & 1];
     w[0] = x.x, w[1] = x.y;
   } else {
     w[0] = reinterpret_cast<const uint32_t*>(tb)[t4];
@@ -286,14 +316,12 @@ __device__ __forceinline__ void page_keys(const PageSrc& src, const uint4* frag,
                                           int lane, float (&c)[4][4]) {
   constexpr int WK = D * BITS / 128, RPW = BITS == 16 ? 1 : 16 / BITS, NB = BITS == 16 ? 1 : 4;
   const int g = lane >> 2, t4 = lane & 3;
+  const int s0 = key_slot(token_of<VBITS>(g >> 1, 0, g & 1), src.staged), rows = key_column_rows(src.staged);
 #pragma unroll
   for (int n0 = 0; n0 < 4; n0 += NB) {
     uint32_t w[NB][WK];
 #pragma unroll
-    for (int n = 0; n < NB; ++n) {
-      load_key_words<D, BITS>(src.k, key_slot(token_of<VBITS>(g >> 1, n0 + n, g & 1), src.swizzled), t4,
-                              w[n]);
-    }
+    for (int n = 0; n < NB; ++n) load_key_words<D, BITS>(src.k, s0 + (n0 + n) * kKeyTokenStep<VBITS>, rows, t4, w[n]);
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint4 a = frag[kk * 16];
