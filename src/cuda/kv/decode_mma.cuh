@@ -245,8 +245,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   // Stages only for caches with codes: a cache of fp16 pages stages nothing, and the
   // shared memory it does not take stays L1 for its pages' loads.
   const int sv = BLOCK_SUMS ? stage_vectors(D, p.groups) : 0;
-  float* done_all = reinterpret_cast<float*>(stage_all + kWarps * STAGES * sv);  // [warp][g][D]
-                                                                                                         // (BLOCK_SUMS)
+  float* done_all = reinterpret_cast<float*>(stage_all + kWarps * STAGES * sv);  // [warp][g][D] (BLOCK_SUMS)
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t4 = lane & 3;
