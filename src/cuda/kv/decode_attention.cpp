@@ -42,14 +42,6 @@ bool simt_forced() {
   return simt;
 }
 
-// The SIMT kernel is short-lived per page and wants several waves of CTAs (eight per
-// SM). The tensor-core one pays a fixed start (query fold, first copies) per CTA and
-// measured fastest with one wave of as many CTAs as fit the SMs at once (`resident`,
-// from the occupancy of its configuration; three per SM at d = 128): at batch 8, 6
-// splits of 22 pages against the 5 of 28 that a target of two CTAs per SM with whole
-// four-page tiles gave, ZipCache 30.9 -> 29.8 us at 4096 and 66.3 -> 59.7 us at 16384,
-// KIVI-2 51.7 -> 45.0 us (docs/benchmarks.md, session 9). ZC_DECODE_CTAS_PER_SM
-// overrides either.
 // ZC_DECODE_MERGE=always runs the merge kernel after the tensor-core kernel even with
 // one split (default: the split kernel finishes each pair itself then; an A/B and test
 // knob, read once).
@@ -63,6 +55,14 @@ bool merge_always() {
   return always;
 }
 
+// The SIMT kernel is short-lived per page and wants several waves of CTAs (eight per
+// SM). The tensor-core one pays a fixed start (query fold, first copies) per CTA and
+// measured fastest with one wave of as many CTAs as fit the SMs at once (`resident`,
+// from the occupancy of its configuration; three per SM at d = 128): at batch 8, 6
+// splits of 22 pages against the 5 of 28 that a target of two CTAs per SM with whole
+// four-page tiles gave, ZipCache 30.9 -> 29.8 us at 4096 and 66.3 -> 59.7 us at 16384,
+// KIVI-2 51.7 -> 45.0 us (docs/benchmarks.md, session 9). ZC_DECODE_CTAS_PER_SM
+// overrides either.
 int ctas_per_sm(int resident) {
   static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 0, 64, 0);
   return n > 0 ? n : resident > 0 ? resident : 8;

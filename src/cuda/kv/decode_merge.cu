@@ -4,9 +4,9 @@
 // and, for ZipCache, the streaming window's saliency sums (DecodeParams::window).
 #include <cstdint>
 
-#include "cuda/core/bf16.cuh"
 #include "cuda/core/launch.cuh"
 #include "cuda/kv/decode_launch.h"
+#include "cuda/kv/decode_output.cuh"
 
 namespace zc::cuda::detail {
 namespace {
@@ -42,13 +42,7 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
     acc = fmaf(p.part_o[((first + s) * g + j) * d + c], w, acc);
   }
   const int b = pair / p.n_kv, h = pair % p.n_kv;
-  const size_t row = static_cast<size_t>(b) * p.n_heads + h * g + j;
-  const float o = acc / l;
-  // The bf16 copy the output projection reads is written here, not by a conversion
-  // kernel over the fp32 output (one launch per layer less in a decode step).
-  if (p.out != nullptr) p.out[row * d + c] = o;
-  if (p.out_bf16 != nullptr) p.out_bf16[row * d + c] = to_bf16_bits(o);
-  if (p.out_ml != nullptr && c == 0) p.out_ml[2 * row] = m, p.out_ml[2 * row + 1] = l;
+  store_output(p, static_cast<size_t>(b) * p.n_heads + h * g + j, c, acc, m, l);
   const WindowSums& win = p.window;
   if (win.sums == nullptr) return;
   // ---- window tracking: the pair's last CTA ----
@@ -63,15 +57,8 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
   __syncthreads();
   if (!last_of_pair) return;
   __threadfence();  // the other heads' (m, l) are read after their arrivals
-  const float* scores = win.scores + static_cast<size_t>(pair) * g * p.win_stride;
-  const int count = min(win.count[b], win.cap);
-  for (int w = c; w < count; w += static_cast<int>(blockDim.x)) {
-    float total = 0.0f;
-    for (int k = 0; k < g; ++k) {
-      total += exp2f(__ldcg(scores + k * p.win_stride + w) - __ldcg(pair_ml + 2 * k)) / __ldcg(pair_ml + 2 * k + 1);
-    }
-    win.sums[static_cast<size_t>(pair) * win.cap + w] += total;
-  }
+  add_window_probabilities(p, pair, c, static_cast<int>(blockDim.x),
+                           [&](int k) { return make_float2(__ldcg(pair_ml + 2 * k), __ldcg(pair_ml + 2 * k + 1)); });
 }
 
 }  // namespace

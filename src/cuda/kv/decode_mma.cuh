@@ -327,7 +327,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   uint32_t cur_kp = 0xffffffffu, cur_vs = kUnscaled;
   int cur_kbits = 0;
   auto flush = [&] {
-    constexpr float kUnit = float(1 << kValueUnitLog2);  // o's units (page_values_any)
+    constexpr float kUnit = 1.0f / kValueUnit;  // o's units (page_values_any)
     fold_split_columns<D, SPLIT>(o);
     const float mr0 = __shfl_sync(0xffffffffu, m_run, 8 * t4), mr1 = __shfl_sync(0xffffffffu, m_run, 8 * t4 + 4);
     const float f0 = mf0 == -INFINITY ? 0.0f : ptx::ex2(mf0 - mr0), f1 = mf1 == -INFINITY ? 0.0f : ptx::ex2(mf1 - mr1);
@@ -422,7 +422,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   }
   if (t4 == 0) wstat[(warp * kHeads + g) * 2] = m_run, wstat[(warp * kHeads + g) * 2 + 1] = l_part;
   __syncthreads();
-  finish_pair<D, kWarps, kThreads>(p, pair, split, G, tid, wstat, done_all);
+  finish_pair<D>(p, pair, split, G, tid, wstat, done_all);
 }
 
 // The kernel's layout (decode_mma_kernel's pointers, in order) for group g.

@@ -65,6 +65,7 @@ __device__ __forceinline__ __half2 bits_h2(uint32_t u) { return *reinterpret_cas
 
 // Units of the quantized value MMAs' sums: 2^-kValueUnitLog2 (see the header comment).
 constexpr int kValueUnitLog2 = 18;
+constexpr float kValueUnit = 1.0f / float(1 << kValueUnitLog2);
 
 // Bit offset within its half-word of the key codes of register A (key_word_reg).
 template <int BITS>
@@ -99,10 +100,15 @@ __host__ __device__ constexpr int value_code_shift(int a) {
 }
 template <int BITS>
 __host__ __device__ constexpr float value_b_scale(int a) {
-  return BITS == 16 ? 1.0f : value_code_shift<BITS>(a) == 8 ? 0.25f : value_code_shift<BITS>(a) == 6 ? 1.0f : 4.0f;
+  const int e = BITS == 16 ? 0 : 24 - value_code_shift<BITS>(a) - kValueUnitLog2;
+  return e >= 0 ? float(1 << e) : 1.0f / float(1 << -e);
 }
-static_assert(24 - value_code_shift<2>(0) - kValueUnitLog2 == 0 && 24 - value_code_shift<2>(1) - kValueUnitLog2 == -2 &&
-              24 - value_code_shift<4>(0) - kValueUnitLog2 == 2, "value_b_scale = 2^(24 - s - kValueUnitLog2)");
+// p step times the scale stays finite in fp16 for any finite fp16 values: p <= 1, a
+// b-bit step at most (65504 - -65504) / (2^b - 1).
+static_assert(value_b_scale<2>(0) * (131008.0f / 3.0f) <= 65504.0f &&
+                  value_b_scale<2>(1) * (131008.0f / 3.0f) <= 65504.0f &&
+                  value_b_scale<4>(0) * (131008.0f / 15.0f) <= 65504.0f,
+              "B overflows fp16");
 
 __device__ __forceinline__ uint32_t rotl(uint32_t x, int n) { return __funnelshift_l(x, x, n); }
 
@@ -359,14 +365,16 @@ __device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, ui
     if constexpr (BITS == 4) {
       // Register a's codes lie at bit 4a of each half-word: each moved to bit 4 (the
       // shifts carry nothing across the halves into bits 4-7 / 20-23).
-      constexpr uint32_t mask = 0x00F000F0u;
+      static_assert(value_code_shift<4>(0) == 4, "the shifts below");
+      constexpr uint32_t mask = 0x000F000Fu << value_code_shift<4>(0);
       ra[0] = (x << 4) & mask, ra[1] = x & mask, ra[2] = (x >> 4) & mask, ra[3] = (x >> 8) & mask;
       rb[0] = (y << 4) & mask, rb[1] = y & mask, rb[2] = (y >> 4) & mask, rb[3] = (y >> 8) & mask;
     } else {
       // Register a's codes lie at bit 8 (t4 % 2) + 2a of each half-word: rotations by
       // r1 (left 6 or right 2) put registers 0 and 1 at bits 6 and 8, by r1 - 4 registers
       // 2 and 3 (the rotated bits 6-9 / 22-25 always come from the same half-word).
-      constexpr uint32_t lo_mask = 0x00C000C0u, hi_mask = 0x03000300u;
+      static_assert(value_code_shift<2>(0) == 6 && value_code_shift<2>(1) == 8, "the rotations below");
+      constexpr uint32_t lo_mask = 0x00030003u << value_code_shift<2>(0), hi_mask = 0x00030003u << value_code_shift<2>(1);
       const int r1 = (t4 & 1) ? 30 : 6, r2 = r1 - 4;
       const uint32_t x1 = rotl(x, r1), x2 = rotl(x, r2), y1 = rotl(y, r1), y2 = rotl(y, r2);
       ra[0] = x1 & lo_mask, ra[1] = x1 & hi_mask, ra[2] = x2 & lo_mask, ra[3] = x2 & hi_mask;
@@ -374,9 +382,6 @@ __device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, ui
     }
   }
 }
-// The registers' code positions are value_code_shift's.
-static_assert(value_code_shift<2>(0) == 6 && value_code_shift<2>(1) == 8 && value_code_shift<2>(2) == 6 &&
-              value_code_shift<2>(3) == 8 && value_code_shift<4>(3) == 4);
 
 // o[m] (channels x heads) += the page's p.v over M-tiles [m0, m1) with B = (bh, bl).
 // Groupwise values add their group's plo (heads 2t4, 2t4 + 1) here; the others leave
@@ -409,9 +414,8 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
         }
       }
       if constexpr (BITS == 16 && UNITS) {  // fp16 values into the quantized pages' units
-        constexpr float unit = 1.0f / float(1 << kValueUnitLog2);
-        o[m][0] = fmaf(t[0], unit, o[m][0]), o[m][1] = fmaf(t[1], unit, o[m][1]);
-        o[m][2] = fmaf(t[2], unit, o[m][2]), o[m][3] = fmaf(t[3], unit, o[m][3]);
+        o[m][0] = fmaf(t[0], kValueUnit, o[m][0]), o[m][1] = fmaf(t[1], kValueUnit, o[m][1]);
+        o[m][2] = fmaf(t[2], kValueUnit, o[m][2]), o[m][3] = fmaf(t[3], kValueUnit, o[m][3]);
       } else {
         o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
         o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
@@ -505,10 +509,7 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
       if (t4 >= 2) plo0 = plo1 = 0.0f;
     }
     if constexpr (quant && !GROUPED) lo0 += plo0, lo1 += plo1;
-    if constexpr (GROUPED) {  // added to o per page: into o's units
-      constexpr float unit = 1.0f / float(1 << kValueUnitLog2);
-      plo0 *= unit, plo1 *= unit;
-    }
+    if constexpr (GROUPED) plo0 *= kValueUnit, plo1 *= kValueUnit;  // added to o per page: into o's units
     const int m0 = gi * tiles, m1 = m0 + tiles;
     page_values<D, VBITS, VK, SPLIT, UNITS>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
   }
