@@ -39,9 +39,25 @@ void read_row(const std::vector<uint8_t>& pool, const KvPage& pg, int d, int t, 
     if (pg.vbits == 16) {
       v[c] = half_at(pool, pg.v + size_t(t / 4) * size_t(d / 2) + size_t(c / 2), size_t((c % 2) * 4 + t % 4));
     } else {
-      const int tk = 64 / pg.vbits, ng = d / pg.vgroup, gi = c / pg.vgroup;
-      const unsigned code = code_at(pool, pg.v + size_t(t / tk) * size_t(d / 2) + size_t(c / 2),
-                                    (c % 2) * 64 + (t % tk) * pg.vbits, pg.vbits);
+      // Lane 4 (pair % 8) + t / 8 owns M-tile m = pair / 8's codes of tokens 8 (t / 8) ..
+      // + 7; its words lie in vector (row) x 32 + lane. 2 bits: one word per M-tile,
+      // four M-tiles a vector; the code of token u = t % 8 (a = u % 4) is at bit
+      // 6 + 2 (a % 2) + 16 (u / 4) once the word is rotated left by 8 (c % 2) + 4 (a / 2).
+      // 4 bits: two words per M-tile (channel 2 pair, 2 pair + 1), two M-tiles a vector,
+      // token u at bit 4u.
+      const int ng = d / pg.vgroup, gi = c / pg.vgroup;
+      const int pair = c / 2, m = pair / 8, lane = 4 * (pair % 8) + t / 8, u = t % 8;
+      size_t unit;
+      int bit;
+      if (pg.vbits == 2) {
+        unit = pg.v + size_t(m / 4) * 32 + size_t(lane);
+        const int a = u % 4, rot = 8 * (c % 2) + 4 * (a / 2);
+        bit = 32 * (m % 4) + ((6 + 2 * (a % 2) + 16 * (u / 4) - rot) % 32 + 32) % 32;
+      } else {
+        unit = pg.v + size_t(m / 2) * 32 + size_t(lane);
+        bit = 32 * (2 * (m % 2) + c % 2) + 4 * u;
+      }
+      const unsigned code = code_at(pool, unit, bit, pg.vbits);
       float x = float(code) * half_at(pool, pg.vp, size_t((ng + gi) * 32 + t)) +
                 half_at(pool, pg.vp, size_t(gi * 32 + t));
       if (pg.values == PageValues::Cstq) x *= half_at(pool, pg.vs, size_t(c));

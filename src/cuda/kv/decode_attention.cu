@@ -14,7 +14,8 @@
 // Codes become floats without integer conversion: a b-bit code at bit offset s (< 16)
 // of a 16-bit half-word, masked in place and ORed into the exponent of 2^23, is the
 // float 2^23 + code * 2^s; subtracting 2^23 leaves code * 2^s exactly, and the 2^-s is
-// folded into the query (keys) or into p * step (values).
+// folded into the query (keys). Value codes, in the tensor-core kernel's order
+// (kv_page.h), are shifted down and converted (page_values_codes).
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -157,7 +158,7 @@ __device__ __forceinline__ void page_scores_any(const KvPage& pg, const uint8_t*
 }
 
 // Probabilities of token `lane` of tile page tp (0 when invalid), added to l, and
-// written folded with the value parameters: ps[j][g][tp * 32 + lane] = p * step * 2^-s,
+// written folded with the value parameters: ps[j][g][tp * 32 + lane] = p * step,
 // plo[tp][j][g] = sum over the page's tokens of p * lo.
 template <int GMAX>
 __device__ __forceinline__ void page_probs(const KvPage& pg, bool has, const float* sv,
@@ -180,10 +181,9 @@ __device__ __forceinline__ void page_probs(const KvPage& pg, bool has, const flo
   }
   const int groups = d / pg.vgroup;
   const __half* vp = reinterpret_cast<const __half*>(vec_at(pool, pg.vp));
-  const float inv = pow2_neg(pg.vbits * (lane % (16 / pg.vbits)));
   for (int gi = 0; gi < groups; ++gi) {
     const float lo = valid ? __half2float(vp[gi * 32 + lane]) : 0.0f;
-    const float st = valid ? __half2float(vp[(groups + gi) * 32 + lane]) * inv : 0.0f;
+    const float st = valid ? __half2float(vp[(groups + gi) * 32 + lane]) : 0.0f;
 #pragma unroll
     for (int j = 0; j < GMAX; ++j) {
       ps[(j * ng + gi) * kTileTokens + tok] = pr[j] * st;
@@ -193,7 +193,8 @@ __device__ __forceinline__ void page_probs(const KvPage& pg, bool has, const flo
   }
 }
 
-// a[j][ch] += sum over the chunk's tokens of ps[j][token] * value(token, channel ch);
+// a[j][ch] += sum over the chunk's tokens of ps[j][token] * value(token, channel ch)
+// (fp16 values, or codes in vector order);
 // ps + j * ps_stride points at the chunk's first token for head j. Words 0-1 of the
 // vector hold channel 2p, words 2-3 channel 2p+1; each probability load serves both.
 template <int GMAX, int BITS>
@@ -215,18 +216,46 @@ __device__ __forceinline__ void value_chunk(const uint4& w, const float* ps, int
   }
 }
 
-template <int GMAX, int BITS>
-__device__ __forceinline__ void page_values(const uint4* vv, int half_d, const float* ps,
-                                            int ps_stride, float (*a)[2]) {
-  constexpr int chunks = BITS / 2, tk = 64 / BITS;
-  uint4 w[chunks < 4 ? chunks : 4];
+// fp16 values: chunks of 4 tokens (kv_page.h), 8 per page.
+template <int GMAX>
+__device__ __forceinline__ void page_values_fp16(const uint4* vv, int half_d, const float* ps, int ps_stride,
+                                                 float (*a)[2]) {
+  constexpr int chunks = 8, tk = 4;
+  uint4 w[4];
 #pragma unroll
   for (int k0 = 0; k0 < chunks; k0 += 4) {
 #pragma unroll
-    for (int u = 0; u < 4 && u < chunks; ++u) w[u] = vv[(k0 + u) * half_d];
+    for (int u = 0; u < 4; ++u) w[u] = vv[(k0 + u) * half_d];
 #pragma unroll
-    for (int u = 0; u < 4 && u < chunks; ++u) {
-      value_chunk<GMAX, BITS>(w[u], ps + (k0 + u) * tk, ps_stride, a);
+    for (int u = 0; u < 4; ++u) value_chunk<GMAX, 16>(w[u], ps + (k0 + u) * tk, ps_stride, a);
+  }
+}
+
+// Codes of channels 2cp, 2cp + 1 (kv_page.h: the words of lanes 4 (cp % 8) + t4 for
+// tokens 8 t4 .. 8 t4 + 7, placed by value_code_word / value_code_bit): a[j][ch] += sum
+// over the page's tokens of ps[j][token] * code.
+template <int GMAX, int BITS>
+__device__ __forceinline__ void page_values_codes(const uint32_t* words, int cp, const float* ps, int ps_stride,
+                                                  float (*a)[2]) {
+  constexpr uint32_t mask = (1u << BITS) - 1u;
+  const int c0 = 2 * cp;
+#pragma unroll
+  for (int t4 = 0; t4 < 4; ++t4) {
+    const uint32_t w0 = words[value_code_word(BITS, 8 * t4, c0)], w1 = words[value_code_word(BITS, 8 * t4, c0 + 1)];
+#pragma unroll
+    for (int q = 0; q < 2; ++q) {
+      float f0[4], f1[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {  // bit offsets: compile-time (c0 is even)
+        f0[u] = float((w0 >> value_code_bit(BITS, 4 * q + u, 0)) & mask);
+        f1[u] = float((w1 >> value_code_bit(BITS, 4 * q + u, 1)) & mask);
+      }
+#pragma unroll
+      for (int j = 0; j < GMAX; ++j) {
+        const float4 pv = *reinterpret_cast<const float4*>(ps + j * ps_stride + 8 * t4 + 4 * q);
+        a[j][0] = fmaf(pv.x, f0[0], fmaf(pv.y, f0[1], fmaf(pv.z, f0[2], fmaf(pv.w, f0[3], a[j][0]))));
+        a[j][1] = fmaf(pv.x, f1[0], fmaf(pv.y, f1[1], fmaf(pv.z, f1[2], fmaf(pv.w, f1[3], a[j][1]))));
+      }
     }
   }
 }
@@ -335,13 +364,13 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
       const int gi = (2 * cp) / vpg.vgroup;
       const float* psb = ps + gi * kTileTokens + tp * 32;
       const int ps_stride = ng * kTileTokens;
-      const uint4* vv = vec_at(p.pool, vpg.v) + cp;
+      const uint4* vv = vec_at(p.pool, vpg.v);
       if (vpg.vbits == 2) {
-        page_values<GMAX, 2>(vv, half_d, psb, ps_stride, a);
+        page_values_codes<GMAX, 2>(reinterpret_cast<const uint32_t*>(vv), cp, psb, ps_stride, a);
       } else if (vpg.vbits == 4) {
-        page_values<GMAX, 4>(vv, half_d, psb, ps_stride, a);
+        page_values_codes<GMAX, 4>(reinterpret_cast<const uint32_t*>(vv), cp, psb, ps_stride, a);
       } else {
-        page_values<GMAX, 16>(vv, half_d, psb, ps_stride, a);
+        page_values_fp16<GMAX>(vv + cp, half_d, psb, ps_stride, a);
       }
       const bool quant = vpg.values != PageValues::Fp16;
       float sc0 = 1.0f, sc1 = 1.0f;

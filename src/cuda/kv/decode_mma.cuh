@@ -65,7 +65,20 @@ __device__ __forceinline__ uint32_t page_kind(const KvPage& pg) {
   return (pg.kbits == 4 ? 6 : 0) + (pg.vbits == 4 ? 3 : 0) + vk;
 }
 
-// Issues the cp.async copies of a staged page into `st` (keys padded by key_slot).
+// How a staged page is copied (stage_page), worked out with its kind when its
+// descriptor enters the warp's ring (one lane per page, 32 pages at a time) and kept in
+// the copy's `allocated` field (host bookkeeping, unused on the GPU): the value
+// parameter vectors (8 per channel group) in bits 0-7, 4-bit keys in bit 8, 4-bit values
+// in bit 9. Taken apart per page in stage_page, these were ~15 instructions per page
+// and a branch (the groupwise count needs a division).
+template <int D>
+__device__ __forceinline__ uint16_t stage_plan(const KvPage& pg) {
+  const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
+  return static_cast<uint16_t>(np | (pg.kbits == 4 ? 0x100 : 0) | (pg.vbits == 4 ? 0x200 : 0));
+}
+
+// Issues the cp.async copies of a staged page into `st` (keys padded by key_slot);
+// pg is the ring's copy, with its stage_plan.
 // Straight-line per lane: every region is rows of 32 vectors (a lane copies one vector
 // of each row), so the source is one 64-bit pointer plus constant offsets and the
 // destination one shared address plus constant offsets. The loop form this replaced
@@ -75,7 +88,8 @@ template <int D>
 __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg, uint4* st, int lane) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
   constexpr int kMaxRows = D / 32;  // D * 4 bits / 128 vectors of 16 bytes, / 32 lanes
-  const bool wide_k = pg.kbits == 4, wide_v = pg.vbits == 4;  // 2-bit codes fill half the rows
+  const uint32_t plan = pg.allocated;  // stage_plan
+  const bool wide_k = plan & 0x100, wide_v = plan & 0x200;  // 2-bit codes fill half the rows
   const uint4* ks = base + pg.k + lane;
   const uint32_t kd = ptx::smem_addr(st + key_slot(lane, true));
   // Rows a 2-bit page lacks are zero-filled copies that read nothing (cp.async's
@@ -92,7 +106,7 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
   for (int r = 0; r < kMaxRows; ++r) ptx::cp_async16(vd + 512 * r, vsrc + 32 * r, r < kMaxRows / 2 || wide_v);
   // Value parameters: 8 vectors (lo[32], step[32] in fp16) per channel group.
   // At most D / 16 groups (supported()), so at most D / 64 rows.
-  const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
+  const int np = static_cast<int>(plan & 0xff);
   const uint4* ps = base + pg.vp + lane;
   const uint32_t pd = ptx::smem_addr(st + staged_key_vectors(D) + D + lane);
 #pragma unroll
@@ -105,13 +119,13 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
 // of an fp16 page (in the pool). Built in separate branches so that the compiler keeps
 // shared-memory pointers as such (one PageSrc for both kinds made every load a generic
 // one with 64-bit addressing).
-__device__ __forceinline__ PageSrc staged_src(const uint4* st, int d) {
+__device__ __forceinline__ PageSrc staged_src(const uint4* st, int d, int key_lane) {
   const int kv = staged_key_vectors(d);
-  return {st, st + kv, reinterpret_cast<const __half*>(st + kv + d), true};
+  return {st, st + kv, reinterpret_cast<const __half*>(st + kv + d), true, key_lane};
 }
 __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& pg) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
-  return {base + pg.k, base + pg.v, reinterpret_cast<const __half*>(base + pg.vp), false};
+  return {base + pg.k, base + pg.v, reinterpret_cast<const __half*>(base + pg.vp), false, 0};
 }
 
 // One page: scores of the warp's g heads (log2 units), the online softmax update of
@@ -132,20 +146,23 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
   page_keys<D, KBITS, VBITS>(src, frag, lane, c);
-  float s[4][2], mt = -INFINITY;
+  // Raw scores r = hi + residual rows; the score in log2 units is r inv_up + bias
+  // (inv_up > 0), so the page's maximum is taken on r and converted once, and each
+  // probability is one FFMA and an ex2 from r: ex2(r inv_up + (bias - m_run)).
+  float r[4][2];
   // Only the last page of a block or window is partly filled: full pages skip the mask.
   const int ntok = pg.ntok;
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
-    for (int i = 0; i < 2; ++i) s[nt][i] = fmaf(c[nt][i] + c[nt][2 + i], inv_up, bias);
+    for (int i = 0; i < 2; ++i) r[nt][i] = c[nt][i] + c[nt][2 + i];
   }
   if (ntok < kPageTokens) {
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        if (token_of<VBITS>(t4, nt, i) >= ntok) s[nt][i] = -INFINITY;
+        if (token_of<VBITS>(t4, nt, i) >= ntok) r[nt][i] = -INFINITY;
       }
     }
   }
@@ -155,14 +172,16 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const int t = token_of<VBITS>(t4, nt, i);
-        if (t < ntok) score_out[t] = s[nt][i];
+        if (t < ntok) score_out[t] = fmaf(r[nt][i], inv_up, bias);
       }
     }
   }
+  float rmax = -INFINITY;
 #pragma unroll
-  for (int nt = 0; nt < 4; ++nt) mt = fmaxf(mt, fmaxf(s[nt][0], s[nt][1]));
-  mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
-  mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 2));
+  for (int nt = 0; nt < 4; ++nt) rmax = fmaxf(rmax, fmaxf(r[nt][0], r[nt][1]));
+  rmax = fmaxf(rmax, __shfl_xor_sync(0xffffffffu, rmax, 1));
+  rmax = fmaxf(rmax, __shfl_xor_sync(0xffffffffu, rmax, 2));
+  const float mt = fmaf(rmax, inv_up, bias);  // every page has a valid token of head g
   // ---- online softmax: rescale only when some head's max grows ----
   if (__any_sync(0xffffffffu, mt > m_run)) {
     const float m_new = fmaxf(m_run, mt);
@@ -175,12 +194,13 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
     for (int m = 0; m < D / 16; ++m) o[m][0] *= c0, o[m][1] *= c1, o[m][2] *= c0, o[m][3] *= c1;
     lo0 *= c0, lo1 *= c1;
   }
+  const float shift = bias - m_run;
   float pr[4][2];
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      pr[nt][i] = ptx::ex2(s[nt][i] - m_run);  // -inf (padding) -> 0
+      pr[nt][i] = ptx::ex2(fmaf(r[nt][i], inv_up, shift));  // -inf (padding) -> 0
       l_part += pr[nt][i];
     }
   }
@@ -274,6 +294,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       if (k + lane < n_mine) {
         KvPage d = my_pages[page_of(k + lane)];
         d.scratch = page_kind(d);
+        d.allocated = stage_plan<D>(d);
         desc[(k + lane) % kDescRing] = d;
       }
       __syncwarp();
@@ -324,6 +345,10 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     for (int i = lane; i < G * D; i += 32) done[i] = 0.0f;
     __syncwarp();
   }
+  // The lane's key offsets in a stage (key_lane_bytes), by key bits: lane constants
+  // that the page loop recomputed per page (~10 instructions) when worked out there.
+  static_assert(token_of<2>(1, 2, 1) == token_of<4>(1, 2, 1), "staged pages share one token order");
+  const int key_lane2 = key_lane_bytes<D, 2, 2>(lane, true), key_lane4 = key_lane_bytes<D, 4, 4>(lane, true);
   uint32_t cur_kp = 0xffffffffu, cur_vs = kUnscaled;
   int cur_kbits = 0;
   auto flush = [&] {
@@ -380,20 +405,21 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       page_pass<D, 16, 16, kPlainValues, SPLIT, BLOCK_SUMS>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o,
                                                 lo0, lo1, score_out);
     } else {
-      const PageSrc src = staged_src(stages + (k % STAGES) * sv, D);
+      const uint4* st = stages + (k % STAGES) * sv;
+      const PageSrc src2 = staged_src(st, D, key_lane2), src4 = staged_src(st, D, key_lane4);
       switch (pg.scratch) {
-        case 0: page_pass<D, 2, 2, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 1: page_pass<D, 2, 2, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 2: page_pass<D, 2, 2, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 3: page_pass<D, 2, 4, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 4: page_pass<D, 2, 4, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 5: page_pass<D, 2, 4, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 6: page_pass<D, 4, 2, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 7: page_pass<D, 4, 2, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 8: page_pass<D, 4, 2, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 9: page_pass<D, 4, 4, kPlainValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 10: page_pass<D, 4, 4, kCstqValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        default: page_pass<D, 4, 4, kGroupedValues, SPLIT>(src, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 0: page_pass<D, 2, 2, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 1: page_pass<D, 2, 2, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 2: page_pass<D, 2, 2, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 3: page_pass<D, 2, 4, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 4: page_pass<D, 2, 4, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 5: page_pass<D, 2, 4, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 6: page_pass<D, 4, 2, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 7: page_pass<D, 4, 2, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 8: page_pass<D, 4, 2, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 9: page_pass<D, 4, 4, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 10: page_pass<D, 4, 4, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        default: page_pass<D, 4, 4, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
       }
     }
     __syncwarp();  // the stage is refilled by the next iteration's issue

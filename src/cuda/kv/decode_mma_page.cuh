@@ -112,16 +112,14 @@ static_assert(value_b_scale<2>(0) * (131008.0f / 3.0f) <= 65504.0f &&
 
 __device__ __forceinline__ uint32_t rotl(uint32_t x, int n) { return __funnelshift_l(x, x, n); }
 
-// The token behind value-fragment element (t4, a, i), by the page's value bits (see
-// the header comment): 4 bits: word (t4 % 2) of 16-token chunk t4 / 2 holds tokens
-// 8 t4 .. 8 t4 + 7, register a = (a, a + 4); 2 bits: word t4 / 2 of the 32-token chunk,
-// shifted by 8 (t4 % 2), register a = (4 (t4 % 2) + a, + 8); fp16: chunks 2 t4 and
-// 2 t4 + 1, register a = tokens 2a, 2a + 1 of the thread's 8.
+// The token behind value-fragment element (t4, a, i): for codes, token 8 t4 + a + 4 i
+// of the page (the lane's eight tokens; kv_page.h orders each lane's value codes so),
+// register a = tokens (a, a + 4) of the eight; fp16: chunks 2 t4 and 2 t4 + 1 of the
+// fp16 value layout, register a = tokens 2a, 2a + 1 of the thread's 8.
 template <int VBITS>
 __host__ __device__ constexpr int token_of(int t4, int a, int i) {
-  if constexpr (VBITS == 4) return 8 * t4 + a + 4 * i;
-  if constexpr (VBITS == 2) return 16 * (t4 >> 1) + 4 * (t4 & 1) + a + 8 * i;
-  return 8 * t4 + 2 * a + i;
+  if constexpr (VBITS == 16) return 8 * t4 + 2 * a + i;
+  return 8 * t4 + a + 4 * i;
 }
 
 // Channel of key register r's half h (0: low, 1: high) for thread t4, which holds words
@@ -239,6 +237,7 @@ struct PageSrc {
   const uint4* v;
   const __half* vp;
   bool staged;  // keys in a stage's padded rows (key_slot)
+  int key_lane;  // staged: the lane's byte offset from k to its first key word (key_lane_bytes)
 };
 
 // How a page's values are parameterized (a template argument of the page math):
@@ -281,23 +280,33 @@ static_assert(key_slots_add<2>() && key_slots_add<4>() && key_slots_add<16>());
 
 // Key words of one token for thread t4: words [t4 WK, (t4 + 1) WK) of the token's
 // d * BITS / 32 words (vector cc holds words 4cc .. 4cc + 3 at index cc * rows + slot,
-// rows = key_column_rows).
-template <int D, int BITS>
-__device__ __forceinline__ void load_key_words(const uint4* kbase, int slot, int rows, int t4,
-                                               uint32_t (&w)[D * BITS / 128]) {
+// rows = key_column_rows). The lane's first word of N-tile 0 lies key_lane_bytes from
+// the page's keys; N-tile n's is n kKeyTokenStep vectors further, and a lane with more
+// than one vector (WK >= 8) finds the next one a column further.
+template <int D, int BITS, int VBITS>
+__device__ __forceinline__ int key_lane_bytes(int lane, bool staged) {
   constexpr int WK = D * BITS / 128;
-  const uint4* tb = kbase + slot;
+  const int g = lane >> 2, t4 = lane & 3, rows = key_column_rows(staged);
+  const int slot = key_slot(token_of<VBITS>(g >> 1, 0, g & 1), staged);
+  if constexpr (WK >= 4) return 16 * (slot + t4 * (WK / 4) * rows);
+  if constexpr (WK == 2) return 16 * (slot + (t4 >> 1) * rows) + 8 * (t4 & 1);
+  return 16 * slot + 4 * t4;
+}
+
+template <int D, int BITS>
+__device__ __forceinline__ void load_key_words(const char* p, int rows, uint32_t (&w)[D * BITS / 128]) {
+  constexpr int WK = D * BITS / 128;
   if constexpr (WK >= 4) {
 #pragma unroll
     for (int v = 0; v < WK / 4; ++v) {
-      const uint4 x = tb[(t4 * (WK / 4) + v) * rows];
+      const uint4 x = *reinterpret_cast<const uint4*>(p + 16 * v * rows);
       w[4 * v] = x.x, w[4 * v + 1] = x.y, w[4 * v + 2] = x.z, w[4 * v + 3] = x.w;
     }
   } else if constexpr (WK == 2) {
-    const uint2 x = reinterpret_cast<const uint2*>(tb + (t4 >> 1) * rows)[t4 & 1];
+    const uint2 x = *reinterpret_cast<const uint2*>(p);
     w[0] = x.x, w[1] = x.y;
   } else {
-    w[0] = reinterpret_cast<const uint32_t*>(tb)[t4];
+    w[0] = *reinterpret_cast<const uint32_t*>(p);
   }
 }
 
@@ -322,13 +331,15 @@ template <int D, int BITS, int VBITS>
 __device__ __forceinline__ void page_keys(const PageSrc& src, const uint4* frag,
                                           int lane, float (&c)[4][4]) {
   constexpr int WK = D * BITS / 128, RPW = BITS == 16 ? 1 : 16 / BITS, NB = BITS == 16 ? 1 : 4;
-  const int g = lane >> 2, t4 = lane & 3;
-  const int s0 = key_slot(token_of<VBITS>(g >> 1, 0, g & 1), src.staged), rows = key_column_rows(src.staged);
+  const int rows = key_column_rows(src.staged);
+  // Staged pages bring the lane's offset, worked out once per kernel (src.key_lane).
+  const char* p = reinterpret_cast<const char*>(src.k) +
+                  (src.staged ? src.key_lane : key_lane_bytes<D, BITS, VBITS>(lane, false));
 #pragma unroll
   for (int n0 = 0; n0 < 4; n0 += NB) {
     uint32_t w[NB][WK];
 #pragma unroll
-    for (int n = 0; n < NB; ++n) load_key_words<D, BITS>(src.k, s0 + (n0 + n) * kKeyTokenStep<VBITS>, rows, t4, w[n]);
+    for (int n = 0; n < NB; ++n) load_key_words<D, BITS>(p + 16 * (n0 + n) * kKeyTokenStep<VBITS>, rows, w[n]);
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint4 a = frag[kk * 16];
@@ -341,45 +352,58 @@ __device__ __forceinline__ void page_keys(const PageSrc& src, const uint4* frag,
   }
 }
 
-// Value A fragments of M-tile m (pair p = 8m + g: rows g = channel 2p, g + 8 = 2p + 1)
-// from the page's value codes: ra[a] / rb[a] = register a of channel 2p / 2p + 1.
+// The lane's value words of a page (codes: kv_page.h, value_code_word), loaded
+// together: 2 bits, vector j = M-tiles 4j .. 4j + 3 (one word each); 4 bits, vector j =
+// M-tiles 2j, 2j + 1 (channel 2p's word, then 2p + 1's). fp16 pages read per M-tile.
 template <int D, int BITS>
-__device__ __forceinline__ void value_regs(const uint4* vbase, int p, int t4, uint32_t (&ra)[4],
-                                           uint32_t (&rb)[4]) {
+constexpr int kValueVectors = BITS == 16 ? 1 : D * BITS / 128;
+
+template <int D, int BITS>
+__device__ __forceinline__ void load_value_words(const uint4* vbase, int lane, uint4 (&vw)[kValueVectors<D, BITS>]) {
+  if constexpr (BITS != 16) {
+#pragma unroll
+    for (int j = 0; j < kValueVectors<D, BITS>; ++j) vw[j] = vbase[32 * j + lane];
+  }
+}
+
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;  // i: a compile-time constant
+}
+
+// Value A fragments of M-tile m (pair p = 8m + g: rows g = channel 2p, g + 8 = 2p + 1):
+// ra[a] / rb[a] = register a of channel 2p / 2p + 1 (tokens token_of(t4, a, 0 / 1)).
+// Codes from the lane's words vw (load_value_words), fp16 values from the pool.
+template <int D, int BITS>
+__device__ __forceinline__ void value_regs(const uint4* vbase, const uint4 (&vw)[kValueVectors<D, BITS>], int m,
+                                           int g, int t4, uint32_t (&ra)[4], uint32_t (&rb)[4]) {
   if constexpr (BITS == 16) {
+    const int p = 8 * m + g;
     const uint4 x = vbase[(2 * t4) * (D / 2) + p];
     const uint4 y = vbase[(2 * t4 + 1) * (D / 2) + p];
     ra[0] = x.x, ra[1] = x.y, ra[2] = y.x, ra[3] = y.y;
     rb[0] = x.z, rb[1] = x.w, rb[2] = y.z, rb[3] = y.w;
+  } else if constexpr (BITS == 4) {
+    // Token 8 t4 + u at bit 4u: register a's codes (u = a, a + 4) at bit 4a of each
+    // half-word, each moved to bit 4 (the shifts carry nothing across the halves into
+    // bits 4-7 / 20-23).
+    static_assert(value_code_shift<4>(0) == 4 && value_code_bit(4, 5, 0) == 20, "the shifts below");
+    const uint32_t x = word_of(vw[m / 2], 2 * (m % 2)), y = word_of(vw[m / 2], 2 * (m % 2) + 1);
+    constexpr uint32_t mask = 0x000F000Fu << value_code_shift<4>(0);
+    ra[0] = (x << 4) & mask, ra[1] = x & mask, ra[2] = (x >> 4) & mask, ra[3] = (x >> 8) & mask;
+    rb[0] = (y << 4) & mask, rb[1] = y & mask, rb[2] = (y >> 4) & mask, rb[3] = (y >> 8) & mask;
   } else {
-    const uint32_t* words;
-    int wa;
-    if constexpr (BITS == 4) {
-      words = reinterpret_cast<const uint32_t*>(vbase + (t4 >> 1) * (D / 2) + p);
-      wa = t4 & 1;
-    } else {
-      words = reinterpret_cast<const uint32_t*>(vbase + p);
-      wa = t4 >> 1;
-    }
-    const uint32_t x = words[wa], y = words[wa + 2];
-    if constexpr (BITS == 4) {
-      // Register a's codes lie at bit 4a of each half-word: each moved to bit 4 (the
-      // shifts carry nothing across the halves into bits 4-7 / 20-23).
-      static_assert(value_code_shift<4>(0) == 4, "the shifts below");
-      constexpr uint32_t mask = 0x000F000Fu << value_code_shift<4>(0);
-      ra[0] = (x << 4) & mask, ra[1] = x & mask, ra[2] = (x >> 4) & mask, ra[3] = (x >> 8) & mask;
-      rb[0] = (y << 4) & mask, rb[1] = y & mask, rb[2] = (y >> 4) & mask, rb[3] = (y >> 8) & mask;
-    } else {
-      // Register a's codes lie at bit 8 (t4 % 2) + 2a of each half-word: rotations by
-      // r1 (left 6 or right 2) put registers 0 and 1 at bits 6 and 8, by r1 - 4 registers
-      // 2 and 3 (the rotated bits 6-9 / 22-25 always come from the same half-word).
-      static_assert(value_code_shift<2>(0) == 6 && value_code_shift<2>(1) == 8, "the rotations below");
-      constexpr uint32_t lo_mask = 0x00030003u << value_code_shift<2>(0), hi_mask = 0x00030003u << value_code_shift<2>(1);
-      const int r1 = (t4 & 1) ? 30 : 6, r2 = r1 - 4;
-      const uint32_t x1 = rotl(x, r1), x2 = rotl(x, r2), y1 = rotl(y, r1), y2 = rotl(y, r2);
-      ra[0] = x1 & lo_mask, ra[1] = x1 & hi_mask, ra[2] = x2 & lo_mask, ra[3] = x2 & hi_mask;
-      rb[0] = y1 & lo_mask, rb[1] = y1 & hi_mask, rb[2] = y2 & lo_mask, rb[3] = y2 & hi_mask;
-    }
+    // The word rotated left by r = 8 (channel parity) + 4 (a / 2) holds registers a
+    // and a + 1 (a even) at bits 6 and 8 of each half-word (value_code_bit): one
+    // rotation per two registers, r = 0 needing none.
+    static_assert(value_code_shift<2>(0) == 6 && value_code_shift<2>(1) == 8, "the rotations below");
+    static_assert(value_code_bit(2, 0, 0) == 6 && value_code_bit(2, 5, 0) == 24 && value_code_bit(2, 2, 0) == 2 &&
+                      value_code_bit(2, 0, 1) == 30 && value_code_bit(2, 7, 1) == 12,
+                  "the rotations below");
+    constexpr uint32_t lo_mask = 0x00030003u << value_code_shift<2>(0), hi_mask = 0x00030003u << value_code_shift<2>(1);
+    const uint32_t w = word_of(vw[m / 4], m % 4);
+    const uint32_t x2 = rotl(w, 4), y1 = rotl(w, 8), y2 = rotl(w, 12);
+    ra[0] = w & lo_mask, ra[1] = w & hi_mask, ra[2] = x2 & lo_mask, ra[3] = x2 & hi_mask;
+    rb[0] = y1 & lo_mask, rb[1] = y1 & hi_mask, rb[2] = y2 & lo_mask, rb[3] = y2 & hi_mask;
   }
 }
 
@@ -399,11 +423,13 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
   const int g = lane >> 2, t4 = lane & 3;
   const uint4* vbase = src.v;
   constexpr bool GROUPED = VK == kGroupedValues;
+  uint4 vw[kValueVectors<D, BITS>];
+  load_value_words<D, BITS>(vbase, lane, vw);
 #pragma unroll
   for (int m = 0; m < D / 16; ++m) {
     if (GROUPED && (m < m0 || m >= m1)) continue;
     uint32_t ra[4], rb[4];
-    value_regs<D, BITS>(vbase, 8 * m + g, t4, ra, rb);
+    value_regs<D, BITS>(vbase, vw, m, g, t4, ra, rb);
     if constexpr (GROUPED || BITS == 16) {  // fp16 pages: this form measured faster
       float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
@@ -458,29 +484,17 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
     } else {
       const __half* lop = vp + gi * 32;
       const __half* stp = vp + (groups + gi) * 32;
-      if constexpr (VBITS == 4) {  // tokens 8 t4 + a + 4 i: one 16-byte vector each
-        const uint4 l4 = *reinterpret_cast<const uint4*>(lop + 8 * t4);
-        const uint4 s4 = *reinterpret_cast<const uint4*>(stp + 8 * t4);
-        const __half* lh = reinterpret_cast<const __half*>(&l4);
-        const __half* sh = reinterpret_cast<const __half*>(&s4);
+      // Tokens 8 t4 + a + 4 i: one 16-byte vector each of lows and steps.
+      const uint4 l4 = *reinterpret_cast<const uint4*>(lop + 8 * t4);
+      const uint4 s4 = *reinterpret_cast<const uint4*>(stp + 8 * t4);
+      const __half* lh = reinterpret_cast<const __half*>(&l4);
+      const __half* sh = reinterpret_cast<const __half*>(&s4);
 #pragma unroll
-        for (int a = 0; a < 4; ++a) {
-#pragma unroll
-          for (int i = 0; i < 2; ++i) {
-            lo[a][i] = __half2float(lh[a + 4 * i]);
-            st[a][i] = __half2float(sh[a + 4 * i]) * value_b_scale<4>(a);  // exact: x 4, no overflow
-          }
-        }
-      } else {  // tokens b + a + 8 i, b = 16 (t4 / 2) + 4 (t4 % 2): two 8-byte runs
-        const int b = 16 * (t4 >> 1) + 4 * (t4 & 1);
+      for (int a = 0; a < 4; ++a) {
 #pragma unroll
         for (int i = 0; i < 2; ++i) {
-          const uint2 l2 = *reinterpret_cast<const uint2*>(lop + b + 8 * i);
-          const uint2 s2 = *reinterpret_cast<const uint2*>(stp + b + 8 * i);
-          const __half* lh = reinterpret_cast<const __half*>(&l2);
-          const __half* sh = reinterpret_cast<const __half*>(&s2);
-#pragma unroll
-          for (int a = 0; a < 4; ++a) lo[a][i] = __half2float(lh[a]), st[a][i] = __half2float(sh[a]) * value_b_scale<2>(a);
+          lo[a][i] = __half2float(lh[a + 4 * i]);
+          st[a][i] = __half2float(sh[a + 4 * i]) * value_b_scale<VBITS>(a);  // exact; no overflow (above)
         }
       }
     }

@@ -114,7 +114,7 @@ void PagedKvBuilder::add_block(const quant::QuantizedMatrix& k, const quant::Qua
     for (int c = 0; c < d; ++c) put_half(&pool_[size_t(vs) * 16], size_t(c), v.channel_scale[size_t(c)]);
   }
 
-  const int kvecs = d * k.bits / 128, vchunks = v.bits / 2, tk = 64 / v.bits;
+  const int kvecs = d * k.bits / 128, vchunks = v.bits / 2;
   const int kcpv = 128 / k.bits;
   for (int r0 = 0; r0 < k.rows; r0 += kPageTokens) {
     const int n = std::min(kPageTokens, k.rows - r0);
@@ -137,9 +137,8 @@ void PagedKvBuilder::add_block(const quant::QuantizedMatrix& k, const quant::Qua
         put_code(&pool_[(size_t(pg.k) + size_t(cc) * kPageTokens + size_t(t)) * 16], i * k.bits,
                  k.bits, kc);
         const unsigned vc = quant::packed_code(v.codes.data(), row * size_t(d) + size_t(c), v.bits);
-        const int chunk = t / tk, u = t % tk;
-        put_code(&pool_[(size_t(pg.v) + size_t(chunk) * size_t(d / 2) + size_t(c / 2)) * 16],
-                 (c % 2) * 64 + u * v.bits, v.bits, vc);
+        put_code(&pool_[size_t(pg.v) * 16 + size_t(value_code_word(v.bits, t, c)) * 4], value_code_bit(v.bits, t, c),
+                 v.bits, vc);
       }
       uint8_t* vp = &pool_[size_t(pg.vp) * 16];
       for (size_t g = 0; g < groups; ++g) {

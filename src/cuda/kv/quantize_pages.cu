@@ -255,21 +255,28 @@ __global__ void __launch_bounds__(kEncodeThreads, 8) encode_pages_kernel(const Q
   __syncthreads();
   uint16_t* vp = reinterpret_cast<uint16_t*>(job.pool + static_cast<size_t>(pg.vp) * 16);
   for (int i = tid; i < ng * 32; i += kEncodeThreads) vp[i] = vlo[i], vp[ng * 32 + i] = vstep[i];
-  // Value codes: vector (kc, pp) holds channels 2pp (words 0-1) and 2pp + 1 (words 2-3)
-  // of tokens [kc * tk, (kc + 1) * tk), token u at bits u * bits of the channel's 64
-  // bits; a thread per 32-bit word (32 / bits tokens of one channel).
-  const int tk = 64 / set.bits, chunks = set.bits / 2, half_d = d / 2;
+  // Value codes in the decode kernel's order (kv_page.h, value_code_word): word i
+  // belongs to lane L = (i / 4) % 32 of vector row i / 128; its codes are tokens
+  // 8 (L % 4) + u of channel pair 8m + L / 4, m the M-tile (2 bits: m = 4 (i / 128) +
+  // i % 4, both channels; 4 bits: m = 2 (i / 128) + (i % 4) / 2, channel 2p + i % 2).
+  // A thread per word, each code placed by value_code_bit.
+  const int words = d * set.bits;  // 32 tokens x d codes of `bits` bits
   uint32_t* vout = reinterpret_cast<uint32_t*>(job.pool + static_cast<size_t>(pg.v) * 16);
-  for (int i = tid; i < chunks * half_d * 4; i += kEncodeThreads) {
-    const int vec = i / 4, w = i % 4, kc = vec / half_d;
-    const int c = 2 * (vec % half_d) + w / 2, g = c / vgroup;
-    const int t0 = kc * tk + (w % 2) * per_word;
+  for (int i = tid; i < words; i += kEncodeThreads) {
+    const int row = i / 128, lane = (i / 4) % 32, wi = i % 4;
+    const int m = set.bits == 2 ? 4 * row + wi : 2 * row + wi / 2;
+    const int pair = 8 * m + lane / 4, t0 = 8 * (lane % 4);
     uint32_t word = 0u;
-    for (int u = 0; u < per_word; ++u) {
-      const int t = t0 + u;
-      if (t >= ntok) break;
-      const int pi = g * 32 + t;
-      word |= encode(tile[t * pitch + c], vlo_f[pi], vinv[pi], vlo[pi], vstep[pi], levels) << (u * set.bits);
+    for (int ch = 0; ch < 2; ++ch) {
+      if (set.bits == 4 && ch != wi % 2) continue;
+      const int c = 2 * pair + ch, g = c / vgroup;
+      for (int u = 0; u < 8; ++u) {
+        const int t = t0 + u;
+        if (t >= ntok) break;
+        const int pi = g * 32 + t;
+        word |= encode(tile[t * pitch + c], vlo_f[pi], vinv[pi], vlo[pi], vstep[pi], levels)
+                << value_code_bit(set.bits, t, c);
+      }
     }
     vout[i] = word;
   }
