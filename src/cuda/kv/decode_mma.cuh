@@ -210,6 +210,10 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
 
 // cur_vs of pages without channel scales (fp16, tokenwise, groupwise values).
 constexpr uint32_t kUnscaled = 0xffffffffu;
+// kp in the ring's copy of a page with fp16 keys (one fold for all of them), and
+// cur_kp before the first fold: neither is a block's kp (16-byte units below 2^32, and
+// a block's 4d bytes of key parameters cannot start in the last 32 of 64 GiB).
+constexpr uint32_t kFp16Fold = 0xfffffffeu, kNoFold = 0xffffffffu;
 
 // Pages in flight per warp: two stages (one page computed while the next one lands);
 // three stages measured slower on an H100 (fewer CTAs per SM).
@@ -295,6 +299,11 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
         KvPage d = my_pages[page_of(k + lane)];
         d.scratch = page_kind(d);
         d.allocated = stage_plan<D>(d);
+        // The per-page tests below compare one field each: kp names the key fold (fp16
+        // keys have none: kFp16Fold), vs the channel scales flush() applies (kUnscaled
+        // unless a staged CSTQ page).
+        if (d.kbits == 16) d.kp = kFp16Fold;
+        if (d.scratch == kUnstaged || d.values != PageValues::Cstq) d.vs = kUnscaled;
         desc[(k + lane) % kDescRing] = d;
       }
       __syncwarp();
@@ -318,7 +327,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   }
 #pragma unroll
   for (int r = 0; r < kQPerThread; ++r) {
-    if (tid + r * kThreads < G * D) q_s[tid + r * kThreads] = qv[r];
+    if (tid + r * kThreads < G * D) q_s[tid + r * kThreads] = qv[r] * p.scale_log2;  // fold_query takes q scale log2(e)
   }
   __syncthreads();
 
@@ -349,8 +358,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   // that the page loop recomputed per page (~10 instructions) when worked out there.
   static_assert(token_of<2>(1, 2, 1) == token_of<4>(1, 2, 1), "staged pages share one token order");
   const int key_lane2 = key_lane_bytes<D, 2, 2>(lane, true), key_lane4 = key_lane_bytes<D, 4, 4>(lane, true);
-  uint32_t cur_kp = 0xffffffffu, cur_vs = kUnscaled;
-  int cur_kbits = 0;
+  uint32_t cur_kp = kNoFold, cur_vs = kUnscaled;
   auto flush = [&] {
     constexpr float kUnit = 1.0f / kValueUnit;  // o's units (page_values_any)
     fold_split_columns<D, SPLIT>(o);
@@ -381,21 +389,20 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     ptx::cp_async_wait<STAGES - 1>();
     __syncwarp();  // page k's copies by every lane are visible to the warp
     const KvPage pg = desc[k % kDescRing];
-    if (pg.kbits != cur_kbits || pg.kp != cur_kp) {
+    if (pg.kp != cur_kp) {  // a block's keys all have its bits; fp16 keys: kFp16Fold
       if (pg.kbits == 2) {
-        inv_up = fold_query<D, 2>(qhead, frag, frag_writer, pg, p.pool, p.scale_log2, lane, &bias);
+        inv_up = fold_query<D, 2>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       } else if (pg.kbits == 4) {
-        inv_up = fold_query<D, 4>(qhead, frag, frag_writer, pg, p.pool, p.scale_log2, lane, &bias);
+        inv_up = fold_query<D, 4>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       } else {
-        inv_up = fold_query<D, 16>(qhead, frag, frag_writer, pg, p.pool, p.scale_log2, lane, &bias);
+        inv_up = fold_query<D, 16>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       }
-      cur_kbits = pg.kbits, cur_kp = pg.kp;
+      cur_kp = pg.kp;
     }
     if constexpr (BLOCK_SUMS) {
-      const uint32_t vs = pg.scratch != kUnstaged && pg.values == PageValues::Cstq ? pg.vs : kUnscaled;
-      if (vs != cur_vs) {
+      if (pg.vs != cur_vs) {  // kUnscaled unless a staged CSTQ page (issue)
         flush();
-        cur_vs = vs;
+        cur_vs = pg.vs;
       }
     }
     if (!BLOCK_SUMS || pg.scratch == kUnstaged) {  // without BLOCK_SUMS every page is fp16 (p.quantized)

@@ -173,19 +173,20 @@ static_assert(fold_slots_match<64, 2>() && fold_slots_match<128, 2>() && fold_sl
 // samples at batch 8 (ncu), where every CTA folds once or twice for a few pages.
 //
 // frag is the lane's own slot (decode_mma.cuh, frag_halves): kk's fragment at
-// frag[16 kk]. qhead is the query of the lane's head (head g, or the group's last head
+// frag[16 kk]. qhead is the query (times scale log2(e), as the kernel stores it) of the
+// lane's head (head g, or the group's last head
 // for rows g >= G, so that every row holds finite values); only `writer` lanes store
 // (lanes 16-31 of a one-half layout read lanes 0-15's slots).
 template <int D, int BITS>
 __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const KvPage& pg,
-                            const uint8_t* pool, float scale_log2, int lane, float* bias) {
+                            const uint8_t* pool, int lane, float* bias) {
   constexpr int CH = D / 4, NV = CH / 8;
   const int t4 = lane & 3;
   const float* qrow = qhead + CH * t4;
   float f[CH], acc = 0.0f;
   if constexpr (BITS == 16) {
 #pragma unroll
-    for (int l = 0; l < CH; ++l) f[l] = qrow[l] * scale_log2;
+    for (int l = 0; l < CH; ++l) f[l] = qrow[l];
   } else {
     const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + pg.kp + NV * t4;  // lows: [0, D)
     const uint4* st4 = lo4 + D / 8;                                              // steps: [D, 2D)
@@ -197,7 +198,7 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const 
 #pragma unroll
     for (int l = 0; l < CH; ++l) {
       const float unshift = __int_as_float((127 - slot_shift<BITS>(l)) << 23);  // 2^-s
-      f[l] = qrow[l] * __half2float(st[l]) * scale_log2 * unshift;
+      f[l] = qrow[l] * __half2float(st[l]) * unshift;
       acc = fmaf(qrow[l], __half2float(lo[l]), acc);
     }
   }
@@ -207,7 +208,7 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const 
   for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
   acc += __shfl_xor_sync(0xffffffffu, acc, 1);
   acc += __shfl_xor_sync(0xffffffffu, acc, 2);
-  *bias = acc * scale_log2;
+  *bias = acc;
   int e = 0;
   if (amax > 0.0f && amax < INFINITY) e = min(max(14 - ilogbf(amax), -100), 100);
   const float up = ldexpf(1.0f, e);
@@ -500,12 +501,21 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
     }
     uint32_t bh[4], bl[4];
     float plo = 0.0f;
+    // SPLIT: lanes 0-15 take the hi parts, lanes 16-31 the residuals, as one expression:
+    // round(x - k hi) is hi for k = 0 and the residual for k = 1 (a select after
+    // computing both cost two moves per register).
+    const float k_res = lane >= 16 ? 1.0f : 0.0f;
 #pragma unroll
     for (int a = 0; a < 4; ++a) {
       const float x0 = pr[a][0] * st[a][0], x1 = pr[a][1] * st[a][1];
       const __half2 hi = __floats2half2_rn(x0, x1);
-      bh[a] = h2_bits(hi);
-      bl[a] = h2_bits(__floats2half2_rn(x0 - __low2float(hi), x1 - __high2float(hi)));
+      if constexpr (SPLIT) {
+        bh[a] = h2_bits(__floats2half2_rn(fmaf(-k_res, __low2float(hi), x0), fmaf(-k_res, __high2float(hi), x1)));
+        bl[a] = 0u;  // unused
+      } else {
+        bh[a] = h2_bits(hi);
+        bl[a] = h2_bits(__floats2half2_rn(x0 - __low2float(hi), x1 - __high2float(hi)));
+      }
       plo = fmaf(pr[a][0], lo[a][0], fmaf(pr[a][1], lo[a][1], plo));
     }
     float plo0 = 0.0f, plo1 = 0.0f;
@@ -516,10 +526,6 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
       plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4);
     }
     if constexpr (SPLIT) {
-      if (lane >= 16) {
-#pragma unroll
-        for (int a = 0; a < 4; ++a) bh[a] = bl[a];
-      }
       if (t4 >= 2) plo0 = plo1 = 0.0f;
     }
     if constexpr (quant && !GROUPED) lo0 += plo0, lo1 += plo1;
