@@ -138,7 +138,7 @@ __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& p
 template <int D, int KBITS, int VBITS, int VK, bool SPLIT, bool UNITS = true>
 __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, const uint4* frag,
                                           float inv_up, float bias, int lane, float& m_run,
-                                          float& l_part, float (&o)[D / 16][4], float& lo0, float& lo1,
+                                          float& l_part, float (&o)[D / 16][4], float& lo_g,
                                           float* score_out = nullptr) {
   const int t4 = lane & 3;
   // ---- q.k: scores of head g for tokens token_of(vbits, t4, nt, i) ----
@@ -192,7 +192,7 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
     const float c1 = __shfl_sync(0xffffffffu, corr, 8 * t4 + 4);
 #pragma unroll
     for (int m = 0; m < D / 16; ++m) o[m][0] *= c0, o[m][1] *= c1, o[m][2] *= c0, o[m][3] *= c1;
-    lo0 *= c0, lo1 *= c1;
+    lo_g *= corr;
   }
   const float shift = bias - m_run;
   float pr[4][2];
@@ -205,7 +205,7 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
     }
   }
   // ---- p.v ----
-  page_values_any<D, VBITS, VK, SPLIT, UNITS>(src, pg, pr, lane, o, lo0, lo1);
+  page_values_any<D, VBITS, VK, SPLIT, UNITS>(src, pg, pr, lane, o, lo_g);
 }
 
 // cur_vs of pages without channel scales (fp16, tokenwise, groupwise values).
@@ -338,7 +338,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   const bool frag_writer = H == 2 || lane < 16;
   const float* qhead = q_s + min(H == 2 ? g : g & 3, G - 1) * D;
   // o sums the pages of the current value block (CSTQ scales not applied, sum p lo kept
-  // apart in lo0 / lo1 for heads 2t4 / 2t4 + 1; o in units of 2^-kValueUnitLog2 when
+  // apart in lo_g, the lane's share of head g's; o in units of 2^-kValueUnitLog2 when
   // BLOCK_SUMS, decode_mma_page.cuh); flush() adds s_c (o 2^18 + lo) into the
   // warp's finished sums `done` in shared memory when the block changes. done is kept at
   // the running max of the last flush (mf0 / mf1) and rescaled only then, so the
@@ -347,7 +347,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   float o[D / 16][4];
 #pragma unroll
   for (int m = 0; m < D / 16; ++m) o[m][0] = o[m][1] = o[m][2] = o[m][3] = 0.0f;
-  float m_run = -INFINITY, l_part = 0.0f, bias = 0.0f, inv_up = 1.0f, lo0 = 0.0f, lo1 = 0.0f;
+  float m_run = -INFINITY, l_part = 0.0f, bias = 0.0f, inv_up = 1.0f, lo_g = 0.0f;
   float mf0 = -INFINITY, mf1 = -INFINITY;
   float* done = done_all + warp * G * D;
   if constexpr (BLOCK_SUMS) {
@@ -366,6 +366,12 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     const float f0 = mf0 == -INFINITY ? 0.0f : ptx::ex2(mf0 - mr0), f1 = mf1 == -INFINITY ? 0.0f : ptx::ex2(mf1 - mr1);
     const __half2* vs = reinterpret_cast<const __half2*>(reinterpret_cast<const uint4*>(p.pool) + cur_vs);
     const int h0 = 2 * t4, h1 = 2 * t4 + 1;
+    // sum p lo: head g's over its four lanes, then heads h0 / h1 for o's columns (with
+    // SPLIT, lanes t4 >= 2 hold the residual columns, which take no lows).
+    float lo_sum = lo_g + __shfl_xor_sync(0xffffffffu, lo_g, 1);
+    lo_sum += __shfl_xor_sync(0xffffffffu, lo_sum, 2);
+    float lo0 = __shfl_sync(0xffffffffu, lo_sum, 8 * t4), lo1 = __shfl_sync(0xffffffffu, lo_sum, 8 * t4 + 4);
+    if (SPLIT && t4 >= 2) lo0 = lo1 = 0.0f;
 #pragma unroll
     for (int m = 0; m < D / 16; ++m) {
       const int ch = 2 * (8 * m + g);
@@ -380,7 +386,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       }
       o[m][0] = o[m][1] = o[m][2] = o[m][3] = 0.0f;
     }
-    lo0 = lo1 = 0.0f, mf0 = mr0, mf1 = mr1;
+    lo_g = 0.0f, mf0 = mr0, mf1 = mr1;
   };
 
   for (int k = 0; k < n_mine; ++k) {
@@ -410,23 +416,23 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       float* score_out = window_score_slots(p, pair, p_begin + warp + page_of(k));
       if (score_out != nullptr) score_out = g < G ? score_out + g * p.win_stride : nullptr;
       page_pass<D, 16, 16, kPlainValues, SPLIT, BLOCK_SUMS>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o,
-                                                lo0, lo1, score_out);
+                                                lo_g, score_out);
     } else {
       const uint4* st = stages + (k % STAGES) * sv;
       const PageSrc src2 = staged_src(st, D, key_lane2), src4 = staged_src(st, D, key_lane4);
       switch (pg.scratch) {
-        case 0: page_pass<D, 2, 2, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 1: page_pass<D, 2, 2, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 2: page_pass<D, 2, 2, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 3: page_pass<D, 2, 4, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 4: page_pass<D, 2, 4, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 5: page_pass<D, 2, 4, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 6: page_pass<D, 4, 2, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 7: page_pass<D, 4, 2, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 8: page_pass<D, 4, 2, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 9: page_pass<D, 4, 4, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        case 10: page_pass<D, 4, 4, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
-        default: page_pass<D, 4, 4, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo0, lo1); break;
+        case 0: page_pass<D, 2, 2, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 1: page_pass<D, 2, 2, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 2: page_pass<D, 2, 2, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 3: page_pass<D, 2, 4, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 4: page_pass<D, 2, 4, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 5: page_pass<D, 2, 4, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 6: page_pass<D, 4, 2, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 7: page_pass<D, 4, 2, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 8: page_pass<D, 4, 2, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 9: page_pass<D, 4, 4, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 10: page_pass<D, 4, 4, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        default: page_pass<D, 4, 4, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
       }
     }
     __syncwarp();  // the stage is refilled by the next iteration's issue

@@ -461,17 +461,19 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
 
 // VBITS: the page's value bits (16: fp16 values); VK: its ValueKind (groupwise values
 // have several parameter groups per token, the others one group of all D channels).
-// lo0 / lo1 collect sum p lo of heads 2t4 / 2t4 + 1 (every channel's share, added to
-// o when the block ends) for tokenwise and CSTQ values. SPLIT: see page_values; lanes
-// 16-31 (B columns 4-7) mirror heads 0-3 (decode_mma.cuh, frag_halves) and supply their
-// residuals; their lo0 / lo1 stay zero (the lows belong to the hi columns once).
+// lo_g collects the lane's share of sum p lo of head g (every channel's share) for
+// tokenwise and CSTQ values: flush() sums it over the head's lanes and adds it to o's
+// columns once per block, where a per-page sum took four shuffles per page. Groupwise
+// values add their group's sum to o per page. SPLIT: see page_values; lanes 16-31 (B
+// columns 4-7) mirror heads 0-3 (decode_mma.cuh, frag_halves) and supply their
+// residuals; the lows belong to the hi columns once.
 // UNITS: o is in the quantized pages' units, 2^-kValueUnitLog2 (always for quantized
 // pages; fp16 pages are scaled into them in a cache that holds quantized pages too),
-// while lo0 / lo1 stay plain: flush() takes o 2^kValueUnitLog2 + lo.
+// while lo_g stays plain: flush() takes o 2^kValueUnitLog2 + lo.
 template <int D, int VBITS, int VK, bool SPLIT, bool UNITS>
 __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage& pg,
                                                 const float (&pr)[4][2], int lane,
-                                                float (&o)[D / 16][4], float& lo0, float& lo1) {
+                                                float (&o)[D / 16][4], float& lo_g) {
   const int t4 = lane & 3;
   constexpr bool quant = VBITS != 16, GROUPED = VK == kGroupedValues;
   const int vgroup = GROUPED ? pg.vgroup : D;
@@ -519,17 +521,15 @@ __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage
       plo = fmaf(pr[a][0], lo[a][0], fmaf(pr[a][1], lo[a][1], plo));
     }
     float plo0 = 0.0f, plo1 = 0.0f;
-    if constexpr (quant) {  // head g's sum over the warp's tokens, then heads 2t4, 2t4 + 1
+    if constexpr (GROUPED) {  // head g's sum over the warp's tokens, then heads 2t4, 2t4 + 1
       plo += __shfl_xor_sync(0xffffffffu, plo, 1);
       plo += __shfl_xor_sync(0xffffffffu, plo, 2);
-      plo0 = __shfl_sync(0xffffffffu, plo, 8 * t4);
-      plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4);
+      plo0 = __shfl_sync(0xffffffffu, plo, 8 * t4) * kValueUnit;  // added to o per page: into o's units
+      plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4) * kValueUnit;
+      if (SPLIT && t4 >= 2) plo0 = plo1 = 0.0f;
+    } else if constexpr (quant) {
+      lo_g += plo;  // summed over lanes and heads once per block (decode_mma.cuh, flush)
     }
-    if constexpr (SPLIT) {
-      if (t4 >= 2) plo0 = plo1 = 0.0f;
-    }
-    if constexpr (quant && !GROUPED) lo0 += plo0, lo1 += plo1;
-    if constexpr (GROUPED) plo0 *= kValueUnit, plo1 *= kValueUnit;  // added to o per page: into o's units
     const int m0 = gi * tiles, m1 = m0 + tiles;
     page_values<D, VBITS, VK, SPLIT, UNITS>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
   }
