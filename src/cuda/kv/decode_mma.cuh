@@ -397,11 +397,11 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     const KvPage pg = desc[k % kDescRing];
     if (pg.kp != cur_kp) {  // a block's keys all have its bits; fp16 keys: kFp16Fold
       if (pg.kbits == 2) {
-        inv_up = fold_query<D, 2>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
+        inv_up = fold_query<D, 2, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       } else if (pg.kbits == 4) {
-        inv_up = fold_query<D, 4>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
+        inv_up = fold_query<D, 4, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       } else {
-        inv_up = fold_query<D, 16>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
+        inv_up = fold_query<D, 16, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       }
       cur_kp = pg.kp;
     }

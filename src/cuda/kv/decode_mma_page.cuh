@@ -159,6 +159,27 @@ static_assert(fold_slots_match<64, 2>() && fold_slots_match<128, 2>() && fold_sl
               fold_slots_match<64, 4>() && fold_slots_match<128, 4>() && fold_slots_match<256, 4>() &&
               fold_slots_match<64, 16>() && fold_slots_match<128, 16>() && fold_slots_match<256, 16>());
 
+// Whether the fragments kk < D / 32 take exactly the run's first D / 8 slots and
+// fragment kk + D / 32 the slots of kk shifted by D / 8, with the same code shifts
+// (fold_query's HALVES).
+template <int D, int BITS>
+__host__ __device__ constexpr bool fold_halves_split() {
+  constexpr int CH = D / 4, K2 = D / 32;
+  for (int kk = 0; kk < K2; ++kk) {
+    for (int h = 0; h < 2; ++h) {
+      for (int hh = 0; hh < 2; ++hh) {
+        const int l = key_channel<D, BITS>(0, 2 * kk + h, hh), l2 = key_channel<D, BITS>(0, 2 * (kk + K2) + h, hh);
+        if (l >= CH / 2 || l2 != l + CH / 2) return false;
+        if (BITS != 16 && slot_shift<BITS>(l2) != slot_shift<BITS>(l)) return false;
+      }
+    }
+  }
+  return true;
+}
+static_assert(fold_halves_split<128, 2>() && fold_halves_split<128, 4>() && fold_halves_split<128, 16>() &&
+                  fold_halves_split<256, 2>() && fold_halves_split<64, 4>() && !fold_halves_split<64, 2>(),
+              "the splits the comment at fold_query names");
+
 // The folded query of a warp as A fragments: frag[16 kk] = (hi, lo, hi, lo) of head g
 // at the channels of the thread's key registers 2kk and 2kk + 1, each fq_c = q_c step_c
 // scale log2(e) (q_c scale log2(e) for fp16 keys) times 2^-s, s = the bit offset of the
@@ -177,26 +198,35 @@ static_assert(fold_slots_match<64, 2>() && fold_slots_match<128, 2>() && fold_sl
 // lane's head (head g, or the group's last head
 // for rows g >= G, so that every row holds finite values); only `writer` lanes store
 // (lanes 16-31 of a one-half layout read lanes 0-15's slots).
-template <int D, int BITS>
+//
+// HALVES (one fragment half, decode_mma.cuh's SPLIT): lanes L and L + 16 fold the same
+// head into the same slot, so each takes half of it: lane half hb = L / 16 the
+// fragments kk in [hb D / 32, (hb + 1) D / 32), whose channels are the run's slots
+// [hb D / 8, (hb + 1) D / 8) wherever fold_halves_split says so (all but d = 64 with
+// 2-bit keys, which folds whole). Both halves computing the whole fold was half of each
+// fold's work wasted, ~2 of every 100 instructions at 574 sequences.
+template <int D, int BITS, bool HALVES>
 __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const KvPage& pg,
                             const uint8_t* pool, int lane, float* bias) {
-  constexpr int CH = D / 4, NV = CH / 8;
-  const int t4 = lane & 3;
-  const float* qrow = qhead + CH * t4;
-  float f[CH], acc = 0.0f;
+  constexpr bool SPLITF = HALVES && fold_halves_split<D, BITS>();
+  constexpr int CH = D / 4, NV = CH / 8, CHF = SPLITF ? CH / 2 : CH, NVF = SPLITF ? NV / 2 : NV;
+  constexpr int KF = SPLITF ? D / 32 : D / 16;
+  const int t4 = lane & 3, hb = SPLITF ? lane >> 4 : 0;
+  const float* qrow = qhead + CH * t4 + CHF * hb;
+  float f[CHF], acc = 0.0f;
   if constexpr (BITS == 16) {
 #pragma unroll
-    for (int l = 0; l < CH; ++l) f[l] = qrow[l];
+    for (int l = 0; l < CHF; ++l) f[l] = qrow[l];
   } else {
-    const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + pg.kp + NV * t4;  // lows: [0, D)
-    const uint4* st4 = lo4 + D / 8;                                              // steps: [D, 2D)
-    uint4 lov[NV], stv[NV];
+    const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + pg.kp + NV * t4 + NVF * hb;  // lows: [0, D)
+    const uint4* st4 = lo4 + D / 8;                                                        // steps: [D, 2D)
+    uint4 lov[NVF], stv[NVF];
 #pragma unroll
-    for (int i = 0; i < NV; ++i) lov[i] = lo4[i], stv[i] = st4[i];
+    for (int i = 0; i < NVF; ++i) lov[i] = lo4[i], stv[i] = st4[i];
     const __half* lo = reinterpret_cast<const __half*>(lov);
     const __half* st = reinterpret_cast<const __half*>(stv);
 #pragma unroll
-    for (int l = 0; l < CH; ++l) {
+    for (int l = 0; l < CHF; ++l) {  // the second half's slots have the first's shifts
       const float unshift = __int_as_float((127 - slot_shift<BITS>(l)) << 23);  // 2^-s
       f[l] = qrow[l] * __half2float(st[l]) * unshift;
       acc = fmaf(qrow[l], __half2float(lo[l]), acc);
@@ -204,16 +234,18 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const 
   }
   float amax = 0.0f;
 #pragma unroll
-  for (int l = 0; l < CH; ++l) amax = fmaxf(amax, fabsf(f[l]));
+  for (int l = 0; l < CHF; ++l) amax = fmaxf(amax, fabsf(f[l]));
   for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
   acc += __shfl_xor_sync(0xffffffffu, acc, 1);
   acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+  if constexpr (SPLITF) acc += __shfl_xor_sync(0xffffffffu, acc, 16);
   *bias = acc;
   int e = 0;
   if (amax > 0.0f && amax < INFINITY) e = min(max(14 - ilogbf(amax), -100), 100);
   const float up = ldexpf(1.0f, e);
+  uint4* out = frag + hb * KF * 16;
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
+  for (int kk = 0; kk < KF; ++kk) {
     uint32_t part[4];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -223,7 +255,7 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const 
       part[2 * h] = h2_bits(hi);
       part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));
     }
-    if (writer) frag[kk * 16] = make_uint4(part[0], part[1], part[2], part[3]);
+    if (SPLITF || writer) out[kk * 16] = make_uint4(part[0], part[1], part[2], part[3]);
   }
   __syncwarp();
   return ldexpf(1.0f, (BITS == 16 ? 0 : 24) - e);
