@@ -194,7 +194,7 @@ __device__ __forceinline__ void page_probs(const KvPage& pg, bool has, const flo
 }
 
 // a[j][ch] += sum over the chunk's tokens of ps[j][token] * value(token, channel ch)
-// (fp16 values, or codes in vector order);
+// for a vector of fp16 values (BITS = 16; codes take page_values_codes below);
 // ps + j * ps_stride points at the chunk's first token for head j. Words 0-1 of the
 // vector hold channel 2p, words 2-3 channel 2p+1; each probability load serves both.
 template <int GMAX, int BITS>

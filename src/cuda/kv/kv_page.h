@@ -21,7 +21,7 @@
 //   A warp reads 32 consecutive vectors (512 bytes): lane = token.
 // Values, at v. fp16: 8 x (d / 2) vectors, vector (k, p) at index k * (d / 2) + p holds
 //   channels 2p (halves 0-3) and 2p+1 (halves 4-7) of tokens 4k .. 4k + 3.
-//   Codes (vbits 2 or 4): d * vbits / 4 words in the order the tensor-core decode kernel
+//   Codes (vbits 2 or 4): d * vbits words in the order the tensor-core decode kernel
 //   takes them (decode_mma_page.cuh): channel pair p = 8m + g (M-tile m) and the eight
 //   tokens 8 t4 .. 8 t4 + 7 belong to lane 4g + t4, whose words for its M-tiles lie in
 //   consecutive 16-byte vectors (m / 4 or m / 2) x 32 + lane, so a lane reads them with
