@@ -25,8 +25,9 @@
 // 0-7 made the errors ten times larger). Keys: the code masked where it lies, bits 0-9
 // (the scores take the lost bits: the decode tests' worst error went from 7.0e-6 to
 // 8.4e-6 when keys took this form); the 2^(24 - s) of each channel is folded into the
-// query (decode_mma_fold.cuh, fold_query). Values: every code is first moved to the top of the mantissa (2-bit
-// codes to bit 6 or 8, 4-bit codes to bit 4) by a rotation or shift per register pair,
+// query (decode_mma_fold.cuh, fold_query). Values: every code is first moved to the
+// top of the mantissa (2-bit codes to bit 6 or 8, 4-bit codes to bit 4) by a rotation
+// or shift per register pair,
 // and each register's 2^(24 - s) is folded into B (value_b_scale): the value MMAs sum
 // in units of 2^-kValueUnitLog2 (their products are p step code 2^-18), so that B
 // never overflows fp16 (p <= 1, a 2-bit step <= 131008 / 3, a 4-bit one times 4 <=
