@@ -2,6 +2,9 @@
 # A/B of the decode-attention kernels on a GPU machine: builds zc_gpu_bench from a base
 # revision (BASE, default HEAD) and from the working tree, then runs both, alternating,
 # with the same arguments, so the two figures come from one run on one card.
+# The GPU machine's copy of .git can lag behind the tree it gets (its HEAD may be an
+# older commit): carry a build-ab/base-src made here to be sure of the base; ab.txt
+# names both sides by tools/source_id.sh, to compare with a checkout.
 #   tools/gpu_ab.sh [zc_gpu_bench arguments...]      (default: --batch 8, then --batch 256)
 # BASE=none skips the base build; ENVS="ZC_X=0 ZC_X=1" runs the working tree's bench once
 # per environment assignment (knob A/B within one build; A=1,B=2 sets two). A carried build-ab/base-src
@@ -25,6 +28,8 @@ if [ "$base" != none ]; then
   fi
 fi
 echo "base: $base; new: the working tree (HEAD $(git rev-parse --short HEAD 2>/dev/null))" | tee "$out/ab.txt"
+echo "sources: new $(tools/source_id.sh)$([ "$base" != none ] && echo ", base $(bash build-ab/base-src/tools/source_id.sh)")" |
+  tee -a "$out/ab.txt"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$out/ab.txt"
 for side in "${sides[@]}"; do
   src=$([ "$side" = base ] && echo build-ab/base-src || echo .)
