@@ -193,26 +193,21 @@ __device__ __forceinline__ void page_probs(const KvPage& pg, bool has, const flo
   }
 }
 
-// a[j][ch] += sum over the chunk's tokens of ps[j][token] * value(token, channel ch)
-// for a vector of fp16 values (BITS = 16; codes take page_values_codes below);
-// ps + j * ps_stride points at the chunk's first token for head j. Words 0-1 of the
-// vector hold channel 2p, words 2-3 channel 2p+1; each probability load serves both.
-template <int GMAX, int BITS>
-__device__ __forceinline__ void value_chunk(const uint4& w, const float* ps, int ps_stride,
-                                            float (*a)[2]) {
-  constexpr int tk = 64 / BITS;  // tokens per channel in this vector
+// a[j][ch] += sum over the chunk's 4 tokens of ps[j][token] * value(token, channel ch)
+// for a vector of fp16 values (codes take page_values_codes below); ps + j * ps_stride
+// points at the chunk's first token for head j. Words 0-1 of the vector hold channel
+// 2p, words 2-3 channel 2p+1; each probability load serves both.
+template <int GMAX>
+__device__ __forceinline__ void value_chunk_fp16(const uint4& w, const float* ps, int ps_stride, float (*a)[2]) {
   const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+  float f0[4], f1[4];
+  quad<16>(words, 0, f0);
+  quad<16>(words + 2, 0, f1);
 #pragma unroll
-  for (int q4 = 0; q4 < tk / 4; ++q4) {
-    float f0[4], f1[4];
-    quad<BITS>(words, q4, f0);
-    quad<BITS>(words + 2, q4, f1);
-#pragma unroll
-    for (int j = 0; j < GMAX; ++j) {
-      const float4 pv = *reinterpret_cast<const float4*>(ps + j * ps_stride + 4 * q4);
-      a[j][0] = fmaf(pv.x, f0[0], fmaf(pv.y, f0[1], fmaf(pv.z, f0[2], fmaf(pv.w, f0[3], a[j][0]))));
-      a[j][1] = fmaf(pv.x, f1[0], fmaf(pv.y, f1[1], fmaf(pv.z, f1[2], fmaf(pv.w, f1[3], a[j][1]))));
-    }
+  for (int j = 0; j < GMAX; ++j) {
+    const float4 pv = *reinterpret_cast<const float4*>(ps + j * ps_stride);
+    a[j][0] = fmaf(pv.x, f0[0], fmaf(pv.y, f0[1], fmaf(pv.z, f0[2], fmaf(pv.w, f0[3], a[j][0]))));
+    a[j][1] = fmaf(pv.x, f1[0], fmaf(pv.y, f1[1], fmaf(pv.z, f1[2], fmaf(pv.w, f1[3], a[j][1]))));
   }
 }
 
@@ -227,7 +222,7 @@ __device__ __forceinline__ void page_values_fp16(const uint4* vv, int half_d, co
 #pragma unroll
     for (int u = 0; u < 4; ++u) w[u] = vv[(k0 + u) * half_d];
 #pragma unroll
-    for (int u = 0; u < 4; ++u) value_chunk<GMAX, 16>(w[u], ps + (k0 + u) * tk, ps_stride, a);
+    for (int u = 0; u < 4; ++u) value_chunk_fp16<GMAX>(w[u], ps + (k0 + u) * tk, ps_stride, a);
   }
 }
 

@@ -114,7 +114,7 @@ void PagedKvBuilder::add_block(const quant::QuantizedMatrix& k, const quant::Qua
     for (int c = 0; c < d; ++c) put_half(&pool_[size_t(vs) * 16], size_t(c), v.channel_scale[size_t(c)]);
   }
 
-  const int kvecs = d * k.bits / 128, vchunks = v.bits / 2;
+  const int kvecs = d * k.bits / 128;
   const int kcpv = 128 / k.bits;
   for (int r0 = 0; r0 < k.rows; r0 += kPageTokens) {
     const int n = std::min(kPageTokens, k.rows - r0);
@@ -127,7 +127,7 @@ void PagedKvBuilder::add_block(const quant::QuantizedMatrix& k, const quant::Qua
     pg.kp = kp;
     pg.vs = vs;
     pg.k = alloc(size_t(kvecs) * kPageTokens * 16);
-    pg.v = alloc(size_t(vchunks) * size_t(d / 2) * 16);
+    pg.v = alloc(size_t(d) * size_t(v.bits) * 4);  // d * bits words (kv_page.h)
     pg.vp = alloc(2 * groups * kPageTokens * 2);
     for (int t = 0; t < n; ++t) {
       const size_t row = size_t(r0 + t);
