@@ -202,21 +202,14 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   auto issue = [&](int k) {
     if (k % kDescBatch == 0) {
       __syncwarp();
-      // The key block of the page before each lane's in the walk: the lane below's, and
-      // for lane 0 the last of the previous batch (none before page 0).
-      const uint32_t prev_last = k == 0 ? kNoFold : desc[(k + kDescRing - 1) % kDescRing].kp;
-      KvPage d{};
       if (k + lane < n_mine) {
-        d = my_pages[page_of(k + lane)];
+        KvPage d = my_pages[page_of(k + lane)];
+        d.scratch = page_kind(d);
+        d.allocated = stage_plan<D>(d);
         // The per-page tests below compare one field each: kp names the key fold (fp16
         // keys have none: kFp16Fold), vs the channel scales flush() applies (kUnscaled
         // unless a staged CSTQ page).
         if (d.kbits == 16) d.kp = kFp16Fold;
-      }
-      const uint32_t up = __shfl_up_sync(0xffffffffu, d.kp, 1);
-      if (k + lane < n_mine) {
-        d.scratch = page_kind(d);
-        d.allocated = stage_plan<D>(d, d.kp != (lane == 0 ? prev_last : up));
         if (d.scratch == kUnstaged || d.values != PageValues::Cstq) d.vs = kUnscaled;
         desc[(k + lane) % kDescRing] = d;
       }
@@ -310,15 +303,12 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     __syncwarp();  // page k's copies by every lane are visible to the warp
     const KvPage pg = desc[k % kDescRing];
     if (pg.kp != cur_kp) {  // a block's keys all have its bits; fp16 keys: kFp16Fold
-      // A staged page starting a key block brought the block's parameters (kFoldHere).
-      const uint4* kparams = pg.scratch != kUnstaged ? stages + (k % STAGES) * sv + staged_key_params(D)
-                                                     : reinterpret_cast<const uint4*>(p.pool) + pg.kp;
       if (pg.kbits == 2) {
-        inv_up = fold_query<D, 2, SPLIT>(qhead, frag, frag_writer, kparams, lane, &bias);
+        inv_up = fold_query<D, 2, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       } else if (pg.kbits == 4) {
-        inv_up = fold_query<D, 4, SPLIT>(qhead, frag, frag_writer, kparams, lane, &bias);
+        inv_up = fold_query<D, 4, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       } else {
-        inv_up = fold_query<D, 16, SPLIT>(qhead, frag, frag_writer, kparams, lane, &bias);
+        inv_up = fold_query<D, 16, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
       }
       cur_kp = pg.kp;
     }

@@ -79,11 +79,9 @@ static_assert(fold_halves_split<128, 2>() && fold_halves_split<128, 4>() && fold
 // codes; bias (head g, log2 units) through *bias.
 //
 // The thread's D / 4 channels are one run, so their steps and lows arrive as D / 16
-// 16-byte loads issued together. Loading them per channel inside the loops (the first
-// form) chained ~8 memory latencies and was a fifth of the stall samples at batch 8
-// (ncu), where every CTA folds once or twice for a few pages; since then the kernel
-// also copies them into the stage of the block's first page (kFoldHere), so a fold
-// reads shared memory and waits no memory latency of its own.
+// 16-byte loads issued together: one memory latency per fold. Loading them per channel
+// inside the loops (the first form) chained ~8 latencies and was a fifth of the stall
+// samples at batch 8 (ncu), where every CTA folds once or twice for a few pages.
 //
 // frag is the lane's own slot (decode_mma.cuh, frag_halves): kk's fragment at
 // frag[16 kk]. qhead is the query (times scale log2(e), as the kernel stores it) of the
@@ -97,11 +95,9 @@ static_assert(fold_halves_split<128, 2>() && fold_halves_split<128, 4>() && fold
 // [hb D / 8, (hb + 1) D / 8) wherever fold_halves_split says so (all but d = 64 with
 // 2-bit keys, which folds whole). Both halves computing the whole fold was half of each
 // fold's work wasted, ~2 of every 100 instructions at 574 sequences.
-// kparams: the key block's lo[D] then step[D] in fp16 (its stage's copy or the pool's);
-// not read for fp16 keys.
 template <int D, int BITS, bool HALVES>
-__device__ float fold_query(const float* qhead, uint4* frag, bool writer, const uint4* kparams, int lane,
-                            float* bias) {
+__device__ float fold_query(const float* qhead, uint4* frag, bool writer, const KvPage& pg,
+                            const uint8_t* pool, int lane, float* bias) {
   constexpr bool SPLITF = HALVES && fold_halves_split<D, BITS>();
   constexpr int CH = D / 4, NV = CH / 8, CHF = SPLITF ? CH / 2 : CH, NVF = SPLITF ? NV / 2 : NV;
   constexpr int KF = SPLITF ? D / 32 : D / 16;
@@ -112,7 +108,7 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const 
 #pragma unroll
     for (int l = 0; l < CHF; ++l) f[l] = qrow[l];
   } else {
-    const uint4* lo4 = kparams + NV * t4 + NVF * hb;  // lows: [0, D)
+    const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + pg.kp + NV * t4 + NVF * hb;  // lows: [0, D)
     const uint4* st4 = lo4 + D / 8;                                                        // steps: [D, 2D)
     uint4 lov[NVF], stv[NVF];
 #pragma unroll

@@ -23,25 +23,14 @@ __device__ __forceinline__ int value_groups(const KvPage& pg) {
 }
 
 // A stage holds, in 16-byte vectors: keys [0, K) (at most 4 bits: D / 32 columns of
-// kStagedKeyRows rows, see key_slot), values [K, K + D), the key block's parameters
-// [K + D, K + D + D / 4) (lo[D], step[D]; copied only with the first page of a key
-// block in the warp's walk, kFoldHere, for the query fold), value parameters
-// [K + D + D / 4, + 8 groups). CSTQ's channel scales are not staged: they apply once per
-// block (flush reads them from the pool), so a copy per page and 256 bytes per stage
-// were waste.
+// kStagedKeyRows rows, see key_slot), values [K, K + D), value parameters [K + D,
+// K + D + 8 groups). CSTQ's channel scales are not staged: they apply once per block
+// (flush reads them from the pool), so a copy per page and 256 bytes per stage were
+// waste.
 __host__ __device__ constexpr int staged_key_vectors(int d) { return d / 32 * kStagedKeyRows; }
-__host__ __device__ constexpr int staged_key_params(int d) { return staged_key_vectors(d) + d; }
-__host__ __device__ constexpr int staged_value_params(int d) { return staged_key_params(d) + d / 4; }
 __host__ __device__ inline int stage_vectors(int d, int groups) {
-  return staged_value_params(d) + 8 * (groups > 1 ? groups : 1);
+  return staged_key_vectors(d) + d + 8 * (groups > 1 ? groups : 1);
 }
-
-// stage_plan's flag: the page's key block differs from the one of the page before it
-// in the warp's walk, so the kernel folds the query here, and a staged page brings the
-// block's key parameters into its stage. The fold then reads shared memory: it waited
-// a memory latency of its own after the page had landed (the parameters came from the
-// pool), once per warp and block, and for KIVI once per page.
-constexpr uint16_t kFoldHere = 0x400;
 
 // A page goes through a stage when both its keys and values are codes of at most 4 bits.
 __device__ __forceinline__ bool staged(const KvPage& pg) { return pg.kbits <= 4 && pg.vbits <= 4; }
@@ -62,13 +51,12 @@ __device__ __forceinline__ uint32_t page_kind(const KvPage& pg) {
 // descriptor enters the warp's ring (one lane per page, 32 pages at a time) and kept in
 // the copy's `allocated` field (host bookkeeping, unused on the GPU): the value
 // parameter vectors (8 per channel group) in bits 0-7, 4-bit keys in bit 8, 4-bit values
-// in bit 9, kFoldHere in bit 10 (new_block). Taken apart per page in stage_page, these
-// were ~15 instructions per page and a branch (the groupwise count needs a division).
+// in bit 9. Taken apart per page in stage_page, these were ~15 instructions per page
+// and a branch (the groupwise count needs a division).
 template <int D>
-__device__ __forceinline__ uint16_t stage_plan(const KvPage& pg, bool new_block) {
+__device__ __forceinline__ uint16_t stage_plan(const KvPage& pg) {
   const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
-  return static_cast<uint16_t>(np | (pg.kbits == 4 ? 0x100 : 0) | (pg.vbits == 4 ? 0x200 : 0) |
-                               (new_block ? kFoldHere : 0));
+  return static_cast<uint16_t>(np | (pg.kbits == 4 ? 0x100 : 0) | (pg.vbits == 4 ? 0x200 : 0));
 }
 
 // Issues the cp.async copies of a staged page into `st` (keys padded by key_slot);
@@ -102,18 +90,10 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
   // At most D / 16 groups (supported()), so at most D / 64 rows.
   const int np = static_cast<int>(plan & 0xff);
   const uint4* ps = base + pg.vp + lane;
-  const uint32_t pd = ptx::smem_addr(st + staged_value_params(D) + lane);
+  const uint32_t pd = ptx::smem_addr(st + staged_key_vectors(D) + D + lane);
 #pragma unroll
   for (int r = 0; r < D / 64; ++r) {
     if (lane + 32 * r < np) ptx::cp_async16(pd + 512 * r, ps + 32 * r);
-  }
-  if (plan & kFoldHere) {  // the block's lo[D] and step[D]: D / 4 vectors
-    const uint4* kps = base + pg.kp + lane;
-    const uint32_t kpd = ptx::smem_addr(st + staged_key_params(D) + lane);
-#pragma unroll
-    for (int r = 0; r < (D / 4 + 31) / 32; ++r) {
-      if (lane + 32 * r < D / 4) ptx::cp_async16(kpd + 512 * r, kps + 32 * r);
-    }
   }
 }
 
@@ -123,7 +103,7 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
 // one with 64-bit addressing).
 __device__ __forceinline__ PageSrc staged_src(const uint4* st, int d, int key_lane) {
   const int kv = staged_key_vectors(d);
-  return {st, st + kv, reinterpret_cast<const __half*>(st + staged_value_params(d)), true, key_lane};
+  return {st, st + kv, reinterpret_cast<const __half*>(st + kv + d), true, key_lane};
 }
 __device__ __forceinline__ PageSrc pool_src(const uint8_t* pool, const KvPage& pg) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
