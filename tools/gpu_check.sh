@@ -15,7 +15,7 @@
 # MEMCHECK=0 the sanitizer, OTHER_TESTS=1 runs the CPU tests too, GEMV_AB=0 skips the
 # gemv.cu / cuBLAS A/B, BUDGET (GiB, default 60: the issue's budget, which fits beside
 # the 15 GiB of Llama-3-8B weights on an 80 GB H100) sizes the largest-batch run,
-# PROFILE=0 skips the per-operation profile.
+# PROFILE=0 skips the per-operation profile, TRACE=0 the decode kernel's phase trace.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${BUILD_DIR:-build-gpu}
@@ -148,6 +148,17 @@ if [ "${BENCH:-1}" = 1 ]; then
   ZC_DECODE_KERNEL=simt "$dir/zc_gpu_bench" --methods zipcache,kivi2 >"$out/bench_simt.txt" 2>&1
   step "decode attention bench, SIMT kernel" $?
   tail -6 "$out/bench_simt.txt"
+  # The decode kernel's per-warp phases at batch 8 (a build with -DZC_DECODE_TRACE=ON of
+  # zc_gpu_bench alone, in build-trace; TRACE=0 skips it): keeps the trace code building
+  # and gives the start / page / finish split of a small batch's time.
+  if [ "${TRACE:-1}" = 1 ]; then
+    cmake -S . -B build-trace -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" -DZC_GPU_ONLY=ON \
+      -DZC_DECODE_TRACE=ON >"$out/trace_build.log" 2>&1 &&
+      cmake --build build-trace -j "$(nproc)" --target zc_gpu_bench >>"$out/trace_build.log" 2>&1 &&
+      build-trace/zc_gpu_bench --contexts 4096,16384 --methods zipcache,kivi2 --reps 10 >"$out/trace.txt" 2>&1
+    step "decode kernel phase trace (ZC_DECODE_TRACE build)" $?
+    grep -E "^trace|warp total|pages 1" "$out/trace.txt" | tee -a "$summary"
+  fi
   # Kernel timings of the prefill attention, the probe pass and the cache prefill at the Llama-3 shape.
   ZC_TIMING=1 "$dir/tests/test_cuda" --gtest_filter='CudaPrefill.TimingLlama3Shape:CudaProbeScores.TimingLlama3Shape:CudaGpuCache.TimingPrefill*' \
     >"$out/kernel_timing.log" 2>&1

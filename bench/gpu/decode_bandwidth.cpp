@@ -16,7 +16,8 @@
 // --batch 256 fills every SM with several full waves of CTAs: the throughput regime of
 // the largest batch that fits a memory budget (batch 8 is the latency regime).
 // --splits forces the context splits per (sequence, KV head) (0: decode_attention's
-// automatic choice).
+// automatic choice). A build with -DZC_DECODE_TRACE=ON also prints, for one call of each
+// case, the medians of the tensor-core kernel's per-warp phases (decode_trace.cuh).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -123,6 +124,51 @@ double copy_bandwidth_gbps(int reps) {
   return 2.0 * double(bytes) / (ms * 1e-3) / 1e9;
 }
 
+#ifdef ZC_DECODE_TRACE
+// The per-warp phases of the launch just traced (decode_trace.cuh), as medians and
+// 90th percentiles over the warps, in ns (clock64 deltas at the clock the warps ran at).
+void print_trace(const std::string& method, int context) {
+  const std::vector<unsigned long long> t = zc::cuda::decode_trace_download();
+  constexpr int S = 12;
+  std::vector<const unsigned long long*> w;
+  for (size_t i = 0; i + S <= t.size(); i += S) {
+    if (t[i] != 0 && t[i + 9] != 0) w.push_back(&t[i]);
+  }
+  if (w.empty()) return;
+  unsigned long long first = ~0ull, last = 0;
+  std::vector<double> ghz, pages;
+  for (const auto* r : w) {
+    first = std::min(first, r[0]), last = std::max(last, r[9]);
+    if (r[9] > r[0]) ghz.push_back(double(r[8] - r[1]) / double(r[9] - r[0]));
+    pages.push_back(double(r[10]));
+  }
+  auto pct = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, size_t(q * double(v.size())))];
+  };
+  const double clk = pct(ghz, 0.5);
+  std::printf("trace %s %d: %zu warps, %.0f pages per warp (max %.0f), %.2f GHz; kernel span %.2f us\n", method.c_str(),
+              context, w.size(), pct(pages, 0.5), pct(pages, 1.0), clk, double(last - first) / 1e3);
+  auto row = [&](const char* name, auto f) {
+    std::vector<double> v;
+    for (const auto* r : w) v.push_back(f(r));
+    std::printf("  %-28s median %8.0f ns, p90 %8.0f, max %8.0f\n", name, pct(v, 0.5), pct(v, 0.9), pct(v, 1.0));
+  };
+  row("start after the first warp", [&](const unsigned long long* r) { return double(r[0] - first); });
+  row("prologue (q, descriptors)", [&](const unsigned long long* r) { return double(r[2] - r[1]) / clk; });
+  row("page 0 landed", [&](const unsigned long long* r) { return r[3] ? double(r[3] - r[2]) / clk : 0.0; });
+  row("page 0 fold", [&](const unsigned long long* r) { return r[4] ? double(r[4] - r[3]) / clk : 0.0; });
+  row("page 0 math", [&](const unsigned long long* r) { return r[5] ? double(r[5] - r[4]) / clk : 0.0; });
+  row("pages 1.. (per page)", [&](const unsigned long long* r) {
+    return r[5] && r[10] > 1 ? double(r[6] - r[5]) / clk / double(r[10] - 1) : 0.0;
+  });
+  row("wait for the CTA's warps", [&](const unsigned long long* r) { return double(r[7] - r[6]) / clk; });
+  row("finish", [&](const unsigned long long* r) { return double(r[8] - r[7]) / clk; });
+  row("warp total", [&](const unsigned long long* r) { return double(r[9] - r[0]); });
+  row("end after the first start", [&](const unsigned long long* r) { return double(r[9] - first); });
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -204,6 +250,13 @@ int main(int argc, char** argv) {
           }
         });
         check(cudaDeviceSynchronize(), "bench");
+#ifdef ZC_DECODE_TRACE
+        for (int i = 0; i < 3; ++i) (void)zc::cuda::decode_attention(shape, kv[size_t(i) % size_t(sets)], dq.get(), dout.get(), ws, force_splits);
+        zc::cuda::decode_trace_clear();
+        (void)zc::cuda::decode_attention(shape, kv[size_t(3) % size_t(sets)], dq.get(), dout.get(), ws, force_splits);
+        check(cudaDeviceSynchronize(), "trace");
+        print_trace(method, L);
+#endif
         Result res;
         res.stream_ms = run_ms / kStreamRun;
         res.method = method;

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "cuda/core/device.h"
 #include "cuda/kv/kv_pages.h"
@@ -51,5 +52,12 @@ inline int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, c
                             cudaStream_t stream = nullptr) {
   return decode_attention(shape, kv.view(), q, out, ws, splits, stream);
 }
+
+#ifdef ZC_DECODE_TRACE
+// Builds with -DZC_DECODE_TRACE=ON only (decode_trace.cuh): the tensor-core kernel's
+// per-warp phase records of the launches since the last clear, kTraceSlots per warp.
+std::vector<unsigned long long> decode_trace_download();
+void decode_trace_clear();
+#endif
 
 }  // namespace zc::cuda

@@ -30,6 +30,7 @@
 #include "cuda/kv/decode_mma_fold.cuh"
 #include "cuda/kv/decode_mma_page.cuh"
 #include "cuda/kv/decode_mma_stage.cuh"
+#include "cuda/kv/decode_trace.cuh"
 #include "cuda/kv/kv_page.h"
 
 namespace zc::cuda::detail {
@@ -164,6 +165,7 @@ __host__ __device__ inline int frag_halves(int g) { return g > 4 ? 2 : 1; }
 // K-tile (page_values).
 template <int D, bool BLOCK_SUMS, bool SPLIT>
 __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const DecodeParams p) {
+  ZC_TRACE_START();  // decode_trace.cuh: phase timestamps in -DZC_DECODE_TRACE=ON builds only
   wait_for_prior_grids();  // PDL (core/launch.cuh): q and the pages come from the kernels before
   constexpr int STAGES = kStages;
   const int G = p.g, H = SPLIT ? 1 : 2;
@@ -237,6 +239,8 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     if (tid + r * kThreads < G * D) q_s[tid + r * kThreads] = qv[r] * p.scale_log2;  // fold_query takes q scale log2(e)
   }
   __syncthreads();
+  ZC_TRACE_CLOCK(2);
+  ZC_TRACE_VALUE(10, n_mine);
 
   // The lane's fragment slot (frag_halves): with one half, lanes 16-31 read lanes
   // 0-15's and fold (without storing) the same heads, so that their rows' scores, maxima
@@ -301,6 +305,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     ptx::cp_async_commit();  // possibly empty: keeps one group per page
     ptx::cp_async_wait<STAGES - 1>();
     __syncwarp();  // page k's copies by every lane are visible to the warp
+    ZC_TRACE_CLOCK_IF(k == 0, 3);
     const KvPage pg = desc[k % kDescRing];
     if (pg.kp != cur_kp) {  // a block's keys all have its bits; fp16 keys: kFp16Fold
       if (pg.kbits == 2) {
@@ -312,6 +317,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       }
       cur_kp = pg.kp;
     }
+    ZC_TRACE_CLOCK_IF(k == 0, 4);
     if constexpr (BLOCK_SUMS) {
       if (pg.vs != cur_vs) {  // kUnscaled unless a staged CSTQ page (issue)
         flush();
@@ -343,8 +349,10 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       }
     }
     __syncwarp();  // the stage is refilled by the next iteration's issue
+    ZC_TRACE_CLOCK_IF(k == 0, 5);
   }
   ptx::cp_async_wait<0>();  // no copy may land after the CTA's shared memory is reused
+  ZC_TRACE_CLOCK(6);
   // The merge may launch once every CTA is this far (not earlier: merge CTAs resident
   // early would take the slots of split CTAs not yet started).
   allow_dependent_launch();
@@ -368,7 +376,9 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   }
   if (t4 == 0) wstat[(warp * kHeads + g) * 2] = m_run, wstat[(warp * kHeads + g) * 2 + 1] = l_part;
   __syncthreads();
+  ZC_TRACE_CLOCK(7);
   finish_pair<D>(p, pair, split, G, tid, wstat, done_all);
+  ZC_TRACE_END();
 }
 
 // The kernel's layout (decode_mma_kernel's pointers, in order) for group g.
