@@ -158,6 +158,28 @@ __device__ __forceinline__ void fold_split_columns(float (&o)[D / 16][4]) {
 // (heads duplicated into rows that nothing reads) and the fragments take half the space.
 __host__ __device__ inline int frag_halves(int g) { return g > 4 ? 2 : 1; }
 
+// The CTA's key blocks, each folded once (fold_query) for every warp. A CTA's pages
+// come from a handful of key blocks in most caches (ZipCache: its salient and regular
+// sets, the fp16 window, a few streamed blocks), and its four warps met them at about
+// the same time, each folding the same block: four folds where one would do, ~250
+// instructions each. When the CTA's range holds at most kWarps distinct blocks, warp j
+// folds block j into fragment slot j before the page loop and every warp reads the
+// slot of its page's block (a table lookup where the fold was); otherwise (KIVI's
+// one-page blocks) each warp folds into its own slot as it goes.
+struct FoldTable {
+  uint32_t kp[kWarps];    // the block's key parameters (its fold's tag; kFp16Fold for fp16 keys)
+  uint32_t bits[kWarps];  // its key bits
+  float inv_up[kWarps];   // fold_query's result
+  int count, pad[3];      // distinct blocks in the CTA's range (slots used: min(count, kWarps))
+  float bias[kWarps][32];  // fold_query's bias, per lane
+};
+static_assert(sizeof(FoldTable) % 16 == 0, "keeps the shared-memory layout's 16-byte alignment");
+
+// The fold tag of a page: its key parameters, one tag for every fp16-key page.
+__device__ __forceinline__ uint32_t fold_tag(const KvPage* pg) {
+  return __ldg(&pg->kbits) == 16 ? kFp16Fold : __ldg(&pg->kp);
+}
+
 // BLOCK_SUMS: the cache holds quantized pages (p.quantized), whose value sums go through
 // flush() below; a cache of fp16 pages only keeps the plain per-page accumulation (the
 // block-sum form measured 7-15% slower there: 1165 vs 1091 us at batch 256).
@@ -173,7 +195,8 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   float* q_s = reinterpret_cast<float*>(smem);                                  // [G][D]
   uint4* frag_all = reinterpret_cast<uint4*>(q_s + ((G * D + 3) & ~3));        // [warp][H][D/16][16]
   float* wstat = reinterpret_cast<float*>(frag_all + kWarps * H * D);           // [warp][8][2]
-  KvPage* desc_all = reinterpret_cast<KvPage*>(wstat + kWarps * kHeads * 2);    // [warp][kDescRing]
+  FoldTable* ft = reinterpret_cast<FoldTable*>(wstat + kWarps * kHeads * 2);
+  KvPage* desc_all = reinterpret_cast<KvPage*>(ft + 1);                         // [warp][kDescRing]
   uint4* stage_all = reinterpret_cast<uint4*>(desc_all + kWarps * kDescRing);  // [warp][STAGES][sv]
   // Stages only for caches with codes: a cache of fp16 pages stages nothing, and the
   // shared memory it does not take stays L1 for its pages' loads.
@@ -238,6 +261,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   for (int r = 0; r < kQPerThread; ++r) {
     if (tid + r * kThreads < G * D) q_s[tid + r * kThreads] = qv[r] * p.scale_log2;  // fold_query takes q scale log2(e)
   }
+  if (tid == 0) ft->count = 0;
   __syncthreads();
   ZC_TRACE_CLOCK(2);
   ZC_TRACE_VALUE(10, n_mine);
@@ -245,9 +269,37 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   // The lane's fragment slot (frag_halves): with one half, lanes 16-31 read lanes
   // 0-15's and fold (without storing) the same heads, so that their rows' scores, maxima
   // and rescale votes are lanes 0-15's and never reach a head of the group.
-  uint4* frag = frag_all + (warp * H + (lane >> 4) % H) * D + (lane & 15);
+  const auto frag_slot = [&](int j) { return frag_all + (j * H + (lane >> 4) % H) * D + (lane & 15); };
+  const uint4* frag = frag_slot(warp);
   const bool frag_writer = H == 2 || lane < 16;
   const float* qhead = q_s + min(H == 2 ? g : g & 3, G - 1) * D;
+  // One query fold, into slot j, for key blocks of `bits` bits with parameters at kp.
+  const auto fold_into = [&](int j, uint32_t bits, uint32_t kp, float* bias_out) {
+    KvPage blk{};
+    blk.kp = kp;
+    if (bits == 2) return fold_query<D, 2, SPLIT>(qhead, frag_slot(j), frag_writer, blk, p.pool, lane, bias_out);
+    if (bits == 4) return fold_query<D, 4, SPLIT>(qhead, frag_slot(j), frag_writer, blk, p.pool, lane, bias_out);
+    return fold_query<D, 16, SPLIT>(qhead, frag_slot(j), frag_writer, blk, p.pool, lane, bias_out);
+  };
+  // ---- the fold table (FoldTable): the range's distinct key blocks, each folded once ----
+  for (int i = tid; i < p_end - p_begin; i += kThreads) {
+    const KvPage* pp = p.pages + list0 + p_begin + i;
+    const uint32_t tag = fold_tag(pp);
+    if (i == 0 || fold_tag(pp - 1) != tag) {
+      const int slot = atomicAdd(&ft->count, 1);
+      if (slot < kWarps) ft->kp[slot] = tag, ft->bits[slot] = __ldg(&pp->kbits);
+    }
+  }
+  __syncthreads();
+  const int n_folds = ft->count;
+  const bool fold_table = n_folds <= kWarps;
+  if (fold_table && warp < n_folds) {
+    float bias_w = 0.0f;
+    const float inv = fold_into(warp, ft->bits[warp], ft->kp[warp], &bias_w);
+    ft->bias[warp][lane] = bias_w;
+    if (lane == 0) ft->inv_up[warp] = inv;
+  }
+  if (fold_table) __syncthreads();  // (uniform over the CTA)
   // o sums the pages of the current value block (CSTQ scales not applied, sum p lo kept
   // apart in lo_g, the lane's share of head g's; o in units of 2^-kValueUnitLog2 when
   // BLOCK_SUMS, decode_mma_page.cuh); flush() adds s_c (o 2^18 + lo) into the
@@ -308,12 +360,14 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     ZC_TRACE_CLOCK_IF(k == 0, 3);
     const KvPage pg = desc[k % kDescRing];
     if (pg.kp != cur_kp) {  // a block's keys all have its bits; fp16 keys: kFp16Fold
-      if (pg.kbits == 2) {
-        inv_up = fold_query<D, 2, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
-      } else if (pg.kbits == 4) {
-        inv_up = fold_query<D, 4, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
+      if (fold_table) {  // the block's slot (every block of the range has one)
+        int j = 0;
+        while (j + 1 < n_folds && ft->kp[j] != pg.kp) ++j;
+        frag = frag_slot(j);
+        bias = ft->bias[j][lane];
+        inv_up = ft->inv_up[j];
       } else {
-        inv_up = fold_query<D, 16, SPLIT>(qhead, frag, frag_writer, pg, p.pool, lane, &bias);
+        inv_up = fold_into(warp, pg.kbits, pg.kp, &bias);
       }
       cur_kp = pg.kp;
     }
@@ -384,7 +438,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
 // The kernel's layout (decode_mma_kernel's pointers, in order) for group g.
 inline size_t smem_bytes(int d, int g, int groups, int stages, bool block_sums) {
   return size_t((g * d + 3) & ~3) * 4 + size_t(kWarps) * frag_halves(g) * d * 16 + size_t(kWarps) * kHeads * 2 * 4 +
-         size_t(kWarps) * kDescRing * sizeof(KvPage) + (block_sums ? size_t(kWarps) * stages * stage_vectors(d, groups) * 16 : 0) +
+         sizeof(FoldTable) + size_t(kWarps) * kDescRing * sizeof(KvPage) + (block_sums ? size_t(kWarps) * stages * stage_vectors(d, groups) * 16 : 0) +
          (block_sums ? size_t(kWarps) * g * d * 4 : 0);
 }
 

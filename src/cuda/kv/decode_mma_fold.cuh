@@ -1,6 +1,8 @@
 // The folded query of the tensor-core decode kernel (decode_mma.cuh; issue 4, SPEC.md
 // section 4): the query of a warp's heads times each key block's steps, as the A
-// fragments of the key MMAs (decode_mma_page.cuh, "Keys"), once per block and warp.
+// fragments of the key MMAs (decode_mma_page.cuh, "Keys"), once per key block: per CTA
+// where its pages come from at most four blocks (decode_mma.cuh, FoldTable), else per
+// warp as it meets each block.
 #pragma once
 #include <cuda_fp16.h>
 
