@@ -118,10 +118,6 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
 
 // cur_vs of pages without channel scales (fp16, tokenwise, groupwise values).
 constexpr uint32_t kUnscaled = 0xffffffffu;
-// kp in the ring's copy of a page with fp16 keys (one fold for all of them), and
-// cur_kp before the first fold: neither is a block's kp (16-byte units below 2^32, and
-// a block's 4d bytes of key parameters cannot start in the last 32 of 64 GiB).
-constexpr uint32_t kFp16Fold = 0xfffffffeu, kNoFold = 0xffffffffu;
 
 // Pages in flight per warp: two stages (one page computed while the next one lands);
 // three stages measured slower on an H100 (fewer CTAs per SM).
@@ -157,28 +153,6 @@ __device__ __forceinline__ void fold_split_columns(float (&o)[D / 16][4]) {
 // own only when the group has more than 4 heads; otherwise they read lanes 0-15's
 // (heads duplicated into rows that nothing reads) and the fragments take half the space.
 __host__ __device__ inline int frag_halves(int g) { return g > 4 ? 2 : 1; }
-
-// The CTA's key blocks, each folded once (fold_query) for every warp. A CTA's pages
-// come from a handful of key blocks in most caches (ZipCache: its salient and regular
-// sets, the fp16 window, a few streamed blocks), and its four warps met them at about
-// the same time, each folding the same block: four folds where one would do, ~250
-// instructions each. When the CTA's range holds at most kWarps distinct blocks, warp j
-// folds block j into fragment slot j before the page loop and every warp reads the
-// slot of its page's block (a table lookup where the fold was); otherwise (KIVI's
-// one-page blocks) each warp folds into its own slot as it goes.
-struct FoldTable {
-  uint32_t kp[kWarps];    // the block's key parameters (its fold's tag; kFp16Fold for fp16 keys)
-  uint32_t bits[kWarps];  // its key bits
-  float inv_up[kWarps];   // fold_query's result
-  int count, pad[3];      // distinct blocks in the CTA's range (slots used: min(count, kWarps))
-  float bias[kWarps][32];  // fold_query's bias, per lane
-};
-static_assert(sizeof(FoldTable) % 16 == 0, "keeps the shared-memory layout's 16-byte alignment");
-
-// The fold tag of a page: its key parameters, one tag for every fp16-key page.
-__device__ __forceinline__ uint32_t fold_tag(const KvPage* pg) {
-  return __ldg(&pg->kbits) == 16 ? kFp16Fold : __ldg(&pg->kp);
-}
 
 // BLOCK_SUMS: the cache holds quantized pages (p.quantized), whose value sums go through
 // flush() below; a cache of fp16 pages only keeps the plain per-page accumulation (the
