@@ -29,6 +29,7 @@
 #include "core/rng.h"
 #include "cuda/core/device.h"
 #include "cuda/kv/decode_attention.h"
+#include "cuda/kv/decode_trace.cuh"
 #include "cuda/kv/kv_pages.h"
 #include "quant/quantizer.h"
 
@@ -128,19 +129,22 @@ double copy_bandwidth_gbps(int reps) {
 // The per-warp phases of the launch just traced (decode_trace.cuh), as medians and
 // 90th percentiles over the warps, in ns (clock64 deltas at the clock the warps ran at).
 void print_trace(const std::string& method, int context) {
-  const std::vector<unsigned long long> t = zc::cuda::decode_trace_download();
-  constexpr int S = 12;
-  std::vector<const unsigned long long*> w;
-  for (size_t i = 0; i + S <= t.size(); i += S) {
-    if (t[i] != 0 && t[i + 9] != 0) w.push_back(&t[i]);
+  using namespace zc::cuda;  // the DecodeTraceSlot names
+  using Record = const unsigned long long*;
+  const std::vector<unsigned long long> t = decode_trace_download();
+  std::vector<Record> w;
+  for (size_t i = 0; i + kTraceSlots <= t.size(); i += kTraceSlots) {
+    if (t[i + kTraceEntryNs] != 0 && t[i + kTraceEndNs] != 0) w.push_back(&t[i]);
   }
   if (w.empty()) return;
   unsigned long long first = ~0ull, last = 0;
   std::vector<double> ghz, pages;
-  for (const auto* r : w) {
-    first = std::min(first, r[0]), last = std::max(last, r[9]);
-    if (r[9] > r[0]) ghz.push_back(double(r[8] - r[1]) / double(r[9] - r[0]));
-    pages.push_back(double(r[10]));
+  for (Record r : w) {
+    first = std::min(first, r[kTraceEntryNs]), last = std::max(last, r[kTraceEndNs]);
+    if (r[kTraceEndNs] > r[kTraceEntryNs]) {
+      ghz.push_back(double(r[kTraceEnd] - r[kTraceEntry]) / double(r[kTraceEndNs] - r[kTraceEntryNs]));
+    }
+    pages.push_back(double(r[kTracePages]));
   }
   auto pct = [](std::vector<double> v, double q) {
     std::sort(v.begin(), v.end());
@@ -151,21 +155,24 @@ void print_trace(const std::string& method, int context) {
               context, w.size(), pct(pages, 0.5), pct(pages, 1.0), clk, double(last - first) / 1e3);
   auto row = [&](const char* name, auto f) {
     std::vector<double> v;
-    for (const auto* r : w) v.push_back(f(r));
+    for (Record r : w) v.push_back(f(r));
     std::printf("  %-28s median %8.0f ns, p90 %8.0f, max %8.0f\n", name, pct(v, 0.5), pct(v, 0.9), pct(v, 1.0));
   };
-  row("start after the first warp", [&](const unsigned long long* r) { return double(r[0] - first); });
-  row("prologue (q, descriptors)", [&](const unsigned long long* r) { return double(r[2] - r[1]) / clk; });
-  row("page 0 landed", [&](const unsigned long long* r) { return r[3] ? double(r[3] - r[2]) / clk : 0.0; });
-  row("page 0 fold", [&](const unsigned long long* r) { return r[4] ? double(r[4] - r[3]) / clk : 0.0; });
-  row("page 0 math", [&](const unsigned long long* r) { return r[5] ? double(r[5] - r[4]) / clk : 0.0; });
-  row("pages 1.. (per page)", [&](const unsigned long long* r) {
-    return r[5] && r[10] > 1 ? double(r[6] - r[5]) / clk / double(r[10] - 1) : 0.0;
+  // Clock cycles from slot a to slot b in ns (0 when b was not reached: a warp without pages).
+  auto span = [&](Record r, int a, int b) { return r[b] ? double(r[b] - r[a]) / clk : 0.0; };
+  row("start after the first warp", [&](Record r) { return double(r[kTraceEntryNs] - first); });
+  row("prologue (q, descriptors)", [&](Record r) { return span(r, kTraceEntry, kTracePrologue); });
+  row("page 0 landed", [&](Record r) { return span(r, kTracePrologue, kTracePage0Landed); });
+  row("page 0 fold", [&](Record r) { return span(r, kTracePage0Landed, kTracePage0Folded); });
+  row("page 0 math", [&](Record r) { return span(r, kTracePage0Folded, kTracePage0Done); });
+  row("pages 1.. (per page)", [&](Record r) {
+    return r[kTracePage0Done] && r[kTracePages] > 1 ? span(r, kTracePage0Done, kTraceLoopDone) / double(r[kTracePages] - 1)
+                                                    : 0.0;
   });
-  row("wait for the CTA's warps", [&](const unsigned long long* r) { return double(r[7] - r[6]) / clk; });
-  row("finish", [&](const unsigned long long* r) { return double(r[8] - r[7]) / clk; });
-  row("warp total", [&](const unsigned long long* r) { return double(r[9] - r[0]); });
-  row("end after the first start", [&](const unsigned long long* r) { return double(r[9] - first); });
+  row("wait for the CTA's warps", [&](Record r) { return span(r, kTraceLoopDone, kTraceBarrier); });
+  row("finish", [&](Record r) { return span(r, kTraceBarrier, kTraceEnd); });
+  row("warp total", [&](Record r) { return double(r[kTraceEndNs] - r[kTraceEntryNs]); });
+  row("end after the first start", [&](Record r) { return double(r[kTraceEndNs] - first); });
 }
 #endif
 

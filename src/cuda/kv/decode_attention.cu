@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cuda/core/launch.cuh"
+#include "cuda/kv/decode_attention.h"
 #include "cuda/kv/decode_launch.h"
 #include "cuda/kv/decode_mma.cuh"
 #include "cuda/kv/kv_page.h"
@@ -476,14 +477,14 @@ cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
 #ifdef ZC_DECODE_TRACE
 namespace zc::cuda {
 std::vector<unsigned long long> decode_trace_download() {
-  std::vector<unsigned long long> out(size_t(detail::kTraceWarps) * detail::kTraceSlots);
+  std::vector<unsigned long long> out(size_t(kTraceWarps) * kTraceSlots);
   check(cudaMemcpyFromSymbol(out.data(), detail::g_decode_trace, out.size() * sizeof(out[0])), "decode trace");
   return out;
 }
 void decode_trace_clear() {
   void* at = nullptr;
   check(cudaGetSymbolAddress(&at, detail::g_decode_trace), "decode trace");
-  check(cudaMemset(at, 0, size_t(detail::kTraceWarps) * detail::kTraceSlots * sizeof(unsigned long long)), "decode trace");
+  check(cudaMemset(at, 0, size_t(kTraceWarps) * kTraceSlots * sizeof(unsigned long long)), "decode trace");
 }
 }  // namespace zc::cuda
 #endif

@@ -237,8 +237,8 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   }
   if (tid == 0) ft->count = 0;
   __syncthreads();
-  ZC_TRACE_CLOCK(2);
-  ZC_TRACE_VALUE(10, n_mine);
+  ZC_TRACE_CLOCK(kTracePrologue);
+  ZC_TRACE_VALUE(kTracePages, n_mine);
 
   // The lane's fragment slot (frag_halves): with one half, lanes 16-31 read lanes
   // 0-15's and fold (without storing) the same heads, so that their rows' scores, maxima
@@ -249,11 +249,9 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   const float* qhead = q_s + min(H == 2 ? g : g & 3, G - 1) * D;
   // One query fold, into slot j, for key blocks of `bits` bits with parameters at kp.
   const auto fold_into = [&](int j, uint32_t bits, uint32_t kp, float* bias_out) {
-    KvPage blk{};
-    blk.kp = kp;
-    if (bits == 2) return fold_query<D, 2, SPLIT>(qhead, frag_slot(j), frag_writer, blk, p.pool, lane, bias_out);
-    if (bits == 4) return fold_query<D, 4, SPLIT>(qhead, frag_slot(j), frag_writer, blk, p.pool, lane, bias_out);
-    return fold_query<D, 16, SPLIT>(qhead, frag_slot(j), frag_writer, blk, p.pool, lane, bias_out);
+    if (bits == 2) return fold_query<D, 2, SPLIT>(qhead, frag_slot(j), frag_writer, kp, p.pool, lane, bias_out);
+    if (bits == 4) return fold_query<D, 4, SPLIT>(qhead, frag_slot(j), frag_writer, kp, p.pool, lane, bias_out);
+    return fold_query<D, 16, SPLIT>(qhead, frag_slot(j), frag_writer, kp, p.pool, lane, bias_out);
   };
   // ---- the fold table (FoldTable): the range's distinct key blocks, each folded once ----
   for (int i = tid; i < p_end - p_begin; i += kThreads) {
@@ -331,7 +329,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     ptx::cp_async_commit();  // possibly empty: keeps one group per page
     ptx::cp_async_wait<STAGES - 1>();
     __syncwarp();  // page k's copies by every lane are visible to the warp
-    ZC_TRACE_CLOCK_IF(k == 0, 3);
+    ZC_TRACE_CLOCK_IF(k == 0, kTracePage0Landed);
     const KvPage pg = desc[k % kDescRing];
     if (pg.kp != cur_kp) {  // a block's keys all have its bits; fp16 keys: kFp16Fold
       if (fold_table) {  // the block's slot (every block of the range has one)
@@ -345,7 +343,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       }
       cur_kp = pg.kp;
     }
-    ZC_TRACE_CLOCK_IF(k == 0, 4);
+    ZC_TRACE_CLOCK_IF(k == 0, kTracePage0Folded);
     if constexpr (BLOCK_SUMS) {
       if (pg.vs != cur_vs) {  // kUnscaled unless a staged CSTQ page (issue)
         flush();
@@ -377,10 +375,10 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       }
     }
     __syncwarp();  // the stage is refilled by the next iteration's issue
-    ZC_TRACE_CLOCK_IF(k == 0, 5);
+    ZC_TRACE_CLOCK_IF(k == 0, kTracePage0Done);
   }
   ptx::cp_async_wait<0>();  // no copy may land after the CTA's shared memory is reused
-  ZC_TRACE_CLOCK(6);
+  ZC_TRACE_CLOCK(kTraceLoopDone);
   // The merge may launch once every CTA is this far (not earlier: merge CTAs resident
   // early would take the slots of split CTAs not yet started).
   allow_dependent_launch();
@@ -404,7 +402,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   }
   if (t4 == 0) wstat[(warp * kHeads + g) * 2] = m_run, wstat[(warp * kHeads + g) * 2 + 1] = l_part;
   __syncthreads();
-  ZC_TRACE_CLOCK(7);
+  ZC_TRACE_CLOCK(kTraceBarrier);
   finish_pair<D>(p, pair, split, G, tid, wstat, done_all);
   ZC_TRACE_END();
 }

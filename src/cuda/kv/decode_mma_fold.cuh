@@ -124,9 +124,11 @@ static_assert(fold_halves_split<128, 2>() && fold_halves_split<128, 4>() && fold
 // [hb D / 8, (hb + 1) D / 8) wherever fold_halves_split says so (all but d = 64 with
 // 2-bit keys, which folds whole). Both halves computing the whole fold was half of each
 // fold's work wasted, ~2 of every 100 instructions at 574 sequences.
+// kp: the key block's parameters (lo[D], step[D] in fp16, 16-byte units from the pool
+// base; not read for fp16 keys).
 template <int D, int BITS, bool HALVES>
-__device__ float fold_query(const float* qhead, uint4* frag, bool writer, const KvPage& pg,
-                            const uint8_t* pool, int lane, float* bias) {
+__device__ float fold_query(const float* qhead, uint4* frag, bool writer, uint32_t kp, const uint8_t* pool,
+                            int lane, float* bias) {
   constexpr bool SPLITF = HALVES && fold_halves_split<D, BITS>();
   constexpr int CH = D / 4, NV = CH / 8, CHF = SPLITF ? CH / 2 : CH, NVF = SPLITF ? NV / 2 : NV;
   constexpr int KF = SPLITF ? D / 32 : D / 16;
@@ -137,7 +139,7 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, const 
 #pragma unroll
     for (int l = 0; l < CHF; ++l) f[l] = qrow[l];
   } else {
-    const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + pg.kp + NV * t4 + NVF * hb;  // lows: [0, D)
+    const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + kp + NV * t4 + NVF * hb;  // lows: [0, D)
     const uint4* st4 = lo4 + D / 8;                                                        // steps: [D, 2D)
     uint4 lov[NVF], stv[NVF];
 #pragma unroll
