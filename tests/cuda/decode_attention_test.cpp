@@ -6,6 +6,7 @@
 // thousand; forced and automatic context splits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -169,6 +170,39 @@ TEST(CudaDecodeAttention, BadShapesThrowBeforeTouchingTheGpu) {
   } catch (const zc::Error& e) {
     EXPECT_NE(std::string(e.what()).find("null q or output"), std::string::npos) << e.what();
   }
+}
+
+// The automatic split count (no GPU needed): the H100's 396 slots (132 SMs x 3 CTAs of
+// the d = 128 tensor-core kernel) and Llama-3-8B's 8 KV heads, against the splits that
+// measured fastest there (docs/benchmarks.md, session 15) and the rules' bounds.
+TEST(CudaDecodeSplits, AutoSplitsFillWavesAndBoundSplitWork) {
+  using zc::cuda::splits_for_slots;
+  constexpr int kSlots = 396;
+  // One wave: as many splits as fit it, at least eight pages each.
+  EXPECT_EQ(splits_for_slots(64, 128, kSlots, true), 6);     // batch 8 x 4096
+  EXPECT_EQ(splits_for_slots(64, 8, kSlots, true), 1);       // 256 tokens: one split's worth
+  EXPECT_EQ(splits_for_slots(1, 1000, kSlots, true), 125);   // one pair: 8 pages a split
+  EXPECT_EQ(splits_for_slots(256, 128, kSlots, true), 1);    // batch 32: 256 of 396 slots
+  // Batch 64 x 4096: one split leaves a last wave of 116 CTAs; two measured faster.
+  EXPECT_EQ(splits_for_slots(512, 128, kSlots, true), 2);
+  // Batch 128 and 574 x 4096 (2.6 and 11.6 waves): one split measured fastest.
+  EXPECT_EQ(splits_for_slots(1024, 128, kSlots, true), 1);
+  EXPECT_EQ(splits_for_slots(4592, 128, kSlots, true), 1);
+  // Odd shapes: always 1..4 splits past a wave, never fewer than eight pages a split.
+  for (int pairs : {397, 401, 555, 793, 1189, 5000}) {
+    for (int pages : {1, 7, 8, 9, 17, 31, 128, 513, 4096}) {
+      const int s = splits_for_slots(pairs, pages, kSlots, true);
+      EXPECT_GE(s, 1) << pairs << " pairs, " << pages << " pages";
+      EXPECT_LE(s, 4) << pairs << " pairs, " << pages << " pages";
+      EXPECT_LE(s, std::max(1, (pages + 7) / 8)) << pairs << " pairs, " << pages << " pages";
+    }
+  }
+  // The SIMT kernel: at least one wave where the pages allow it.
+  EXPECT_EQ(splits_for_slots(64, 1000, 1056, false), 17);
+  EXPECT_EQ(splits_for_slots(2000, 1000, 1056, false), 1);
+  EXPECT_EQ(splits_for_slots(64, 16, 1056, false), 2);
+  // Degenerate inputs do not divide by zero.
+  EXPECT_EQ(splits_for_slots(0, 0, 0, true), 1);
 }
 
 }  // namespace

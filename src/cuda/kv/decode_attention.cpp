@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -72,13 +73,36 @@ int ctas_per_sm(int resident) {
 
 bool use_tensor_cores() { return !simt_forced(); }
 
-int auto_splits(const DecodeShape& shape, int max_pages, int resident) {
-  const int pairs = std::max(1, shape.batch * shape.n_kv_heads);
+int splits_for_slots(int pairs, int max_pages, int slots, bool tensor_cores) {
+  pairs = std::max(1, pairs);
+  slots = std::max(1, slots);
   const int by_work = std::max(1, (max_pages + 7) / 8);
+  // SIMT: at least one wave.
+  if (!tensor_cores) return std::clamp((slots + pairs - 1) / pairs, 1, by_work);
+  // Tensor cores, the pairs within one wave: the splits that fit it.
+  if (pairs <= slots) return std::clamp(slots / pairs, 1, by_work);
+  // More pairs than slots: whole waves of CTAs, each CTA a fixed start plus its pages,
+  // a quarter per warp, in units of a warp's page (kStartPages: session 14's trace at
+  // batch 8, ~9 us of start and finish against ~1.5 us per page), and a merge launch
+  // (kMergePages) once split. One split leaves a last wave of 116 of 396 CTAs at batch
+  // 64 x 4096 (512 pairs): two split ones fill 2.6 waves and measured 4-13% faster;
+  // from ~2.6 waves on the fixed starts outweigh the tail (docs/benchmarks.md,
+  // session 15).
+  constexpr double kStartPages = 6.0, kMergePages = 2.0;
+  int best = 1;
+  double best_cost = 0.0;
+  for (int s = 1; s <= std::min(4, by_work); ++s) {
+    const double pages = double((max_pages + s - 1) / s);
+    const double waves = double((int64_t(pairs) * s + slots - 1) / slots);
+    const double cost = waves * (kStartPages + pages / 4.0) + (s > 1 ? kMergePages : 0.0);
+    if (s == 1 || cost < best_cost) best = s, best_cost = cost;
+  }
+  return best;
+}
+
+int auto_splits(const DecodeShape& shape, int max_pages, int resident) {
   const int slots = sm_count() * ctas_per_sm(resident);
-  // Tensor cores: the splits that fit one wave; SIMT: at least one wave.
-  const int splits = resident > 0 ? slots / pairs : (slots + pairs - 1) / pairs;
-  return std::clamp(splits, 1, by_work);
+  return splits_for_slots(shape.batch * shape.n_kv_heads, max_pages, slots, resident > 0);
 }
 
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,

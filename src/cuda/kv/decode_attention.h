@@ -28,8 +28,12 @@ struct DecodeWorkspace {
 
 // Splits the auto mode picks, at least eight pages (256 tokens) per split: for the
 // tensor-core kernel (resident > 0: its CTAs that fit one SM at once) as many as fit
-// one wave of CTAs; for the SIMT one (resident 0) at least eight CTAs per SM.
+// one wave of CTAs, or where the pairs alone overfill a wave, the 1-4 that waste least
+// on a part-filled last wave; for the SIMT one (resident 0) at least eight CTAs per SM.
 int auto_splits(const DecodeShape& shape, int max_pages, int resident);
+// The same for `pairs` (sequence, KV head) lists of up to max_pages pages and `slots`
+// CTAs resident at once (auto_splits: SMs x CTAs per SM); no GPU needed.
+int splits_for_slots(int pairs, int max_pages, int slots, bool tensor_cores);
 
 // Whether decode attention runs the tensor-core split kernel: yes, for every cache the
 // kernel supports (value groups of 16 channels or more), unless ZC_DECODE_KERNEL=simt.
