@@ -6,11 +6,9 @@
 # bandwidth benchmark and `zipcache bench --synthetic llama3-8b`. Logs and JSON go to
 # $OUT (or build-gpu/logs); summary.txt has one line per step.
 #
-# The GPU machine may lack PCRE2, utf8proc and OpenBLAS. If .gpudeps/debs holds their
-# Debian packages (carried there from a Debian machine: `apt-get download` of
-# libpcre2-dev libutf8proc-dev libopenblas-dev and their dependencies), they are
-# unpacked into a private root and the whole program is built; otherwise only the
-# layers the CUDA kernels need (-DZC_GPU_ONLY=ON).
+# The GPU machine may lack PCRE2, utf8proc and OpenBLAS: tools/gpu_deps.sh unpacks
+# their Debian packages from .gpudeps/debs when carried, so that the whole program is
+# built; otherwise only the layers the CUDA kernels need (-DZC_GPU_ONLY=ON).
 # Knobs: TESTS=0 skips the tests (build and benchmarks only), BENCH=0 the benchmarks,
 # MEMCHECK=0 the sanitizer, OTHER_TESTS=1 runs the CPU tests too, GEMV_AB=0 skips the
 # gemv.cu / cuBLAS A/B, BUDGET (GiB, default 60: the budget, which fits beside
@@ -40,23 +38,9 @@ step() {  # step NAME STATUS
   cmake --version | head -1
 } | tee -a "$summary"
 
-extra=()
-if ! pkg-config --exists libpcre2-8 libutf8proc 2>/dev/null && ls .gpudeps/debs/*.deb >/dev/null 2>&1; then
-  root=/opt/zcdeps
-  mkdir -p $root
-  for f in .gpudeps/debs/*.deb; do dpkg -x "$f" $root; done
-  lib=$root/usr/lib/x86_64-linux-gnu
-  export LD_LIBRARY_PATH=$lib:$lib/openblas-pthread:${LD_LIBRARY_PATH:-}
-  export PKG_CONFIG_PATH=$lib/pkgconfig:$root/usr/share/pkgconfig
-  export PKG_CONFIG_SYSROOT_DIR=$root
-  pkgc=$(command -v pkg-config || echo $root/usr/bin/pkgconf)
-  extra+=(-DZC_GPU_ONLY=OFF -DPKG_CONFIG_EXECUTABLE="$pkgc" -DCMAKE_LIBRARY_PATH="$lib/openblas-pthread;$lib"
-          -DCMAKE_INCLUDE_PATH="$root/usr/include/x86_64-linux-gnu/openblas-pthread;$root/usr/include")
-  echo "libraries: Debian packages from .gpudeps/debs unpacked into $root" | tee -a "$summary"
-elif ! pkg-config --exists libpcre2-8 libutf8proc 2>/dev/null; then
-  echo "missing PCRE2/utf8proc/OpenBLAS -> -DZC_GPU_ONLY=ON (kernel tests only)" | tee -a "$summary"
-  extra+=(-DZC_GPU_ONLY=ON)
-fi
+source tools/gpu_deps.sh
+extra=("${deps_args[@]}")
+[ -n "$deps_note" ] && echo "$deps_note" | tee -a "$summary"
 
 # The golden data lives beside the checkout (../shared/testdata); a GPU machine gets
 # only the checkout, so a copy may be carried in .gpudeps/testdata.
