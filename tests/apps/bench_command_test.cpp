@@ -26,6 +26,11 @@ TEST(BenchCommand, BadOptionsAreClearErrors) {
       {"bench --synthetic nosuch-7b", "nosuch-7b"},
       {"bench --device cpu --profile -b 1 -c 8", "--profile"},
       {"bench --synthetic llama3-8b --profile --profile-steps 0", "--profile-steps 0"},
+      {"bench --synthetic llama3-8b --reps 0", "--reps 0"},
+      {"bench --synthetic llama3-8b --budget -5", "--budget -5"},
+      {"bench --synthetic llama3-8b --budget nan", "--budget nan"},
+      {"bench --synthetic llama3-8b --kv-mem -1", "--kv-mem -1"},
+      {"bench --synthetic llama3-8b --kv-mem inf", "--kv-mem inf"},
   };
   for (const auto& c : cases) {
     const auto r = run_cli(c.args, dir);

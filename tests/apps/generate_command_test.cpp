@@ -71,6 +71,9 @@ TEST(GenerateCommand, BadInputsAreClearErrors) {
       {"generate -m " + model + " --ids 1,2 --kv zipcache:ratio=7", "ratio"},
       {"generate -m /nonexistent --ids 1", "/nonexistent"},
       {"generate -m " + model + " --ids 1,2 --top-p 0", "top-p"},
+      {"generate -m " + model + " --ids 1,2 -n -5", "-n -5"},
+      {"generate -m " + model + " --ids 1,2 --kv-mem -2", "--kv-mem -2"},
+      {"generate -m " + model + " --ids 1,2 --kv-mem nan", "--kv-mem nan"},
   };
   for (const auto& c : cases) {
     const auto r = run_cli(c.args, dir);
