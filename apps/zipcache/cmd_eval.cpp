@@ -96,7 +96,7 @@ Command add_eval_command(CLI::App& app) {
       kv::method_help());
   sub->add_option("--tasks", o->tasks, "comma-separated: lines,passkey,kv,vartrack,gsm8k,ppl,jsonl");
   sub->add_option("-n,--items", o->items, "items per task configuration (default 50; file tasks: at most, 0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   sub->add_option("--lines", o->lines, "line retrieval: numbers of lines (default 50,100,200)")->delimiter(',');
   sub->add_option("--passkey-tokens", o->passkey_tokens, "passkey: prompt lengths in tokens (default 1000,2000,4000)")->delimiter(',');
   sub->add_option("--pairs", o->kv_pairs, "key-value lookup: numbers of pairs (default 50,100,200)")->delimiter(',');
@@ -112,11 +112,11 @@ Command add_eval_command(CLI::App& app) {
   sub->add_option("--text", o->text_file, "perplexity: a text file");
   sub->add_option("--ppl-ctx", o->ppl_context, "perplexity: tokens per window (default 512)")->check(CLI::Range(2, 1 << 20));
   sub->add_option("--ppl-prefix", o->ppl_prefix, "perplexity: prefilled tokens per window (default: half)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   sub->add_option("--jsonl", o->jsonl_file, "JSONL of {\"prompt\": ..., \"answer\": ...}");
   sub->add_option("--match", o->match, "jsonl scoring: exact or contains")->check(CLI::IsMember({"exact", "contains"}));
   sub->add_option("--max-new", o->max_new, "tokens generated per item (0: the task's default)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   sub->add_option("--budget-from", o->budget_from, "match every h2o/mikv budget to this --kv method's compression");
   sub->add_option("-s,--seed", o->seed, "base seed of the generated items (default 1)");
   sub->add_option("-o,--out", o->out, "output folder (items.jsonl, results.json, tables.txt, plots; default "

@@ -129,7 +129,7 @@ Command add_generate_command(CLI::App& app) {
   sub->add_flag("--no-bos", o->no_bos, "do not add the BOS / special tokens to the prompt");
   sub->add_option("-n,--n-predict", o->gen.max_tokens, "tokens to generate (-1: until EOS)");
   sub->add_option("-c,--ctx-size", o->gen.context, "context length (default: the model's)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   sub->add_option("--temp", o->gen.sampling.temperature, "temperature (0: greedy)");
   sub->add_option("--top-k", o->gen.sampling.top_k, "top-k (0: off)");
   sub->add_option("--top-p", o->gen.sampling.top_p, "top-p (1: off)");

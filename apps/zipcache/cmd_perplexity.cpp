@@ -55,9 +55,9 @@ Command add_perplexity_command(CLI::App& app) {
   sub->add_option("-f,--file", o->file, "text file")->required();
   sub->add_option("--ctx,-c", o->ppl.context, "tokens per window")->check(CLI::Range(2, 1 << 20));
   sub->add_option("--prefix", o->ppl.prefix, "prefilled tokens per window (default: half)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   sub->add_option("--windows", o->ppl.max_windows, "at most this many windows (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   return {sub, [o] { return run(*o); }};
 }
 

@@ -1,5 +1,6 @@
 // Options every model command shares: the model folder, threads and KV methods.
 #pragma once
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -28,5 +29,8 @@ std::string find_bundled(const std::string& relative);
 std::string method_label(const kv::MethodConfig& m);
 // "1.23 MiB" style.
 std::string human_bytes(double bytes);
+// Check of a count option that may be 0: CLI11's NonNegativeNumber names its upper
+// bound as DBL_MAX spelled out in 300 digits when it refuses a value.
+inline CLI::Range non_negative_count() { return CLI::Range(0, std::numeric_limits<int>::max()); }
 
 }  // namespace zc::app

@@ -157,6 +157,14 @@ TEST(EvalCommand, BadOptionsAreOneLineErrors) {
   expect("--tasks lines --lines 0", "--lines: 0 is not a positive size");
   expect("--tasks lines --words " + (dir / "none.json").string(), "none.json");
   expect("--tasks lines --lines 40 -n 1 --kv fp16", "more than the context of 2048");
+  // Negative counts: refused by the option parser with the bound in plain digits (CLI11's
+  // NonNegativeNumber wrote DBL_MAX out in full, ~300 digits).
+  for (const std::string opt : {"-n", "--max-new", "--ppl-prefix"}) {
+    const auto r = run_cli(m + opt + " -3", dir);
+    EXPECT_NE(r.exit_code, 0) << opt;
+    EXPECT_NE(r.err.find("-3 not in range 0 to 2147483647"), std::string::npos) << opt << "\n" << r.err;
+    EXPECT_LT(r.err.size(), 200u) << opt << "\n" << r.err;
+  }
 }
 
 }  // namespace
