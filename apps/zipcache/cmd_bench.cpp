@@ -293,7 +293,7 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--budget", o->budget_gib, "Also find the largest batch whose KV cache fits this many GiB");
   sub->add_option("--format", o->format, "table, json or csv");
   sub->add_option("-o,--out", o->out, "Write the results to this file");
-  sub->add_option("--seed", o->seed, "Seed of the synthetic weights");
+  add_seed_option(sub, "--seed", o->seed, "Seed of the synthetic weights");
   sub->add_option("--device", o->device, "auto (the GPU when there is one), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_flag("--profile", o->profile,

@@ -110,7 +110,7 @@ Command add_demo_command(CLI::App& app) {
   auto o = std::make_shared<DemoOptions>();
   add_model_options(sub, o->model);
   sub->add_option("--tokens", o->tokens, "prompt length in tokens")->check(CLI::Range(64, 1 << 20));
-  sub->add_option("--seed", o->seed, "seed of the prompt");
+  add_seed_option(sub, "--seed", o->seed, "seed of the prompt");
   sub->add_option("--words", o->words, "word lists for line names (default data/eval/words.json)");
   return {sub, [o] { return run(*o); }};
 }

@@ -118,7 +118,7 @@ Command add_eval_command(CLI::App& app) {
   sub->add_option("--max-new", o->max_new, "tokens generated per item (0: the task's default)")
       ->check(non_negative_count());
   sub->add_option("--budget-from", o->budget_from, "match every h2o/mikv budget to this --kv method's compression");
-  sub->add_option("-s,--seed", o->seed, "base seed of the generated items (default 1)");
+  add_seed_option(sub, "-s,--seed", o->seed, "base seed of the generated items (default 1)");
   sub->add_option("-o,--out", o->out, "output folder (items.jsonl, results.json, tables.txt, plots; default "
                                        "eval-results); a rerun resumes");
   sub->add_flag("--progress", o->progress, "progress lines on stderr even when it is not a terminal");

@@ -28,6 +28,7 @@ struct GenerateOptions {
   bool no_bos = false;
   std::string device = "cpu";
   double kv_mem_gib = 0;
+  bool seed_drawn = false;  // -s -1
 };
 
 std::vector<int32_t> parse_ids(const std::string& text) {
@@ -55,6 +56,7 @@ int run(GenerateOptions& o) {
   if (!std::isfinite(o.kv_mem_gib) || o.kv_mem_gib < 0) {
     fail("--kv-mem {}: GiB must be a positive number (0 or absent: the context in fp16)", o.kv_mem_gib);
   }
+  if (o.seed_drawn) fmt::print(stderr, "seed: {} (drawn for -s -1)\n", o.gen.sampling.seed);
   const std::string dir = resolve_model_dir(o.model);
   const auto methods = parse_methods(o.model.kv, {"fp16"});
   const model::Model model = model::Model::load(dir);
@@ -136,7 +138,8 @@ Command add_generate_command(CLI::App& app) {
   sub->add_option("--min-p", o->gen.sampling.min_p, "min-p (0: off)");
   sub->add_option("--repeat-penalty", o->gen.sampling.repeat_penalty, "repetition penalty (1: off)");
   sub->add_option("--repeat-last-n", o->gen.sampling.repeat_last_n, "history the penalty sees (-1: all)");
-  sub->add_option("-s,--seed", o->gen.sampling.seed, "sampling seed");
+  add_seed_option(sub, "-s,--seed", o->gen.sampling.seed, "sampling seed (-1: a random one, printed on stderr)",
+                  &o->seed_drawn);
   sub->add_option("--stop", o->gen.stop, "stop string (repeatable)");
   sub->add_flag("--ignore-eos", o->gen.ignore_eos, "keep generating after EOS");
   sub->add_option("--device", o->device, "cpu, or cuda (bf16 weights on the GPU; fp16, kivi2/4, zipcache)")

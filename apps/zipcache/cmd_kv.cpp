@@ -14,6 +14,7 @@
 #include "kv_input.h"
 #include "kv_report.h"
 #include "kv_synthetic.h"
+#include "model_options.h"
 
 namespace zc::app {
 
@@ -121,7 +122,7 @@ Command add_kv_command(CLI::App& app) {
   demo->add_option("--heads", opts->heads, "query heads")->check(CLI::Range(1, 256));
   demo->add_option("--kv-heads", opts->kv_heads, "KV heads")->check(CLI::Range(1, 256));
   demo->add_option("--head-dim", opts->head_dim, "head dimension")->check(CLI::Range(2, 1024));
-  demo->add_option("--seed", opts->seed, "seed of the synthetic data");
+  add_seed_option(demo, "--seed", opts->seed, "seed of the synthetic data");
   demo->add_option("--kv", opts->methods, "methods instead of the default line-up (repeatable)");
   demo->add_option("--json", opts->json, "write every figure as JSON");
   demo->add_option("-o,--output", opts->output, "write the dequantized K/V here");

@@ -1,6 +1,8 @@
 #include "model_options.h"
 
+#include <charconv>
 #include <filesystem>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -20,6 +22,30 @@ void add_model_options(CLI::App* sub, ModelOptions& o) {
   sub->add_option("-t,--threads", o.threads, "CPU threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
   sub->add_option("--kv", o.kv, "KV cache method NAME[:key=value,...] (repeatable); see --help");
+}
+
+CLI::Option* add_seed_option(CLI::App* sub, const std::string& flags, uint64_t& seed, const std::string& help,
+                             bool* drawn) {
+  CLI::Option* opt = sub->add_option_function<std::string>(
+      flags,
+      [&seed, drawn, flags](const std::string& text) {
+        if (drawn != nullptr && text == "-1") {
+          std::random_device rd;
+          seed = (uint64_t(rd()) << 32) ^ uint64_t(rd());
+          *drawn = true;
+          return;
+        }
+        uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (text.empty() || ec != std::errc() || ptr != end) {
+          throw CLI::ValidationError(flags, fmt::format("'{}' is not a seed (an integer from 0 to 2^64 - 1{})", text,
+                                                        drawn != nullptr ? ", or -1 for a random one" : ""));
+        }
+        seed = v;
+      },
+      help);
+  return opt->type_name(drawn != nullptr ? "UINT|-1" : "UINT");
 }
 
 std::string find_bundled(const std::string& relative) {

@@ -1,5 +1,6 @@
 // Options every model command shares: the model folder, threads and KV methods.
 #pragma once
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -32,5 +33,10 @@ std::string human_bytes(double bytes);
 // Check of a count option that may be 0: CLI11's NonNegativeNumber names its upper
 // bound as DBL_MAX spelled out in 300 digits when it refuses a value.
 inline CLI::Range non_negative_count() { return CLI::Range(0, std::numeric_limits<int>::max()); }
+// A seed option (0 .. 2^64 - 1). Negative values are refused (CLI11 alone wraps "-1" to
+// 2^64 - 1 without a word); given `drawn`, -1 draws a random seed, llama.cpp's
+// convention, and sets *drawn so that the command can print the seed it used.
+CLI::Option* add_seed_option(CLI::App* sub, const std::string& flags, uint64_t& seed, const std::string& help,
+                             bool* drawn = nullptr);
 
 }  // namespace zc::app

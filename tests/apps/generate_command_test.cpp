@@ -57,6 +57,32 @@ TEST(GenerateCommand, ZipcacheRunsThroughTheQuantizedCache) {
   EXPECT_NE(r.err.find("x,"), std::string::npos) << r.err;  // a compression ratio is reported
 }
 
+// -s -1 draws a seed and prints it; giving that seed back reproduces the sampled ids.
+// Seeds outside 0 .. 2^64 - 1 are refused (CLI11 alone wrapped -5 to 2^64 - 5).
+TEST(GenerateCommand, SeedMinusOneIsRandomAndReproducible) {
+  TempDir dir;
+  const std::string model = zc::test::testdata("models/llama3-tiny");
+  const std::string base = "generate -m " + model + " --ids 1,5,9,200 --temp 1.5 --ignore-eos -n 24 --kv fp16 -s ";
+  const auto drawn = run_cli(base + "-1", dir);
+  ASSERT_EQ(drawn.exit_code, 0) << drawn.err;
+  const size_t at = drawn.err.find("seed: ");
+  ASSERT_NE(at, std::string::npos) << drawn.err;
+  const std::string seed = drawn.err.substr(at + 6, drawn.err.find(' ', at + 6) - (at + 6));
+  const auto again = run_cli(base + seed, dir);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, drawn.out) << "seed " << seed;
+  EXPECT_EQ(again.err.find("seed: "), std::string::npos);  // printed only when drawn
+  for (const std::string bad : {"-5", "18446744073709551616", "7x"}) {
+    const auto r = run_cli(base + bad, dir);
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_NE(r.err.find("'" + bad + "' is not a seed"), std::string::npos) << bad << ": " << r.err;
+  }
+  // Where a seed defines the data (eval, bench, demo, kv demo), -1 is refused too.
+  const auto eval = run_cli("eval -m " + model + " -s -1", dir);
+  EXPECT_NE(eval.exit_code, 0);
+  EXPECT_NE(eval.err.find("'-1' is not a seed"), std::string::npos) << eval.err;
+}
+
 TEST(GenerateCommand, BadInputsAreClearErrors) {
   TempDir dir;
   const std::string model = zc::test::testdata("models/llama3-tiny");
