@@ -29,7 +29,7 @@ int run(PerplexityCommand& o) {
   const std::string text((std::istreambuf_iterator<char>(in)), {});
   const model::Model model = model::Model::load(dir);
   const auto tokens = tok::Tokenizer::from_dir(dir).encode(text, false);
-  const int prefix = o.ppl.prefix > 0 ? o.ppl.prefix : o.ppl.context / 2;
+  const int prefix = engine::check_perplexity_options(model, tokens.size(), o.ppl);
   fmt::print("{}: {} tokens; windows of {} tokens, {} prefilled, {} decoded through the cache\n\n",
              o.file, tokens.size(), o.ppl.context, prefix, o.ppl.context - prefix);
   size_t width = 6;

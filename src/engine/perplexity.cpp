@@ -21,17 +21,22 @@ double token_nll(std::span<const float> logits, int32_t target) {
   return -(double(logits[size_t(target)]) - mx - std::log(sum));
 }
 
-PerplexityResult perplexity(const model::Model& model, const kv::MethodConfig& method,
-                            std::span<const int32_t> tokens, const PerplexityOptions& o) {
+int check_perplexity_options(const model::Model& model, size_t n_tokens, const PerplexityOptions& o) {
   if (o.context < 2) fail("--ctx must be at least 2, got {}", o.context);
   if (o.context > model.config().max_position_embeddings)
     fail("--ctx {} is larger than the model's max_position_embeddings {}", o.context,
          model.config().max_position_embeddings);
   const int prefix = o.prefix > 0 ? o.prefix : o.context / 2;
   if (prefix >= o.context) fail("--prefix {} must be smaller than --ctx {}", prefix, o.context);
+  if (n_tokens < size_t(o.context))
+    fail("the text has {} tokens, fewer than one window of --ctx {}", n_tokens, o.context);
+  return prefix;
+}
+
+PerplexityResult perplexity(const model::Model& model, const kv::MethodConfig& method,
+                            std::span<const int32_t> tokens, const PerplexityOptions& o) {
+  const int prefix = check_perplexity_options(model, tokens.size(), o);
   const size_t windows = tokens.size() / size_t(o.context);
-  if (windows == 0)
-    fail("the text has {} tokens, fewer than one window of --ctx {}", tokens.size(), o.context);
 
   PerplexityResult result;
   const auto start = std::chrono::steady_clock::now();

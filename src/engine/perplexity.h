@@ -3,6 +3,7 @@
 // cache, so that what the cache's compression does to later tokens is measured
 // (the prefill itself attends over exact keys and values in every method).
 #pragma once
+#include <cstddef>
 #include <span>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct PerplexityResult {
 
 PerplexityResult perplexity(const model::Model& model, const kv::MethodConfig& method,
                             std::span<const int32_t> tokens, const PerplexityOptions& options);
+// The checks perplexity() makes before any work (window within the model's positions,
+// prefix below it, at least one window of text): throws zc::Error naming the option;
+// returns the prefix in use. Lets a command refuse before it prints anything.
+int check_perplexity_options(const model::Model& model, size_t n_tokens, const PerplexityOptions& options);
 
 // -log softmax(logits)[target] in double precision.
 double token_nll(std::span<const float> logits, int32_t target);

@@ -50,6 +50,16 @@ TEST(PerplexityCommand, TooShortTextAndMissingFileAreErrors) {
   r = run_cli("perplexity -m " + model + " -f " + (dir / "short.txt").string(), dir);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("tokenizer.json"), std::string::npos) << r.err;
+  // With a tokenizer (the bundled model): a text shorter than one window, and a prefix
+  // that leaves nothing to decode, are refused before anything is printed.
+  r = run_cli("perplexity -f " + (dir / "short.txt").string(), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("fewer than one window of --ctx 512"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = run_cli("perplexity -f " + (dir / "short.txt").string() + " --ctx 64 --prefix 64", dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--prefix 64 must be smaller than --ctx 64"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
 }
 
 }  // namespace
