@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -167,13 +166,8 @@ int run(BenchCommand& o) {
   if (o.gen < 4) fail("--gen {}: at least 4 decode steps (3 are warm-up)", o.gen);
   if (o.profile_steps < 1) fail("--profile-steps {}: at least one decode step", o.profile_steps);
   if (o.reps < 1) fail("--reps {}: at least one prefill", o.reps);
-  // 0 (the default) means "not given" for both; a negative or non-finite size is a typo.
-  if (!std::isfinite(o.kv_mem_gib) || o.kv_mem_gib < 0) {
-    fail("--kv-mem {}: GiB must be a positive number (0 or absent: 90% of the free memory)", o.kv_mem_gib);
-  }
-  if (!std::isfinite(o.budget_gib) || o.budget_gib < 0) {
-    fail("--budget {}: GiB must be a positive number (absent: no largest-batch search)", o.budget_gib);
-  }
+  check_gib_option("--kv-mem", o.kv_mem_gib, "0 or absent: 90% of the free memory");
+  check_gib_option("--budget", o.budget_gib, "absent: no largest-batch search");
   if (o.profile && o.format == "csv") std::cerr << "note: csv output leaves the --profile tables out (use json)\n";
   std::string why;
   const bool gpu_ok = gpu_bench_available(&why);

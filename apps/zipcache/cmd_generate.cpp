@@ -1,6 +1,5 @@
 // `zipcache generate`: stream a completion, then report speed and KV memory. Several
 // --kv methods run one after the other on the same prompt, for a side-by-side look.
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -52,10 +51,7 @@ int run(GenerateOptions& o) {
   if (o.gen.max_tokens < -1) {
     fail("-n {}: tokens to generate must be 0 or more, or -1 (until EOS or a full context)", o.gen.max_tokens);
   }
-  // 0 (the default) means "not given"; a negative or non-finite size is a typo.
-  if (!std::isfinite(o.kv_mem_gib) || o.kv_mem_gib < 0) {
-    fail("--kv-mem {}: GiB must be a positive number (0 or absent: the context in fp16)", o.kv_mem_gib);
-  }
+  check_gib_option("--kv-mem", o.kv_mem_gib, "0 or absent: the context in fp16");
   if (o.seed_drawn) fmt::print(stderr, "seed: {} (drawn for -s -1)\n", o.gen.sampling.seed);
   const std::string dir = resolve_model_dir(o.model);
   const auto methods = parse_methods(o.model.kv, {"fp16"});

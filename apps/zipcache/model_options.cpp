@@ -1,6 +1,7 @@
 #include "model_options.h"
 
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -22,6 +23,10 @@ void add_model_options(CLI::App* sub, ModelOptions& o) {
   sub->add_option("-t,--threads", o.threads, "CPU threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
   sub->add_option("--kv", o.kv, "KV cache method NAME[:key=value,...] (repeatable); see --help");
+}
+
+void check_gib_option(const char* option, double gib, const char* when_unset) {
+  if (!std::isfinite(gib) || gib < 0) fail("{} {}: GiB must be a positive number ({})", option, gib, when_unset);
 }
 
 CLI::Option* add_seed_option(CLI::App* sub, const std::string& flags, uint64_t& seed, const std::string& help,

@@ -33,6 +33,9 @@ std::string human_bytes(double bytes);
 // Check of a count option that may be 0: CLI11's NonNegativeNumber names its upper
 // bound as DBL_MAX spelled out in 300 digits when it refuses a value.
 inline CLI::Range non_negative_count() { return CLI::Range(0, std::numeric_limits<int>::max()); }
+// A size in GiB given on the command line: 0 (the default) means "not given"
+// (`when_unset` says what happens then); a negative or non-finite size is refused.
+void check_gib_option(const char* option, double gib, const char* when_unset);
 // A seed option (0 .. 2^64 - 1). Negative values are refused (CLI11 alone wraps "-1" to
 // 2^64 - 1 without a word); given `drawn`, -1 draws a random seed, llama.cpp's
 // convention, and sets *drawn so that the command can print the seed it used.
