@@ -28,6 +28,7 @@ struct WindowCase {
   std::vector<int> window;  // fp16 window tokens, per sequence (cycled)
   int cap;                  // tracked window capacity (tokens past it are not tracked)
   int splits;               // 0: auto
+  int whole = -1;           // >= 0: a plan (SplitPlan) of `whole` whole pairs, the rest `splits` each
 };
 
 // Probability of every row for head j's query, in double.
@@ -50,7 +51,8 @@ void run_window_case(const WindowCase& cs, zc::Rng& rng) {
   using zc::quant::Scheme;
   const int g = cs.n_heads / cs.n_kv, d = cs.d, lists = cs.batch * cs.n_kv;
   SCOPED_TRACE(::testing::Message() << "batch " << cs.batch << ", heads " << cs.n_heads << "/" << cs.n_kv
-                                    << ", d " << d << ", cap " << cs.cap << ", splits " << cs.splits);
+                                    << ", d " << d << ", cap " << cs.cap << ", splits " << cs.splits
+                                    << ", whole pairs " << cs.whole);
   zc::cuda::PagedKvBuilder b(d);
   std::vector<zc_test::RefRows> refs;
   std::vector<int32_t> first_page(size_t(cs.batch)), count(size_t(cs.batch));
@@ -91,8 +93,13 @@ void run_window_case(const WindowCase& cs, zc::Rng& rng) {
   shape.batch = cs.batch, shape.n_heads = cs.n_heads, shape.n_kv_heads = cs.n_kv, shape.head_dim = d;
   zc::cuda::DecodeWorkspace ws;
   for (int call = 0; call < 2; ++call) {
-    (void)zc::cuda::decode_attention(shape, kv.view(), dq.get(), dout.get(), ws, cs.splits, nullptr, nullptr,
-                                     nullptr, &window);
+    if (cs.whole < 0) {
+      (void)zc::cuda::decode_attention(shape, kv.view(), dq.get(), dout.get(), ws, cs.splits, nullptr, nullptr,
+                                       nullptr, &window);
+    } else {
+      (void)zc::cuda::decode_attention(shape, kv.view(), dq.get(), dout.get(), ws,
+                                       zc::cuda::SplitPlan{cs.splits, cs.whole}, nullptr, nullptr, nullptr, &window);
+    }
   }
   const std::vector<float> sums = zc_test::sync_download(dsums);
   EXPECT_EQ(zc_test::sync_download(darrivals), std::vector<unsigned>(size_t(lists), 0u))
@@ -136,6 +143,9 @@ TEST(CudaDecodeAttention, WindowSumsMatchDoubleProbabilities) {
       {2, 6, 6, 64, {0, 0}, {70, 5}, 96, 2},             // fp16 only, g 1
       {2, 4, 2, 128, {64, 0}, {90, 40}, 70, 0},          // more window than capacity
       {4, 8, 4, 128, {129, 1, 40, 900}, {32, 1, 65, 127}, 128, 0},
+      // Whole pairs (window sums in their CTA) beside split ones (in the merge).
+      {4, 8, 4, 128, {129, 1, 40, 900}, {32, 1, 65, 127}, 128, 3, 5},
+      {3, 32, 8, 128, {4000, 300, 64}, {100, 7, 33}, 132, 2, 16},
   };
   for (const WindowCase& c : cases) run_window_case(c, rng);
 }

@@ -23,7 +23,7 @@ namespace {
 // vector loads: KIVI-2 is 1.3-1.7x faster on it since (docs/benchmarks.md, session 8).
 
 // Tuning knob for benchmarks (issue 4), read once: ZC_DECODE_CTAS_PER_SM (1..64; 0 or
-// unset: the kernel's default below) sizes auto_splits.
+// unset: the kernel's default below) sizes the auto plan's slots.
 int env_int(const char* name, int lo, int hi, int fallback) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return fallback;
@@ -64,6 +64,13 @@ bool merge_always() {
 // four-page tiles gave, ZipCache 30.9 -> 29.8 us at 4096 and 66.3 -> 59.7 us at 16384,
 // KIVI-2 51.7 -> 45.0 us (docs/benchmarks.md, session 9). ZC_DECODE_CTAS_PER_SM
 // overrides either.
+// ZC_DECODE_TAIL=0 keeps every plan uniform (plan_for_slots's tail plans off; an A/B
+// knob, read once; 1 or unset: on).
+bool tail_plans() {
+  static const bool on = env_int("ZC_DECODE_TAIL", 0, 1, 1) == 1;
+  return on;
+}
+
 int ctas_per_sm(int resident) {
   static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 0, 64, 0);
   return n > 0 ? n : resident > 0 ? resident : 8;
@@ -100,14 +107,52 @@ int splits_for_slots(int pairs, int max_pages, int slots, bool tensor_cores) {
   return best;
 }
 
-int auto_splits(const DecodeShape& shape, int max_pages, int resident) {
-  const int slots = sm_count() * ctas_per_sm(resident);
-  return splits_for_slots(shape.batch * shape.n_kv_heads, max_pages, slots, resident > 0);
+SplitPlan plan_for_slots(int pairs, int max_pages, int slots, bool tensor_cores, bool tail) {
+  pairs = std::max(1, pairs);
+  slots = std::max(1, slots);
+  const int uniform = splits_for_slots(pairs, max_pages, slots, tensor_cores);
+  SplitPlan plan{uniform, tensor_cores && uniform == 1 ? pairs : 0};
+  // Between one and two waves of pairs only: a wave of whole pairs, and the `left`
+  // ones split S ways (at least 8 pages a split, at most 16 splits) into as many short
+  // waves as their CTAs take, where splits_for_slots's cost model (units of a warp's
+  // page; each wave a fixed start plus its CTAs' pages over four warps; the merge)
+  // says that beats the uniform choice. Batch 56 x 4096 on an H100 (448 pairs, 396
+  // slots): uniform two splits 351 / 103 / 201 us (fp16 / ZipCache / KIVI-2), a wave
+  // of whole pairs and 52 split 7 ways 321 / 91 / 170; batch 64: 371 / 111 / 215
+  // against 365 / 101 / 195. Past two waves the scheduling of many CTAs of an
+  // issue-bound kernel evens the last wave out by itself and the model overrates the
+  // tail: ZipCache at 128 x 4096 took 188 us with a tail split 3 ways against 179.5
+  // with one split, at 574 sequences 724 against 713, at 597 (a 13th wave of 24 pairs)
+  // 754 against 748; fp16 gained 1.2% at 117 sequences (docs/benchmarks.md, session 16).
+  const int whole_waves = pairs / slots, left = pairs % slots;
+  if (!tensor_cores || !tail || whole_waves != 1 || left == 0) return plan;
+  constexpr double kStartPages = 6.0, kMergePages = 2.0;
+  const auto wave_cost = [&](int pages) { return kStartPages + double(pages) / 4.0; };
+  const int s_u = uniform;
+  const double uniform_cost = double((int64_t(pairs) * s_u + slots - 1) / slots) * wave_cost((max_pages + s_u - 1) / s_u) +
+                              (s_u > 1 ? kMergePages : 0.0);
+  double best_cost = uniform_cost;
+  const int by_work = std::max(1, (max_pages + 7) / 8);
+  for (int s = 2; s <= std::min(16, by_work); ++s) {
+    const double tail_waves = double((int64_t(left) * s + slots - 1) / slots);
+    const double cost = double(whole_waves) * wave_cost(max_pages) + tail_waves * wave_cost((max_pages + s - 1) / s) +
+                        kMergePages;
+    if (cost < best_cost) best_cost = cost, plan = SplitPlan{s, pairs - left};
+  }
+  return plan;
 }
 
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
                      DecodeWorkspace& ws, int splits, cudaStream_t stream, float* out_ml, uint16_t* out_bf16,
                      const WindowSums* window) {
+  if (splits < 0) fail("cuda decode attention: splits {}", splits);
+  // splits 0: the auto plan; a given number splits every pair alike.
+  return decode_attention(shape, kv, q, out, ws, SplitPlan{splits, 0}, stream, out_ml, out_bf16, window);
+}
+
+int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
+                     DecodeWorkspace& ws, const SplitPlan& plan, cudaStream_t stream, float* out_ml,
+                     uint16_t* out_bf16, const WindowSums* window) {
   const int d = shape.head_dim;
   if (q == nullptr || (out == nullptr && out_bf16 == nullptr)) fail("cuda decode attention: null q or output");
   if (shape.batch < 1 || shape.n_kv_heads < 1 || shape.n_heads < 1 ||
@@ -131,7 +176,10 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
          shape.n_kv_heads);
   }
   if (kv.min_pages < 1) fail("cuda decode attention: a (sequence, KV head) has no tokens");
-  if (splits < 0) fail("cuda decode attention: splits {}", splits);
+  if (plan.splits < 0 || plan.whole_pairs < 0 || plan.whole_pairs > pairs) {
+    fail("cuda decode attention: plan of {} splits with {} whole pairs for {} pairs", plan.splits, plan.whole_pairs,
+         pairs);
+  }
   const bool tensor_cores = use_tensor_cores();
   detail::DecodeParams p;
   p.n_heads = shape.n_heads;
@@ -142,16 +190,22 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   p.simt = !tensor_cores;
   p.quantized = kv.quantized;
   const int resident = detail::resident_ctas(p);
-  if (splits == 0) splits = auto_splits(shape, kv.max_pages, resident);
-  splits = std::min({splits, kv.max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
+  const SplitPlan use = plan.splits > 0 ? plan
+                                        : plan_for_slots(pairs, kv.max_pages, sm_count() * ctas_per_sm(resident),
+                                                         resident > 0, tail_plans());
+  int splits = std::min({use.splits, kv.max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
   // As few splits as cover the longest list; the SIMT kernel's splits are whole tiles
   // of four pages.
   int per_split = (kv.max_pages + splits - 1) / splits;
   if (resident == 0) per_split = (per_split + 3) / 4 * 4;
   splits = (kv.max_pages + per_split - 1) / per_split;
+  // Whole pairs are the tensor-core kernel's (the SIMT one splits every pair alike; with
+  // one split every pair is whole), and ZC_DECODE_MERGE=always merges every pair.
+  const int whole = resident == 0 || merge_always() ? 0 : splits == 1 ? pairs : use.whole_pairs;
 
-  ws.part_o.resize(std::max(ws.part_o.size(), size_t(pairs) * size_t(splits) * size_t(g) * size_t(d)));
-  ws.part_ml.resize(std::max(ws.part_ml.size(), size_t(pairs) * size_t(splits) * size_t(g) * 2));
+  const size_t split_pairs = size_t(pairs - whole);
+  ws.part_o.resize(std::max(ws.part_o.size(), split_pairs * size_t(splits) * size_t(g) * size_t(d)));
+  ws.part_ml.resize(std::max(ws.part_ml.size(), split_pairs * size_t(splits) * size_t(g) * 2));
 
   p.pool = kv.pool;
   p.pages = kv.pages;
@@ -167,7 +221,7 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   if (p.q_stride < shape.n_heads * d) fail("cuda decode attention: q stride {} below {} query values", p.q_stride, shape.n_heads * d);
   p.splits = splits;
   p.pages_per_split = per_split;
-  p.finish_in_split = splits == 1 && !merge_always();
+  p.whole_pairs = whole;
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(d));
   p.scale_log2 = scale * 1.4426950408889634f;
   if (window != nullptr) {

@@ -457,8 +457,8 @@ cudaError_t launch_decode(const DecodeParams& p, int pairs, cudaStream_t s) {
   cudaError_t e = cudaSuccess;
   if (!p.simt && mma::supported(p)) {
     e = mma::launch_split(p, pairs, s);
-    // With one split the tensor-core kernel finishes each pair itself (decode_mma_finish.cuh).
-    if (p.finish_in_split) return e;
+    // The tensor-core kernel finishes whole pairs itself (decode_mma_finish.cuh).
+    if (p.whole_pairs == pairs) return e;
   } else if (p.g <= 1) {
     e = launch_split<1>(p, pairs, s);
   } else if (p.g <= 2) {

@@ -26,14 +26,27 @@ struct DecodeWorkspace {
   DeviceBuffer<float> part_o, part_ml;
 };
 
-// Splits the auto mode picks, at least eight pages (256 tokens) per split: for the
-// tensor-core kernel (resident > 0: its CTAs that fit one SM at once) as many as fit
-// one wave of CTAs, or where the pairs alone overfill a wave, the 1-4 that waste least
-// on a part-filled last wave; for the SIMT one (resident 0) at least eight CTAs per SM.
-int auto_splits(const DecodeShape& shape, int max_pages, int resident);
-// The same for `pairs` (sequence, KV head) lists of up to max_pages pages and `slots`
-// CTAs resident at once (auto_splits: SMs x CTAs per SM); no GPU needed.
+// How decode attention divides its (sequence, KV head) pairs among CTAs: pairs
+// [0, whole_pairs) take one CTA each, over all their pages, which finishes the pair
+// itself (the tensor-core kernel only); the others take `splits` CTAs each over equal
+// runs of pages, merged by a second kernel.
+struct SplitPlan {
+  int splits = 1;
+  int whole_pairs = 0;
+};
+
+// Splits for every one of `pairs` (sequence, KV head) lists of up to max_pages pages
+// with `slots` CTAs resident at once (SMs x CTAs per SM), at least eight pages (256
+// tokens) per split: for the tensor-core kernel as many as fit one wave of CTAs, or
+// where the pairs alone overfill a wave, the 1-4 that waste least on a part-filled last
+// wave; for the SIMT one at least eight CTAs per SM. No GPU needed.
 int splits_for_slots(int pairs, int max_pages, int slots, bool tensor_cores);
+// The auto mode's plan: splits_for_slots's splits for every pair (whole pairs when that
+// is one split on the tensor cores), or, where the pairs fill whole waves of CTAs and
+// a few are left over, those waves of whole pairs and the leftover pairs split finely
+// enough to end together, when the cost model says that is cheaper. tail: whether
+// such plans may be chosen (ZC_DECODE_TAIL=0 turns them off). No GPU needed.
+SplitPlan plan_for_slots(int pairs, int max_pages, int slots, bool tensor_cores, bool tail = true);
 
 // Whether decode attention runs the tensor-core split kernel: yes, for every cache the
 // kernel supports (value groups of 16 channels or more), unless ZC_DECODE_KERNEL=simt.
@@ -41,7 +54,8 @@ bool use_tensor_cores();
 
 // q: device [batch][n_heads][d] floats; out: device [batch][n_heads][d] floats. List
 // b * n_kv_heads + h of kv holds sequence b, KV head h (every list non-empty). splits 0
-// picks auto_splits; the number used is returned. Throws zc::Error on mismatched
+// takes the auto plan (plan_for_slots), a number splits every pair alike; the number of
+// splits used (of the split pairs, with a plan) is returned. Throws zc::Error on mismatched
 // shapes, group size above 8, or an empty list.
 // out_ml, when given: [batch][n_heads][2], the softmax's max (in log2 units: scores
 // times scale * log2(e)) and its sum of 2^(score - max), so that a token's probability
@@ -50,6 +64,12 @@ bool use_tensor_cores();
 // nearest even, as core/half.h), written by the merge kernel; out may then be null.
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
                      DecodeWorkspace& ws, int splits = 0, cudaStream_t stream = nullptr,
+                     float* out_ml = nullptr, uint16_t* out_bf16 = nullptr, const WindowSums* window = nullptr);
+// The same with a given plan (tests; whole_pairs in [0, pairs]; splits 0: the auto
+// plan). The SIMT kernel, and ZC_DECODE_MERGE=always, split every pair alike (whole_pairs
+// 0); one split makes every pair whole.
+int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
+                     DecodeWorkspace& ws, const SplitPlan& plan, cudaStream_t stream = nullptr,
                      float* out_ml = nullptr, uint16_t* out_bf16 = nullptr, const WindowSums* window = nullptr);
 inline int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q,
                             float* out, DecodeWorkspace& ws, int splits = 0,

@@ -28,9 +28,13 @@ struct DecodeParams {
   float scale_log2 = 0.0f;   // softmax scale times log2(e)
   bool simt = false;         // the SIMT split kernel instead of the tensor-core one
   bool quantized = true;     // some page holds codes (false: fp16 pages only)
-  // One split, and the tensor-core kernel takes it: that kernel writes the outputs
-  // (and the window sums) itself and no merge runs (decode_mma_finish.cuh).
-  bool finish_in_split = false;
+  // Pairs [0, whole_pairs) take one CTA of the tensor-core kernel each, over all their
+  // pages, which writes the outputs (and the window sums) itself (decode_mma_finish.cuh);
+  // pairs [whole_pairs, pairs) take `splits` CTAs each, whose partials the merge kernel
+  // combines. All pairs whole: no merge runs; none (0, and always for the SIMT kernel):
+  // every pair is split alike. Partials are indexed from the first split pair:
+  // part = (pair - whole_pairs) * splits + split.
+  int whole_pairs = 0;
   // ZipCache's window tracking (window_sums.h), off when window.sums is null: the split
   // kernels keep the scores (log2 units) of list b * n_kv + h's fp16 pages from page
   // window.first_page[b * first_page_stride] on in window.scores [pairs][g][win_stride]

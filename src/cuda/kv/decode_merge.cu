@@ -23,9 +23,10 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
   allow_dependent_launch();
   extern __shared__ float ml_s[];  // [splits][2]
   __shared__ bool last_of_pair;
-  const int pair = static_cast<int>(blockIdx.x), j = static_cast<int>(blockIdx.y);
+  // The split pairs only (DecodeParams::whole_pairs: the others finished in their CTA).
+  const int pair = p.whole_pairs + static_cast<int>(blockIdx.x), j = static_cast<int>(blockIdx.y);
   const int c = static_cast<int>(threadIdx.x), g = p.g, d = p.d, splits = p.splits;
-  const size_t first = static_cast<size_t>(pair) * splits;
+  const size_t first = static_cast<size_t>(blockIdx.x) * splits;
   for (int s = c; s < splits; s += static_cast<int>(blockDim.x)) {
     ml_s[2 * s] = p.part_ml[((first + s) * g + j) * 2];
     ml_s[2 * s + 1] = p.part_ml[((first + s) * g + j) * 2 + 1];
@@ -64,7 +65,7 @@ __global__ void decode_merge_kernel(const DecodeParams p) {
 }  // namespace
 
 cudaError_t launch_merge(const DecodeParams& p, int pairs, cudaStream_t s) {
-  const dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>(p.g));
+  const dim3 grid(static_cast<unsigned>(pairs - p.whole_pairs), static_cast<unsigned>(p.g));
   return launch_pdl(PdlKernel::Merge, decode_merge_kernel, grid, static_cast<unsigned>(p.d), 2 * sizeof(float) * p.splits,
                     s, p);
 }

@@ -179,11 +179,15 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t4 = lane & 3;
-  const int pair = static_cast<int>(blockIdx.y), split = static_cast<int>(blockIdx.x);
+  // One CTA per whole pair first, then `splits` per split pair (DecodeParams::whole_pairs).
+  const int cta = static_cast<int>(blockIdx.x);
+  const bool whole = cta < p.whole_pairs;
+  const int pair = whole ? cta : p.whole_pairs + (cta - p.whole_pairs) / p.splits;
+  const int split = whole ? 0 : (cta - p.whole_pairs) % p.splits;
   const int b = pair / p.n_kv, h = pair % p.n_kv;
   const int list0 = p.starts[pair], n_pages = p.ends[pair] - list0;
   const int p_begin = split * p.pages_per_split;
-  const int p_end = min(n_pages, p_begin + p.pages_per_split);
+  const int p_end = whole ? n_pages : min(n_pages, p_begin + p.pages_per_split);
 
   // The warp's pages are p_begin + warp + kWarps * j, j < n_mine, walked from the last
   // (k = 0: j = n_mine - 1): a list ends with its fp16 window pages, which are read from
@@ -433,8 +437,8 @@ template <int D, bool BLOCK_SUMS, bool SPLIT>
 cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
   const size_t smem = smem_bytes(D, p.g, p.groups, kStages, BLOCK_SUMS);
   if (const cudaError_t e = allow_smem<D, BLOCK_SUMS, SPLIT>(smem); e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(pairs));
-  return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS, SPLIT>, grid, kThreads, smem, s, p);
+  const auto ctas = static_cast<unsigned>(p.whole_pairs + (pairs - p.whole_pairs) * p.splits);
+  return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS, SPLIT>, ctas, kThreads, smem, s, p);
 }
 
 // CTAs per SM of the kernel for p (1 when the runtime cannot say).

@@ -1,7 +1,7 @@
 // The end of a decode_mma_kernel CTA (decode_mma.cuh): its warps' (max, sum, value
-// sums) combined into the (sequence, KV head) pair's result for its split. With several
-// splits that is a partial for the merge kernel (decode_merge.cu); with one split the
-// CTA has the whole softmax and does the merge's work itself: the normalized output
+// sums) combined into the (sequence, KV head) pair's result for its split. For a split
+// pair that is a partial for the merge kernel (decode_merge.cu); for a whole pair
+// (DecodeParams::whole_pairs) the CTA has the whole softmax and does the merge's work itself: the normalized output
 // (fp32 and/or bf16), the softmax stats, and ZipCache's window sums (every head of the
 // pair is here, so no arrival counting). At large batches (one split per pair) that
 // saves the merge launch, whose ~18k small CTAs took 24-35 us per layer at 574
@@ -25,9 +25,9 @@ template <int D>
 __device__ __forceinline__ void finish_pair(const DecodeParams& p, int pair, int split, int G, int tid,
                                             const float* wstat, const float* done) {
   __shared__ float2 fin_ml[kHeads];  // one split: each head's (max, sum)
-  const bool whole = p.finish_in_split;  // p.splits == 1
+  const bool whole = pair < p.whole_pairs;  // the CTA took all of the pair's pages
   const int b = pair / p.n_kv, h = pair % p.n_kv;
-  const size_t part = size_t(pair) * p.splits + split;
+  const size_t part = size_t(pair - p.whole_pairs) * p.splits + split;
   for (int i = tid; i < G * D; i += kThreads) {
     const int j = i / D, ch = i % D;
     float mx = -INFINITY;
