@@ -15,6 +15,9 @@
 //              [--batch 8] [--splits N] [--json FILE]
 // --batch 256 fills every SM with several full waves of CTAs: the throughput regime of
 // the largest batch that fits a memory budget (batch 8 is the latency regime).
+// The splits column is the split pairs' count: between one and two waves of pairs the
+// automatic plan runs a wave of whole pairs (one CTA each) before them (SplitPlan;
+// ZC_DECODE_TAIL=0 splits every pair alike, for A/B runs).
 // --splits forces the context splits per (sequence, KV head) (0: decode_attention's
 // automatic choice). A build with -DZC_DECODE_TRACE=ON also prints, for one call of each
 // case, the medians of the tensor-core kernel's per-warp phases (decode_trace.cuh).
