@@ -24,6 +24,11 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
+double mean(const std::vector<double>& v) {
+  double sum = 0.0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0.0 : sum / double(v.size());
+}
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[std::min(v.size() - 1, size_t(p * double(v.size())))];
@@ -193,7 +198,8 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
   res.decode_eager_ms = median(timed_steps());
   res.decode_p10_ms = percentile(steps, 0.1);
   res.decode_p90_ms = percentile(steps, 0.9);
-  res.tokens_per_s = res.decode_ms > 0 ? bc.batch * 1e3 / res.decode_ms : 0;
+  res.decode_mean_ms = mean(steps);
+  res.tokens_per_s = res.decode_mean_ms > 0 ? bc.batch * 1e3 / res.decode_mean_ms : 0;
   const kv::MemoryReport mem = runner.cache().memory();
   res.kv_fp16_bytes = mem.fp16_bytes;
   res.kv_bytes = pool.used();

@@ -33,9 +33,13 @@ struct BenchResult {
   std::string method;
   int batch = 0, context = 0, gen = 0;
   double prefill_s = -1;      // whole batch, sequence after sequence (median of reps); -1: not run
-  double decode_ms = 0;       // median ms per decode step (all sequences)
+  double decode_ms = 0;       // median ms per decode step (all sequences): a typical step's latency
   double decode_p10_ms = 0, decode_p90_ms = 0;
-  double tokens_per_s = 0;    // batch / decode step
+  // Mean ms per decode step over the same steps: every step counts, the periodic ones
+  // included (a new fp16 page every 32 tokens, KIVI's block compressions, ZipCache's
+  // chunks, a CUDA graph's capture when the pages grow), which a median leaves out.
+  double decode_mean_ms = 0;
+  double tokens_per_s = 0;    // batch / decode_mean_ms: what the steps delivered, as llama-bench's t/s
   double decode_eager_ms = 0; // the same steps launched kernel by kernel (no CUDA graph); 0: CPU
   size_t kv_bytes = 0;        // pool bytes the caches hold at the end
   size_t kv_fp16_bytes = 0;   // what an fp16 cache of the same tokens takes
@@ -68,8 +72,9 @@ class BenchModel {
   Impl* impl_ = nullptr;
 };
 
-// Median and p-quantile (0..1) of timings (0 when empty).
+// Median, mean and p-quantile (0..1) of timings (0 when empty).
 double median(std::vector<double> v);
+double mean(const std::vector<double>& v);
 double percentile(std::vector<double> v, double p);
 
 // Whether this build has the GPU engine and a GPU is present; when not, *why says why.
