@@ -11,11 +11,13 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "bench_cpu.h"
+#include "bench_fit.h"
 #include "bench_gpu.h"
 #include "commands.h"
 #include "core/error.h"
@@ -190,6 +192,7 @@ int run(BenchCommand& o) {
   BenchModel model = o.synthetic.empty() ? BenchModel::from_dir(resolve_model_dir(o.model))
                                          : BenchModel::synthetic(o.synthetic, o.seed);
   constexpr size_t kMaxPoolBytes = size_t(16) << 32;  // cuda::KvPool::kMaxBytes (64 GiB)
+  constexpr int kMaxFitRuns = 6;  // the estimate and five smaller batches (~10% fewer)
   // The default leaves 10% + 2 GiB for activations and stays within what one pool can
   // address (an 80 GB card with a small model has more free memory than that).
   const size_t pool_bytes =
@@ -217,11 +220,21 @@ int run(BenchCommand& o) {
       fit = std::min(fit, 65535 / model.config().n_kv_heads);
       std::cerr << fmt::format("{}: {:.1f} MiB per sequence -> batch {} in {:.1f} GiB\n", method_label(m),
                                per_seq / 1048576.0, fit, o.budget_gib);
-      BenchConfig bc;
-      bc.batch = fit, bc.context = o.contexts.front(), bc.gen = o.gen, bc.synthetic_fill = true;
-      bc.profile_steps = o.profile ? o.profile_steps : 0;  // decode steps only: nothing was prefilled
-      fits.push_back(model.run(m, bc, budget));
+      // The estimate is tried first; a run that exhausts the pool gives way to a
+      // smaller batch (bench_fit.h).
+      const std::function<BenchResult(int)> run_batch = [&](int batch) {
+        BenchConfig bc;
+        bc.batch = batch, bc.context = o.contexts.front(), bc.gen = o.gen, bc.synthetic_fill = true;
+        bc.profile_steps = o.profile ? o.profile_steps : 0;  // decode steps only: nothing was prefilled
+        return model.run(m, bc, budget);
+      };
+      std::vector<FitTry> failed;
+      fits.push_back(run_largest_fit(fit, kMaxFitRuns, run_batch, &failed));
       fits.back().method = method_label(m);
+      for (const FitTry& t : failed) {
+        std::cerr << fmt::format("{}: batch {} did not fit ({})\n", method_label(m), t.batch, t.error);
+      }
+      if (!failed.empty()) std::cerr << fmt::format("{}: batch {} fits\n", method_label(m), fits.back().batch);
     }
   }
 
