@@ -1,11 +1,11 @@
 // The largest-batch run of `zipcache bench --budget` (cmd_bench.cpp): the batch that the
 // allocator's figures predict from a small run (its peak pool bytes per sequence) is
-// only an estimate. The pool keeps a free list per chunk size (cuda/kv/kv_pool.h), so a
-// full pool can refuse a chunk while freed chunks of another size sit idle: ZipCache's
-// streaming chunks free fp16 window pages and ask for quantized ones (a 60 GiB budget
-// with 128 decode steps: 536 sequences estimated, out of memory at the first chunk).
-// So the run itself is the test: a batch whose run exhausts the pool gives way to 2%
-// fewer sequences, and the table reports the batch that ran.
+// only an estimate: the small run had room to spare, while a full pool strands the
+// remains of split chunks and, before the pool learned to split (chunk_allocator.h),
+// refused quantized pages while freed fp16 ones sat idle (a 60 GiB budget with 128
+// decode steps: 536 ZipCache sequences estimated, out of memory at the first streaming
+// chunk). So the run itself is the test: a batch whose run exhausts the pool gives way
+// to 2% fewer sequences, and the table reports the batch that ran.
 #pragma once
 #include <algorithm>
 #include <exception>
