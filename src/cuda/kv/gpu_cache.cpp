@@ -144,9 +144,14 @@ void GpuKvCache::flush_updates() {
   if (pending_.empty()) return;
   // The last update of each slot wins; the kernel applies distinct slots in parallel.
   // A stable sort by slot keeps the order of each slot's updates (a prompt makes a
-  // thousand or more per layer: a sorted vector, not a node per update).
-  std::stable_sort(pending_.begin(), pending_.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // thousand or more per layer: a sorted vector, not a node per update). Updates that
+  // already come in increasing slot order (a decode step's new pages: new_fp16_pages)
+  // skip the sort: 147k of them at 574 sequences took 15 ms to sort on a 2-core host.
+  const auto before = [](const auto& a, const auto& b) { return a.first < b.first; };
+  const bool increasing = std::adjacent_find(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
+                            return a.first >= b.first;
+                          }) == pending_.end();
+  if (!increasing) std::stable_sort(pending_.begin(), pending_.end(), before);
   std::vector<KvPage> pages;
   std::vector<int64_t> index;
   pages.reserve(pending_.size());
@@ -177,19 +182,24 @@ void GpuKvCache::free_page(const KvPage& pg) {
   pool_.free(pg.k, page_bytes(shape_.head_dim, pg.kbits, pg.vbits, ng));
 }
 
-void GpuKvCache::new_fp16_page(int seq, int page, int only_layer) {
+void GpuKvCache::new_fp16_page(int seq, int page, int layer) {
   const int d = shape_.head_dim;
+  for (int h = 0; h < shape_.n_kv_heads; ++h) {
+    KvPage pg;
+    pg.k = alloc_page(PageSpec{});
+    pg.v = pg.k + uint32_t(d * 32 * 2 / 16);
+    pg.ntok = 0;
+    pg.vgroup = uint16_t(d);
+    pg.allocated = 1;  // reset() frees only these
+    set_page(layer, seq * shape_.n_kv_heads + h, page, pg);
+  }
+}
+
+void GpuKvCache::new_fp16_pages(const std::vector<std::pair<int, int>>& seq_pages) {
+  // Slot (layer, sequence * n_kv + head, page) grows with the layer, then the sequence
+  // and head (page < cap): this order hands flush_updates sorted updates.
   for (int layer = 0; layer < shape_.n_layers; ++layer) {
-    if (only_layer >= 0 && layer != only_layer) continue;
-    for (int h = 0; h < shape_.n_kv_heads; ++h) {
-      KvPage pg;
-      pg.k = alloc_page(PageSpec{});
-      pg.v = pg.k + uint32_t(d * 32 * 2 / 16);
-      pg.ntok = 0;
-      pg.vgroup = uint16_t(d);
-      pg.allocated = 1;  // reset() frees only these
-      set_page(layer, seq * shape_.n_kv_heads + h, page, pg);
-    }
+    for (const auto& [seq, page] : seq_pages) new_fp16_page(seq, page, layer);
   }
 }
 
@@ -293,6 +303,10 @@ void GpuKvCache::upload_ends() {
 
 void GpuKvCache::begin_step() {
   Scratch& sc = *scratch_;
+  // Sequences whose token starts a window page: their pages are made after the loop,
+  // all layers at once (new_fp16_pages). Each sequence's compression below still comes
+  // first for it, and no other sequence's work touches its slots.
+  std::vector<std::pair<int, int>> grown;
   for (int b = 0; b < shape_.batch; ++b) {
     Seq& s = seqs_[size_t(b)];
     if (s.length < 1) fail("gpu kv cache: decode step for sequence {} before its prompt", b);
@@ -305,13 +319,14 @@ void GpuKvCache::begin_step() {
     if (method_.method == kv::Method::ZipCache && s.win_count >= method_.stream_gap) zipcache_flush(b);
     const int page = s.win_first_page + s.win_count / kPageTokens, slot = s.win_count % kPageTokens;
     if (slot == 0) {
-      new_fp16_page(b, page);
+      grown.emplace_back(b, page);
       s.pages = page + 1;
     }
     sc.runs_h[size_t(b)] = SeqRun{page, slot};
     sc.win_h[size_t(b)] = SeqRun{s.win_first_page, 0};
     sc.win_count_h[size_t(b)] = s.win_count + 1;
   }
+  new_fp16_pages(grown);
   flush_updates();
   const size_t B = size_t(shape_.batch);
   check(cudaMemcpyAsync(sc.runs.get(), sc.runs_h.data(), B * sizeof(SeqRun), cudaMemcpyHostToDevice, stream_), "runs");

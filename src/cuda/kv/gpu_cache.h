@@ -110,7 +110,10 @@ class GpuKvCache {
   void flush_updates();
   uint32_t alloc_page(const PageSpec& spec);
   void free_page(const KvPage& pg);
-  void new_fp16_page(int seq, int page, int only_layer = -1);  // every layer unless given
+  void new_fp16_page(int seq, int page, int only_layer);
+  // A decode step's new window pages, (sequence, page) in sequence order, for every
+  // layer and KV head: set layer by layer, so the table updates arrive in slot order.
+  void new_fp16_pages(const std::vector<std::pair<int, int>>& seq_pages);
   // The step's k/v rows into their fp16 window pages (append, append_rotated).
   void write_step(int layer, const float* k, const float* v, int stride, const detail::AppendRope& rope);
   struct SetRef {  // a quantized set: rows idx[h * n + r] (null: r), r < n
