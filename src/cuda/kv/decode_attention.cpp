@@ -76,6 +76,18 @@ int ctas_per_sm(int resident) {
   return n > 0 ? n : resident > 0 ? resident : 8;
 }
 
+// The split cost model of the tensor-core kernel past one wave (splits_for_slots,
+// plan_for_slots), in units of a warp's page: every wave of CTAs a fixed start
+// (kStartPages: session 14's trace at batch 8, ~9 us of start and finish against
+// ~1.5 us per page) plus its CTAs' pages, a quarter per warp; a merge launch
+// (kMergePages) once anything is split.
+constexpr double kStartPages = 6.0, kMergePages = 2.0;
+
+// `ctas` CTAs of `pages` pages each on `slots` slots, in whole waves.
+double waves_cost(int64_t ctas, int pages, int slots) {
+  return double((ctas + slots - 1) / slots) * (kStartPages + double(pages) / 4.0);
+}
+
 }  // namespace
 
 bool use_tensor_cores() { return !simt_forced(); }
@@ -88,20 +100,14 @@ int splits_for_slots(int pairs, int max_pages, int slots, bool tensor_cores) {
   if (!tensor_cores) return std::clamp((slots + pairs - 1) / pairs, 1, by_work);
   // Tensor cores, the pairs within one wave: the splits that fit it.
   if (pairs <= slots) return std::clamp(slots / pairs, 1, by_work);
-  // More pairs than slots: whole waves of CTAs, each CTA a fixed start plus its pages,
-  // a quarter per warp, in units of a warp's page (kStartPages: session 14's trace at
-  // batch 8, ~9 us of start and finish against ~1.5 us per page), and a merge launch
-  // (kMergePages) once split. One split leaves a last wave of 116 of 396 CTAs at batch
-  // 64 x 4096 (512 pairs): two split ones fill 2.6 waves and measured 4-13% faster;
-  // from ~2.6 waves on the fixed starts outweigh the tail (docs/benchmarks.md,
-  // session 15).
-  constexpr double kStartPages = 6.0, kMergePages = 2.0;
+  // More pairs than slots: the cost model of waves_cost, over 1-4 splits. One split
+  // leaves a last wave of 116 of 396 CTAs at batch 64 x 4096 (512 pairs): two split
+  // ones fill 2.6 waves and measured 4-13% faster; from ~2.6 waves on the fixed starts
+  // outweigh the tail (docs/benchmarks.md, session 15).
   int best = 1;
   double best_cost = 0.0;
   for (int s = 1; s <= std::min(4, by_work); ++s) {
-    const double pages = double((max_pages + s - 1) / s);
-    const double waves = double((int64_t(pairs) * s + slots - 1) / slots);
-    const double cost = waves * (kStartPages + pages / 4.0) + (s > 1 ? kMergePages : 0.0);
+    const double cost = waves_cost(int64_t(pairs) * s, (max_pages + s - 1) / s, slots) + (s > 1 ? kMergePages : 0.0);
     if (s == 1 || cost < best_cost) best = s, best_cost = cost;
   }
   return best;
@@ -114,9 +120,8 @@ SplitPlan plan_for_slots(int pairs, int max_pages, int slots, bool tensor_cores,
   SplitPlan plan{uniform, tensor_cores && uniform == 1 ? pairs : 0};
   // Between one and two waves of pairs only: a wave of whole pairs, and the `left`
   // ones split S ways (at least 8 pages a split, at most 16 splits) into as many short
-  // waves as their CTAs take, where splits_for_slots's cost model (units of a warp's
-  // page; each wave a fixed start plus its CTAs' pages over four warps; the merge)
-  // says that beats the uniform choice. Batch 56 x 4096 on an H100 (448 pairs, 396
+  // waves as their CTAs take, where the cost model (waves_cost) says that beats the
+  // uniform choice. Batch 56 x 4096 on an H100 (448 pairs, 396
   // slots): uniform two splits 351 / 103 / 201 us (fp16 / ZipCache / KIVI-2), a wave
   // of whole pairs and 52 split 7 ways 321 / 91 / 170; batch 64: 371 / 111 / 215
   // against 365 / 101 / 195. Past two waves the scheduling of many CTAs of an
@@ -126,17 +131,12 @@ SplitPlan plan_for_slots(int pairs, int max_pages, int slots, bool tensor_cores,
   // 754 against 748; fp16 gained 1.2% at 117 sequences (docs/benchmarks.md, session 16).
   const int whole_waves = pairs / slots, left = pairs % slots;
   if (!tensor_cores || !tail || whole_waves != 1 || left == 0) return plan;
-  constexpr double kStartPages = 6.0, kMergePages = 2.0;
-  const auto wave_cost = [&](int pages) { return kStartPages + double(pages) / 4.0; };
-  const int s_u = uniform;
-  const double uniform_cost = double((int64_t(pairs) * s_u + slots - 1) / slots) * wave_cost((max_pages + s_u - 1) / s_u) +
-                              (s_u > 1 ? kMergePages : 0.0);
-  double best_cost = uniform_cost;
+  double best_cost = waves_cost(int64_t(pairs) * uniform, (max_pages + uniform - 1) / uniform, slots) +
+                     (uniform > 1 ? kMergePages : 0.0);
   const int by_work = std::max(1, (max_pages + 7) / 8);
   for (int s = 2; s <= std::min(16, by_work); ++s) {
-    const double tail_waves = double((int64_t(left) * s + slots - 1) / slots);
-    const double cost = double(whole_waves) * wave_cost(max_pages) + tail_waves * wave_cost((max_pages + s - 1) / s) +
-                        kMergePages;
+    const double cost = waves_cost(pairs - left, max_pages, slots) +
+                        waves_cost(int64_t(left) * s, (max_pages + s - 1) / s, slots) + kMergePages;
     if (cost < best_cost) best_cost = cost, plan = SplitPlan{s, pairs - left};
   }
   return plan;
