@@ -162,7 +162,8 @@ j = json.load(open(sys.argv[1]))
 for kind in ("runs", "largest_batch"):
     for r in j.get(kind, []):
         print(f"{kind:13} {r['method']:10} b={r['batch']:4} ctx={r['context']} prefill={r['prefill_s']} "
-              f"decode={r['decode_ms']:.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
+              f"decode={r['decode_ms']:.2f}ms mean={r.get('decode_mean_ms', 0):.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms "
+              f"tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
               f"x{r['compression']:.2f} peak={r['peak_bytes']/2**30:.1f}GiB")
 PY
     # The decode step with every product on cuBLAS (ZC_GEMV=0) against the default above
