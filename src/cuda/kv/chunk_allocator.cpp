@@ -8,8 +8,6 @@
 namespace zc::cuda {
 
 namespace {
-double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
-
 uint32_t pop(std::map<size_t, std::vector<uint32_t>>& free, std::map<size_t, std::vector<uint32_t>>::iterator it) {
   const uint32_t unit = it->second.back();
   it->second.pop_back();
@@ -20,7 +18,7 @@ uint32_t pop(std::map<size_t, std::vector<uint32_t>>& free, std::map<size_t, std
 
 ChunkAllocator::ChunkAllocator(size_t capacity) : capacity_(capacity / 16 * 16) {
   if (capacity_ == 0) fail("kv pool: size {} bytes is too small", capacity);
-  if (capacity_ > kMaxBytes) fail("kv pool: {:.1f} GiB exceeds the 64 GiB a pool can address", gib(capacity_));
+  if (capacity_ > kMaxBytes) fail("kv pool: {:.1f} GiB exceeds the 64 GiB a pool can address", pool_gib(capacity_));
 }
 
 uint32_t ChunkAllocator::alloc(size_t bytes) {
@@ -42,7 +40,7 @@ uint32_t ChunkAllocator::alloc(size_t bytes) {
     fail("kv pool: out of memory: a {} B chunk does not fit ({:.3f} of {:.3f} GiB in use, {:.3f} GiB "
          "never used, {:.3f} GiB free in smaller chunks); give the KV cache more memory (--kv-mem) or run "
          "fewer/shorter sequences",
-         size, gib(used_), gib(capacity_), gib(capacity_ - top_), gib(top_ - used_));
+         size, pool_gib(used_), pool_gib(capacity_), pool_gib(capacity_ - top_), pool_gib(top_ - used_));
   }
   used_ += size;
   peak_ = std::max(peak_, used_);

@@ -47,5 +47,7 @@ class ChunkAllocator {
 
 // Bytes rounded up to whole 16-byte units.
 inline size_t pool_round(size_t bytes) { return (bytes + 15) / 16 * 16; }
+// Bytes in GiB, for the pool's messages.
+inline double pool_gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
 
 }  // namespace zc::cuda

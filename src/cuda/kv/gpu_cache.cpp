@@ -148,10 +148,7 @@ void GpuKvCache::flush_updates() {
   // already come in increasing slot order (a decode step's new pages: new_fp16_pages)
   // skip the sort: 147k of them at 574 sequences took 15 ms to sort on a 2-core host.
   const auto before = [](const auto& a, const auto& b) { return a.first < b.first; };
-  const bool increasing = std::adjacent_find(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
-                            return a.first >= b.first;
-                          }) == pending_.end();
-  if (!increasing) std::stable_sort(pending_.begin(), pending_.end(), before);
+  if (!std::is_sorted(pending_.begin(), pending_.end(), before)) std::stable_sort(pending_.begin(), pending_.end(), before);
   std::vector<KvPage> pages;
   std::vector<int64_t> index;
   pages.reserve(pending_.size());
