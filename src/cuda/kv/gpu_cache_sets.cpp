@@ -124,24 +124,28 @@ void GpuKvCache::zipcache_split(int layer, int seq, const float* k, const float*
 
 
 // KIVI's streaming rule: the window's oldest page (G = 32 tokens) becomes a quantized
-// page in its place, at every layer.
+// page in its place, at every layer. In phases, as zipcache_flush: every layer's page
+// copied out (its old page freed once the copy is queued), every layer planned, the
+// table uploaded once, every layer quantized.
 void GpuKvCache::kivi_compress_page(int seq) {
   Seq& s = seqs_[size_t(seq)];
-  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, page = s.win_first_page;
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, page = s.win_first_page, L = shape_.n_layers;
   Scratch& sc = *scratch_;
-  grow(sc.wk, size_t(kPageTokens) * n_kv * d);
-  grow(sc.wv, size_t(kPageTokens) * n_kv * d);
-  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+  const size_t rows = size_t(kPageTokens) * n_kv * d;
+  grow(sc.wk, rows * L);
+  grow(sc.wv, rows * L);
+  for (int layer = 0; layer < L; ++layer) {
     const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page, 0}, kPageTokens, pool_.base(), sc.wk.get(),
-                                   sc.wv.get(), stream_),
+    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page, 0}, kPageTokens, pool_.base(),
+                                   sc.wk.get() + rows * layer, sc.wv.get() + rows * layer, stream_),
           "read window");
-    std::vector<KvPage> old;
-    for (int h = 0; h < n_kv; ++h) old.push_back(table_[table_index(layer, seq * n_kv + h, page)]);
-    plan_set(layer, seq, kPageTokens, method_.kivi_bits, page);
-    flush_updates();
-    quantize_sets(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, {SetRef{nullptr, kPageTokens, method_.kivi_bits, page}});
-    for (const KvPage& pg : old) free_page(pg);
+    for (int h = 0; h < n_kv; ++h) free_page(table_[table_index(layer, seq * n_kv + h, page)]);
+  }
+  for (int layer = 0; layer < L; ++layer) plan_set(layer, seq, kPageTokens, method_.kivi_bits, page);
+  flush_updates();
+  for (int layer = 0; layer < L; ++layer) {
+    quantize_sets(layer, seq, sc.wk.get() + rows * layer, sc.wv.get() + rows * layer, n_kv * d,
+                  {SetRef{nullptr, kPageTokens, method_.kivi_bits, page}});
   }
   s.win_first_page += 1;
   s.win_count -= kPageTokens;
@@ -150,33 +154,54 @@ void GpuKvCache::kivi_compress_page(int seq) {
 // ZipCache's streaming chunk (SPEC.md section 4, "Decode (streaming)"): the window's
 // tokens, split by the attention they received (normalized by the n - j queries that
 // saw token j), quantized like a prompt; the window starts empty after them.
+// In three phases over the layers, so that the page table is uploaded once per chunk
+// instead of once per layer (each upload: a sort, two copies from pageable memory and
+// a scatter launch; the chunk of 516 sequences took ~1 s with 32 per sequence): every
+// layer's window is copied out and split first (the old pages are free once their copy
+// is queued: later kernels of the stream write the new pages), then every layer's sets
+// are planned, the table goes up once, and every layer is quantized.
 void GpuKvCache::zipcache_flush(int seq) {
   Seq& s = seqs_[size_t(seq)];
   const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, n = s.win_count, page0 = s.win_first_page;
+  const int L = shape_.n_layers;
+  const int n_sal = saliency::top_r_count(n, method_.saliency_ratio), n_reg = n - n_sal;
   Scratch& sc = *scratch_;
-  grow(sc.wk, size_t(n) * n_kv * d);
-  grow(sc.wv, size_t(n) * n_kv * d);
-  grow(sc.scores, size_t(n_kv) * size_t(n));
+  const size_t rows = size_t(n) * n_kv * d, picks = size_t(n_kv) * size_t(n);
+  grow(sc.wk, rows * L);
+  grow(sc.wv, rows * L);
+  grow(sc.scores, picks * L);
+  grow(sc.idx, picks * L);
   const bool normalized = method_.metric == saliency::Metric::Normalized;
-  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+  for (int layer = 0; layer < L; ++layer) {
     const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page0, 0}, n, pool_.base(), sc.wk.get(),
-                                   sc.wv.get(), stream_),
+    float* wk = sc.wk.get() + rows * layer;
+    float* wv = sc.wv.get() + rows * layer;
+    float* scores = sc.scores.get() + picks * layer;
+    int32_t* sal = sc.idx.get() + picks * layer;
+    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page0, 0}, n, pool_.base(), wk, wv, stream_),
           "read window");
     float* sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
-    check(detail::launch_window_scores(sums, sums_cap_, seq, n_kv, n, normalized, sc.scores.get(), stream_),
-          "window scores");
-    std::vector<KvPage> old;
-    for (int h = 0; h < n_kv; ++h) {
-      for (int p = 0; p < pages_for(n); ++p) old.push_back(table_[table_index(layer, seq * n_kv + h, page0 + p)]);
-    }
-    zipcache_split(layer, seq, sc.wk.get(), sc.wv.get(), n_kv * d, n, sc.scores.get(), page0);
-    for (const KvPage& pg : old) free_page(pg);
+    check(detail::launch_window_scores(sums, sums_cap_, seq, n_kv, n, normalized, scores, stream_), "window scores");
     check(cudaMemsetAsync(sums + size_t(seq) * n_kv * sums_cap_, 0, size_t(n_kv) * sums_cap_ * sizeof(float), stream_),
           "window sums");
+    // The NaN check waits for check_errors(): no synchronization per layer.
+    top_r_split_deferred(scores, n_kv, n, n_sal, sal, sal + size_t(n_kv) * size_t(n_sal), sc.nan_score.get(), stream_);
+    for (int h = 0; h < n_kv; ++h) {
+      for (int p = 0; p < pages_for(n); ++p) free_page(table_[table_index(layer, seq * n_kv + h, page0 + p)]);
+    }
   }
-  const int n_sal = saliency::top_r_count(n, method_.saliency_ratio);
-  s.pages = page0 + pages_for(n_sal) + pages_for(n - n_sal);
+  for (int layer = 0; layer < L; ++layer) {
+    plan_set(layer, seq, n_sal, method_.bits_high, page0);
+    plan_set(layer, seq, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+  }
+  flush_updates();
+  for (int layer = 0; layer < L; ++layer) {
+    const int32_t* sal = sc.idx.get() + picks * layer;
+    quantize_sets(layer, seq, sc.wk.get() + rows * layer, sc.wv.get() + rows * layer, n_kv * d,
+                  {SetRef{sal, n_sal, method_.bits_high, page0},
+                   SetRef{sal + size_t(n_kv) * size_t(n_sal), n_reg, method_.bits_low, page0 + pages_for(n_sal)}});
+  }
+  s.pages = page0 + pages_for(n_sal) + pages_for(n_reg);
   s.win_first_page = s.pages;
   s.win_count = 0;
 }
