@@ -165,6 +165,10 @@ for kind in ("runs", "largest_batch"):
               f"decode={r['decode_ms']:.2f}ms mean={r.get('decode_mean_ms', 0):.2f}ms eager={r.get('decode_eager_ms', 0):.2f}ms "
               f"tok/s={r['tokens_per_s']:.0f} kv={r['kv_bytes']/2**30:.2f}GiB "
               f"x{r['compression']:.2f} peak={r['peak_bytes']/2**30:.1f}GiB")
+        s = r.get('decode_samples_ms', [])
+        if s:  # the periodic steps the mean holds (page growth, compression)
+            slow = sorted(range(len(s)), key=lambda i: -s[i])[:3]
+            print(f"{'':13} slowest timed steps: " + ", ".join(f"#{i} {s[i]:.1f}ms" for i in slow))
 PY
     # The decode step with every product on cuBLAS (ZC_GEMV=0) against the default above
     # (up to 8 rows on gemv.cu): A/B (GEMV_AB=0 skips it).

@@ -53,6 +53,7 @@ BenchResult run_cpu_bench(const model::Model& model, const kv::MethodConfig& met
   res.decode_p90_ms = percentile(steps, 0.9);
   res.decode_eager_ms = 0;  // no CUDA graphs on the CPU: nothing to compare
   res.decode_mean_ms = mean(steps);
+  res.decode_samples_ms = steps;
   res.tokens_per_s = res.decode_mean_ms > 0 ? bc.batch * 1e3 / res.decode_mean_ms : 0;
   kv::MemoryReport mem;
   for (const auto& s : seqs) mem += s.memory();

@@ -199,6 +199,7 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
   res.decode_p10_ms = percentile(steps, 0.1);
   res.decode_p90_ms = percentile(steps, 0.9);
   res.decode_mean_ms = mean(steps);
+  res.decode_samples_ms = steps;
   res.tokens_per_s = res.decode_mean_ms > 0 ? bc.batch * 1e3 / res.decode_mean_ms : 0;
   const kv::MemoryReport mem = runner.cache().memory();
   res.kv_fp16_bytes = mem.fp16_bytes;

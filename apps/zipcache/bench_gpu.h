@@ -41,6 +41,8 @@ struct BenchResult {
   double decode_mean_ms = 0;
   double tokens_per_s = 0;    // batch / decode_mean_ms: what the steps delivered, as llama-bench's t/s
   double decode_eager_ms = 0; // the same steps launched kernel by kernel (no CUDA graph); 0: CPU
+  // ms of every timed step in order (llama-bench's samples): where the periodic steps fall.
+  std::vector<double> decode_samples_ms;
   size_t kv_bytes = 0;        // pool bytes the caches hold at the end
   size_t kv_fp16_bytes = 0;   // what an fp16 cache of the same tokens takes
   size_t kv_peak_bytes = 0;   // most pool bytes in use at once

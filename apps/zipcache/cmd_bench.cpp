@@ -58,7 +58,7 @@ nlohmann::json to_json(const BenchResult& r) {
                       {"decode_ms", r.decode_ms}, {"decode_p10_ms", r.decode_p10_ms},
                       {"decode_p90_ms", r.decode_p90_ms}, {"decode_mean_ms", r.decode_mean_ms},
                       {"tokens_per_s", r.tokens_per_s},
-                      {"decode_eager_ms", r.decode_eager_ms},
+                      {"decode_eager_ms", r.decode_eager_ms}, {"decode_samples_ms", r.decode_samples_ms},
                       {"kv_bytes", r.kv_bytes}, {"kv_fp16_bytes", r.kv_fp16_bytes}, {"kv_peak_bytes", r.kv_peak_bytes},
                       {"compression", r.compression()}, {"weight_bytes", r.weight_bytes},
                       {"workspace_bytes", r.workspace_bytes}, {"peak_bytes", r.peak_bytes},

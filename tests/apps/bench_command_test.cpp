@@ -61,6 +61,10 @@ TEST(BenchCommand, CpuRunsWriteJson) {
       EXPECT_GE(mean, run["decode_p10_ms"].get<double>()) << method;
       EXPECT_LE(mean, run["decode_p90_ms"].get<double>()) << method;
       EXPECT_NEAR(run["tokens_per_s"].get<double>(), batch * 1e3 / mean, 1e-6 * batch * 1e3);
+      // Every timed step's ms, in order: the two after the warm-up, whose mean is the mean.
+      const auto samples = run["decode_samples_ms"].get<std::vector<double>>();
+      ASSERT_EQ(samples.size(), 2u) << method;
+      EXPECT_NEAR((samples[0] + samples[1]) / 2, mean, 1e-9 * mean) << method;
     }
     EXPECT_EQ(runs.at(2)["kv_fp16_bytes"].get<size_t>(), 2 * runs.at(1)["kv_fp16_bytes"].get<size_t>()) << method;
   }
