@@ -13,6 +13,7 @@
 #include "../model/testdata.h"
 #include "cuda/engine/gpu_model.h"
 #include "cuda/engine/gpu_runner.h"
+#include "cuda/kv/decode_attention.h"
 #include "kv/method.h"
 #include "model/forward.h"
 
@@ -182,6 +183,46 @@ TEST(CudaGolden, GraphReplayEqualsEagerLaunches) {
     EXPECT_LT(worst, 1e-6);
     EXPECT_GE(graphs.graph_captures(), 2) << "graphs were captured and replayed";
     EXPECT_EQ(eager.graph_captures(), 0);
+  }
+}
+
+// Sequences of a few pages run on the tensor-core kernel as whole pairs (one split:
+// decode_launch_key), so one graph, captured once, replays while every list grows page
+// by page, each at its own step, and must still compute what eager launches compute.
+TEST(CudaGolden, OneGraphReplaysAcrossPageGrowth) {
+  ZC_REQUIRE_GPU();
+  KvPool pool(size_t(256) << 20);
+  const auto [model, gpu] = load_on_gpu("llama3-tiny");
+  const int V = model.config().vocab_size;
+  const std::vector<int> prompt_lengths{1, 31, 32, 45, 64, 97, 7};  // pages fill at different steps
+  const int B = int(prompt_lengths.size());
+  for (const char* method : {"fp16", "kivi2", "zipcache"}) {
+    SCOPED_TRACE(method);
+    const auto m = zc::kv::parse_method(method);
+    GpuRunner graphs(gpu, m, pool, B, 256), eager(gpu, m, pool, B, 256);
+    eager.set_cuda_graphs(false);
+    for (int b = 0; b < B; ++b) {
+      auto prompt = std::vector<int32_t>(size_t(prompt_lengths[size_t(b)]));
+      for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7 + size_t(b) * 13 + 3) % size_t(V));
+      graphs.prefill(b, prompt);
+      eager.prefill(b, prompt);
+    }
+    double worst = 0;
+    for (int step = 0; step < 100; ++step) {  // every list gains 3-4 pages
+      auto t = std::vector<int32_t>(size_t(B));
+      for (int b = 0; b < B; ++b) t[size_t(b)] = int32_t((step * 31 + b * 5 + 5) % V);
+      graphs.decode(t);
+      eager.decode(t);
+      for (int b = 0; b < B; ++b) {
+        const auto a = graphs.logits_host(b), e = eager.logits_host(b);
+        worst = std::max(worst, mt::rel_l2(a.data(), e.data(), size_t(V)));
+      }
+    }
+    EXPECT_LT(worst, 1e-6);
+    // ZC_DECODE_KERNEL=simt splits every pair, whose pages per split key the graphs.
+    if (zc::cuda::use_tensor_cores()) {
+      EXPECT_EQ(graphs.graph_captures(), 1);
+    }
   }
 }
 

@@ -88,6 +88,41 @@ double waves_cost(int64_t ctas, int pages, int slots) {
   return double((ctas + slots - 1) / slots) * (kStartPages + double(pages) / 4.0);
 }
 
+// The kernel configuration fields of DecodeParams (everything but buffers and the plan).
+detail::DecodeParams kernel_config(const DecodeShape& shape, const PagedKvView& kv) {
+  detail::DecodeParams p;
+  p.n_heads = shape.n_heads;
+  p.n_kv = shape.n_kv_heads;
+  p.g = shape.n_heads / shape.n_kv_heads;
+  p.d = shape.head_dim;
+  p.groups = kv.max_value_groups;
+  p.simt = !use_tensor_cores();
+  p.quantized = kv.quantized;
+  return p;
+}
+
+// The launch a plan becomes for lists of up to max_pages pages.
+struct Launch {
+  int splits = 1, per_split = 1, whole = 0;
+};
+Launch resolve_launch(const detail::DecodeParams& p, int pairs, int max_pages, const SplitPlan& plan) {
+  const int resident = detail::resident_ctas(p);
+  const SplitPlan use = plan.splits > 0 ? plan
+                                        : plan_for_slots(pairs, max_pages, sm_count() * ctas_per_sm(resident),
+                                                         resident > 0, tail_plans());
+  Launch l;
+  l.splits = std::min({use.splits, max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
+  // As few splits as cover the longest list; the SIMT kernel's splits are whole tiles
+  // of four pages.
+  l.per_split = (max_pages + l.splits - 1) / l.splits;
+  if (resident == 0) l.per_split = (l.per_split + 3) / 4 * 4;
+  l.splits = (max_pages + l.per_split - 1) / l.per_split;
+  // Whole pairs are the tensor-core kernel's (the SIMT one splits every pair alike; with
+  // one split every pair is whole), and ZC_DECODE_MERGE=always merges every pair.
+  l.whole = resident == 0 || merge_always() ? 0 : l.splits == 1 ? pairs : use.whole_pairs;
+  return l;
+}
+
 }  // namespace
 
 bool use_tensor_cores() { return !simt_forced(); }
@@ -180,28 +215,9 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
     fail("cuda decode attention: plan of {} splits with {} whole pairs for {} pairs", plan.splits, plan.whole_pairs,
          pairs);
   }
-  const bool tensor_cores = use_tensor_cores();
-  detail::DecodeParams p;
-  p.n_heads = shape.n_heads;
-  p.n_kv = shape.n_kv_heads;
-  p.g = g;
-  p.d = d;
-  p.groups = kv.max_value_groups;
-  p.simt = !tensor_cores;
-  p.quantized = kv.quantized;
-  const int resident = detail::resident_ctas(p);
-  const SplitPlan use = plan.splits > 0 ? plan
-                                        : plan_for_slots(pairs, kv.max_pages, sm_count() * ctas_per_sm(resident),
-                                                         resident > 0, tail_plans());
-  int splits = std::min({use.splits, kv.max_pages, 4096});  // the merge keeps (m, l) per split in 32 KB
-  // As few splits as cover the longest list; the SIMT kernel's splits are whole tiles
-  // of four pages.
-  int per_split = (kv.max_pages + splits - 1) / splits;
-  if (resident == 0) per_split = (per_split + 3) / 4 * 4;
-  splits = (kv.max_pages + per_split - 1) / per_split;
-  // Whole pairs are the tensor-core kernel's (the SIMT one splits every pair alike; with
-  // one split every pair is whole), and ZC_DECODE_MERGE=always merges every pair.
-  const int whole = resident == 0 || merge_always() ? 0 : splits == 1 ? pairs : use.whole_pairs;
+  detail::DecodeParams p = kernel_config(shape, kv);
+  const Launch launch = resolve_launch(p, pairs, kv.max_pages, plan);
+  const int splits = launch.splits, per_split = launch.per_split, whole = launch.whole;
 
   const size_t split_pairs = size_t(pairs - whole);
   ws.part_o.resize(std::max(ws.part_o.size(), split_pairs * size_t(splits) * size_t(g) * size_t(d)));
@@ -230,6 +246,15 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
   }
   check(detail::launch_decode(p, pairs, stream), "decode attention kernels");
   return splits;
+}
+
+long long decode_launch_key(const DecodeShape& shape, const PagedKvView& kv) {
+  const int pairs = shape.batch * shape.n_kv_heads;
+  const Launch l = resolve_launch(kernel_config(shape, kv), pairs, std::max(1, kv.max_pages), SplitPlan{0, 0});
+  // Whole pairs read their own page counts from the device (PagedKvView::ends): with
+  // every pair whole nothing launched depends on the longest list.
+  if (l.whole == pairs) return -1;
+  return (static_cast<long long>(l.splits) << 48) | (static_cast<long long>(l.per_split) << 20) | l.whole;
 }
 
 }  // namespace zc::cuda

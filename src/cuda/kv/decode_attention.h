@@ -71,6 +71,12 @@ int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const floa
 int decode_attention(const DecodeShape& shape, const PagedKvView& kv, const float* q, float* out,
                      DecodeWorkspace& ws, const SplitPlan& plan, cudaStream_t stream = nullptr,
                      float* out_ml = nullptr, uint16_t* out_bf16 = nullptr, const WindowSums* window = nullptr);
+// What the auto plan's launches for this shape and view depend on besides device
+// memory: equal keys of two views over the same buffers launch identical kernels, so a
+// CUDA graph captured for one replays for the other (gpu_runner.cpp). Whole pairs read
+// their page counts from the device, so with every pair whole (one split) the key does
+// not change as the lists grow; otherwise it changes with the pages per split.
+long long decode_launch_key(const DecodeShape& shape, const PagedKvView& kv);
 inline int decode_attention(const DecodeShape& shape, const DevicePagedKv& kv, const float* q,
                             float* out, DecodeWorkspace& ws, int splits = 0,
                             cudaStream_t stream = nullptr) {

@@ -396,9 +396,12 @@ void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride, uin
 }
 
 long long GpuKvCache::launch_key() const {
-  int max_pages = 0;
-  for (const Seq& s : seqs_) max_pages = std::max(max_pages, s.pages);
-  return max_pages;
+  // Every layer's lists have the same lengths, so layer 0's view stands for all. A page
+  // growth used to change the key (the longest list) and cost an eager step and a new
+  // capture every 32 tokens even where the plan did not change.
+  DecodeShape ds;
+  ds.batch = shape_.batch, ds.n_heads = shape_.n_heads, ds.n_kv_heads = shape_.n_kv_heads, ds.head_dim = shape_.head_dim;
+  return decode_launch_key(ds, view(0));
 }
 
 void GpuKvCache::end_step() {

@@ -96,8 +96,8 @@ class GpuKvCache {
   void check_errors();
 
   // What the launches of append()/attend() depend on besides device memory the cache
-  // updates itself (the longest page list sizes decode attention's splits): a CUDA
-  // graph captured for one key replays correctly for every step with the same key.
+  // updates itself (decode attention's plan, decode_launch_key): a CUDA graph captured
+  // for one key replays correctly for every step with the same key.
   long long launch_key() const;
 
  private:
