@@ -59,7 +59,7 @@ BenchResult run_cpu_bench(const model::Model& model, const kv::MethodConfig& met
   for (const auto& s : seqs) mem += s.memory();
   res.kv_bytes = mem.total();
   res.kv_fp16_bytes = mem.fp16_bytes;
-  res.kv_peak_bytes = mem.total();
+  res.kv_peak_bytes = res.kv_peak_timed_bytes = mem.total();
   const auto& w = model.weights();
   size_t weights = w.embed.size() + w.norm.size() + w.lm_head.size();
   for (const auto& l : w.layers) {

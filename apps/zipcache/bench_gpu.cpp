@@ -145,7 +145,7 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
   const bool profile = bc.profile_steps > 0;
   // Room for the prompt, the graph and the eager decode steps, and the profile's steps.
   cuda::GpuRunner runner(impl_->gpu, method, pool, bc.batch,
-                         bc.context + 2 * bc.gen + 1 + (profile ? bc.profile_steps : 0));
+                         bc.context + (bc.eager_steps ? 2 : 1) * bc.gen + 1 + (profile ? bc.profile_steps : 0));
   Rng rng(1234);
   BenchResult res;
   res.method = method.label.empty() ? kv::method_name(method.method) : method.label;
@@ -193,9 +193,12 @@ BenchResult BenchModel::run(const kv::MethodConfig& method, const BenchConfig& b
   };
   const std::vector<double> steps = timed_steps();
   res.decode_ms = median(steps);
+  res.kv_peak_timed_bytes = pool.peak();
   // The same number of steps again without CUDA graphs, for the comparison.
-  runner.set_cuda_graphs(false);
-  res.decode_eager_ms = median(timed_steps());
+  if (bc.eager_steps) {
+    runner.set_cuda_graphs(false);
+    res.decode_eager_ms = median(timed_steps());
+  }
   res.decode_p10_ms = percentile(steps, 0.1);
   res.decode_p90_ms = percentile(steps, 0.9);
   res.decode_mean_ms = mean(steps);

@@ -18,6 +18,10 @@ struct BenchConfig {
   int reps = 1;                  // prefill repetitions (median)
   bool synthetic_fill = false;   // fill the cache by quantizing random k/v, not by a prefill
   int profile_steps = 0;         // > 0: profile (BenchProfile) with this many decode steps
+  // Also time the steps again without CUDA graphs (decode_eager_ms). The largest-batch
+  // runs skip them: their room (gen more tokens per sequence) would shrink the batch,
+  // which should hold context + gen tokens only.
+  bool eager_steps = true;
 };
 
 // Per-operation GPU time (cuda/engine/op_timer.h) of one extra prefill of one sequence
@@ -40,12 +44,15 @@ struct BenchResult {
   // chunks, a CUDA graph's capture when the pages grow), which a median leaves out.
   double decode_mean_ms = 0;
   double tokens_per_s = 0;    // batch / decode_mean_ms: what the steps delivered, as llama-bench's t/s
-  double decode_eager_ms = 0; // the same steps launched kernel by kernel (no CUDA graph); 0: CPU
+  double decode_eager_ms = 0; // the same steps launched kernel by kernel (no CUDA graph); 0: not run (CPU, largest batch)
   // ms of every timed step in order (llama-bench's samples): where the periodic steps fall.
   std::vector<double> decode_samples_ms;
   size_t kv_bytes = 0;        // pool bytes the caches hold at the end
   size_t kv_fp16_bytes = 0;   // what an fp16 cache of the same tokens takes
   size_t kv_peak_bytes = 0;   // most pool bytes in use at once
+  // The same through the prompt and the timed steps only (before the eager ones): what a
+  // sequence of context + gen tokens needs; it sizes the largest batch.
+  size_t kv_peak_timed_bytes = 0;
   size_t weight_bytes = 0, workspace_bytes = 0;
   size_t peak_bytes = 0;      // weights + workspace + KV peak
   bool synthetic_fill = false;

@@ -60,6 +60,7 @@ nlohmann::json to_json(const BenchResult& r) {
                       {"tokens_per_s", r.tokens_per_s},
                       {"decode_eager_ms", r.decode_eager_ms}, {"decode_samples_ms", r.decode_samples_ms},
                       {"kv_bytes", r.kv_bytes}, {"kv_fp16_bytes", r.kv_fp16_bytes}, {"kv_peak_bytes", r.kv_peak_bytes},
+                      {"kv_peak_timed_bytes", r.kv_peak_timed_bytes},
                       {"compression", r.compression()}, {"weight_bytes", r.weight_bytes},
                       {"workspace_bytes", r.workspace_bytes}, {"peak_bytes", r.peak_bytes},
                       {"cache_filled_by", r.synthetic_fill ? "random k/v quantized (no prefill)" : "prefill"}};
@@ -214,7 +215,9 @@ int run(BenchCommand& o) {
         if (r.method == method_label(m) && r.context == o.contexts.front()) ref = &r;
       }
       if (ref == nullptr) continue;
-      const double per_seq = double(ref->kv_peak_bytes) / ref->batch;
+      // Bytes per sequence of context + gen tokens: the small run's peak before its eager
+      // steps (the largest-batch runs have none).
+      const double per_seq = double(ref->kv_peak_timed_bytes) / ref->batch;
       int fit = int(double(budget) / per_seq);
       // Decode attention serves at most 65535 (sequence, KV head) pairs per launch.
       fit = std::min(fit, 65535 / model.config().n_kv_heads);
@@ -225,6 +228,7 @@ int run(BenchCommand& o) {
       const std::function<BenchResult(int)> run_batch = [&](int batch) {
         BenchConfig bc;
         bc.batch = batch, bc.context = o.contexts.front(), bc.gen = o.gen, bc.synthetic_fill = true;
+        bc.eager_steps = false;
         bc.profile_steps = o.profile ? o.profile_steps : 0;  // decode steps only: nothing was prefilled
         return model.run(m, bc, budget);
       };
@@ -261,9 +265,9 @@ int write_results(const BenchCommand& o, const std::string& model_name, const st
   } else {
     text = fmt::format("model: {}\n\n", model_name) + table(rows) + profile_tables(rows);
     if (!fits.empty()) {
-      text += fmt::format("\nlargest batch whose KV cache fits {:.1f} GiB at context {} (caches filled by quantizing "
-                          "random k/v):\n",
-                          o.budget_gib, o.contexts.front());
+      text += fmt::format("\nlargest batch whose KV cache fits {:.1f} GiB at context {} + {} decode steps (caches "
+                          "filled by quantizing random k/v; no eager steps):\n",
+                          o.budget_gib, o.contexts.front(), o.gen);
       text += table(fits) + profile_tables(fits);
       const BenchResult* fp16 = nullptr;
       for (const auto& r : fits) {
