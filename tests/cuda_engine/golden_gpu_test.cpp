@@ -158,7 +158,7 @@ TEST(CudaGolden, CompressedCachesFollowTheCpuPath) {
 }
 
 // Decode steps replayed from CUDA graphs compute what eagerly launched steps compute,
-// across page boundaries (new graph keys) and a ZipCache streaming chunk.
+// across page boundaries (new splits of the pages: new graphs) and a ZipCache streaming chunk.
 TEST(CudaGolden, GraphReplayEqualsEagerLaunches) {
   ZC_REQUIRE_GPU();
   KvPool pool(size_t(256) << 20);
@@ -181,7 +181,9 @@ TEST(CudaGolden, GraphReplayEqualsEagerLaunches) {
       worst = std::max(worst, mt::rel_l2(a.data(), b.data(), size_t(V)));
     }
     EXPECT_LT(worst, 1e-6);
-    EXPECT_GE(graphs.graph_captures(), 2) << "graphs were captured and replayed";
+    // A capture happens where decode attention's launch changes (decode_launch_key),
+    // which with one sequence depends on the kernel: at least one graph replays.
+    EXPECT_GE(graphs.graph_captures(), 1) << "graphs were captured and replayed";
     EXPECT_EQ(eager.graph_captures(), 0);
   }
 }

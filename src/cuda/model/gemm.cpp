@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "cuda/core/device.h"
+#include "cuda/model/gemm_tuning.h"
 #include "cuda/model/gemv_launch.h"
 
 namespace zc::cuda {
@@ -76,11 +77,12 @@ Gemm::~Gemm() {
   if (workspace_) cudaFree(workspace_);
 }
 
-const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const void* w, const void* y) {
+const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const void* w, const void* y, bool fp32_out,
+                                  cudaStream_t stream) {
   // cuBLASLt assumes 256-byte aligned operands unless told otherwise; an algorithm chosen
   // under that assumption may read a less aligned x with wide loads.
   const uint32_t ax = alignment(x), aw = alignment(w), ay = alignment(y);
-  const auto key = std::make_tuple(n, in, out, ax | (aw << 9) | (ay << 18));
+  const auto key = std::make_tuple(n, in, out, ax | (aw << 9) | (ay << 18), fp32_out);
   if (auto it = lt_plans_.find(key); it != lt_plans_.end()) return it->second;
   // Prompt lengths make new row counts without end in a long-running process: past
   // kMaxLtPlans shapes, start over (a plan costs one heuristic query to remake).
@@ -98,7 +100,8 @@ const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const v
   made(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof(nt)), "transb");
   made(cublasLtMatrixLayoutCreate(&p.w, CUDA_R_16BF, uint64_t(in), uint64_t(out), int64_t(in)), "layout W");
   made(cublasLtMatrixLayoutCreate(&p.x, CUDA_R_16BF, uint64_t(in), uint64_t(n), int64_t(in)), "layout x");
-  made(cublasLtMatrixLayoutCreate(&p.y, CUDA_R_16BF, uint64_t(out), uint64_t(n), int64_t(out)), "layout y");
+  made(cublasLtMatrixLayoutCreate(&p.y, fp32_out ? CUDA_R_32F : CUDA_R_16BF, uint64_t(out), uint64_t(n), int64_t(out)),
+       "layout y");
   cublasLtMatmulPreference_t pref = nullptr;
   made(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
   const uint64_t ws = kWorkspaceBytes;
@@ -115,17 +118,24 @@ const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const v
   for (const auto& [attr, bytes] : aligns) {
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &bytes, sizeof(bytes));
   }
-  cublasLtMatmulHeuristicResult_t result{};
+  cublasLtMatmulHeuristicResult_t results[detail::kTuneCandidates] = {};
   int found = 0;
   if (st == CUBLAS_STATUS_SUCCESS) {
-    st = cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.w, p.x, p.y, p.y, pref, 1, &result, &found);
+    st = cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.w, p.x, p.y, p.y, pref, detail::kTuneCandidates, results, &found);
   }
   cublasLtMatmulPreferenceDestroy(pref);
   made(st, "cublasLtMatmulAlgoGetHeuristic");
   if (found < 1) {
     made(CUBLAS_STATUS_NOT_SUPPORTED, "cuBLASLt has no algorithm for this bf16 product");
   }
-  p.algo = result.algo;
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  detail::LtProblem problem;
+  problem.lt = lt_, problem.desc = p.desc, problem.w = p.w, problem.x = p.x, problem.y = p.y;
+  problem.w_data = w, problem.x_data = x, problem.y_bytes = size_t(n) * size_t(out) * (fp32_out ? 4 : 2);
+  problem.workspace = workspace_, problem.workspace_bytes = kWorkspaceBytes;
+  p.algo = detail::choose_algo(detail::TuneKey{device, n, in, out, std::get<3>(key), fp32_out}, n, problem, results,
+                               found, stream);
   return lt_plans_.emplace(key, p).first->second;
 }
 
@@ -136,11 +146,14 @@ void Gemm::linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, 
     check(detail::launch_gemv(x, n, in, w, out, y, beta, nullptr, stream), "linear (gemv)");
     return;
   }
-  check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+  // cuBLASLt, as linear_bf16: its plans carry the tuned algorithm (gemm_tuning.h);
+  // cublasGemmEx took a fixed one (at 117 rows 4-14% slower than the fastest candidate
+  // of the Llama-3-8B decode products on an H100, docs/benchmarks.md, session 17).
+  const LtPlan& p = lt_plan(n, in, out, x, w, y, /*fp32_out=*/true, stream);
   const float alpha = 1.0f;
-  check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, w, CUDA_R_16BF, in, x,
-                            CUDA_R_16BF, in, &beta, y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-               "linear (cublasGemmEx)");
+  check_cublas(cublasLtMatmul(lt_, p.desc, &alpha, w, p.w, x, p.x, &beta, y, p.y, y, p.y, &p.algo, workspace_,
+                              kWorkspaceBytes, stream),
+               "linear (cublasLtMatmul)");
 }
 
 void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int out, uint16_t* y,
@@ -150,7 +163,7 @@ void Gemm::linear_bf16(const uint16_t* x, int n, int in, const uint16_t* w, int 
     check(detail::launch_gemv(x, n, in, w, out, nullptr, 0.0f, y, stream), "linear to bf16 (gemv)");
     return;
   }
-  const LtPlan& p = lt_plan(n, in, out, x, w, y);
+  const LtPlan& p = lt_plan(n, in, out, x, w, y, /*fp32_out=*/false, stream);
   const float alpha = 1.0f, beta = 0.0f;
   check_cublas(cublasLtMatmul(lt_, p.desc, &alpha, w, p.w, x, p.x, &beta, y, p.y, y, p.y, &p.algo, workspace_,
                               kWorkspaceBytes, stream),

@@ -25,7 +25,8 @@ class Gemm {
 
   // y[n][out] = x[n][in] W^T + beta * y, x and W bf16 (uint16_t bits), y fp32; all
   // device pointers, rows contiguous. beta 1 adds into y (the residual connections).
-  // Decode-sized products (see the constructor) through gemv.cu, the rest cuBLAS.
+  // Decode-sized products (see the constructor) through gemv.cu, the rest cuBLASLt with
+  // the algorithm gemm_tuning.h chose for the shape.
   void linear(const uint16_t* x, int n, int in, const uint16_t* w, int out, float* y, float beta,
               cudaStream_t stream);
 
@@ -58,14 +59,15 @@ class Gemm {
   cublasHandle_t handle() const { return handle_; }
 
  private:
-  // One cuBLASLt plan per (rows, in, out, pointer alignments) of linear_bf16:
-  // descriptors and the algorithm its heuristic picked (asked once per shape).
+  // One cuBLASLt plan per (rows, in, out, pointer alignments, output type) of the
+  // products cuBLAS takes: descriptors and the algorithm (gemm_tuning.h).
   struct LtPlan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t w = nullptr, x = nullptr, y = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  const LtPlan& lt_plan(int n, int in, int out, const void* x, const void* w, const void* y);
+  const LtPlan& lt_plan(int n, int in, int out, const void* x, const void* w, const void* y, bool fp32_out,
+                        cudaStream_t stream);
   static void destroy(LtPlan& p);  // its descriptors (null ones skipped)
   void drop_lt_plans();
   static constexpr size_t kMaxLtPlans = 256;
@@ -74,7 +76,7 @@ class Gemm {
   cublasHandle_t handle_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // given to cuBLAS so that it never allocates (CUDA graph capture)
-  std::map<std::tuple<int, int, int, uint32_t>, LtPlan> lt_plans_;
+  std::map<std::tuple<int, int, int, uint32_t, bool>, LtPlan> lt_plans_;
 };
 
 // Throws zc::Error "cuda: <what>: cuBLAS status N" unless s is CUBLAS_STATUS_SUCCESS.
