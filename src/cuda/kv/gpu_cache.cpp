@@ -315,10 +315,12 @@ void GpuKvCache::begin_step() {
     }
     if (method_.method == kv::Method::ZipCache && s.win_count >= method_.stream_gap) zipcache_flush(b);
     const int page = s.win_first_page + s.win_count / kPageTokens, slot = s.win_count % kPageTokens;
+    if (s.ready_page >= 0 && (slot != 0 || s.ready_page != page)) release_ready_page(b);  // not expected
     if (slot == 0) {
-      grown.emplace_back(b, page);
+      if (s.ready_page != page) grown.emplace_back(b, page);
       s.pages = page + 1;
     }
+    s.ready_page = -1;
     sc.runs_h[size_t(b)] = SeqRun{page, slot};
     sc.win_h[size_t(b)] = SeqRun{s.win_first_page, 0};
     sc.win_count_h[size_t(b)] = s.win_count + 1;
@@ -406,6 +408,37 @@ long long GpuKvCache::launch_key() const {
 
 void GpuKvCache::end_step() {
   for (Seq& s : seqs_) ++s.length, ++s.win_count;
+  // The next step's new window pages, made now while the GPU runs this step (the host
+  // work of a page growth, ~10 ms for 150k pages at 597 sequences on an H100's host,
+  // used to stall the next step; docs/benchmarks.md, session 17). Only for sequences
+  // whose next begin_step compresses nothing (a compression moves the window), and the
+  // table updates queue behind this step's launches, which read no slot past their
+  // lists' ends; the page counts (upload_ends) change in begin_step.
+  std::vector<std::pair<int, int>> ahead;
+  for (int b = 0; b < shape_.batch; ++b) {
+    Seq& s = seqs_[size_t(b)];
+    if (s.length < 1 || s.length >= shape_.max_context || s.ready_page >= 0) continue;
+    if (method_.method == kv::Method::Kivi && s.win_count + 1 >= method_.residual + method_.group) continue;
+    if (method_.method == kv::Method::ZipCache && s.win_count >= method_.stream_gap) continue;
+    if (s.win_count % kPageTokens != 0) continue;
+    s.ready_page = s.win_first_page + s.win_count / kPageTokens;
+    ahead.emplace_back(b, s.ready_page);
+  }
+  new_fp16_pages(ahead);
+  flush_updates();
+}
+
+void GpuKvCache::release_ready_page(int seq) {
+  Seq& s = seqs_[size_t(seq)];
+  if (s.ready_page < 0) return;
+  for (int layer = 0; layer < shape_.n_layers; ++layer) {
+    for (int h = 0; h < shape_.n_kv_heads; ++h) {
+      KvPage& pg = table_[table_index(layer, seq * shape_.n_kv_heads + h, s.ready_page)];
+      if (pg.allocated == 1) free_page(pg);
+      pg = KvPage{};  // its device slot lies past the list's end: never read
+    }
+  }
+  s.ready_page = -1;
 }
 
 kv::MemoryReport GpuKvCache::memory(int seq) const {
@@ -437,6 +470,7 @@ kv::MemoryReport GpuKvCache::memory(int seq) const {
 }
 
 void GpuKvCache::reset(int seq) {
+  release_ready_page(seq);
   Seq& s = seqs_[size_t(seq)];
   const int n_kv = shape_.n_kv_heads;
   for (int layer = 0; layer < shape_.n_layers; ++layer) {

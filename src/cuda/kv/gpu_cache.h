@@ -72,7 +72,9 @@ class GpuKvCache {
   // layer append() writes the token's k/v (rows of `stride` floats, one per sequence)
   // and attend() computes attention for q [batch][n_heads][d] into out (fp32) and/or
   // out_bf16 (bf16 bits, what the output projection reads; either may be null, not
-  // both); end_step() closes the step. Every sequence must hold at least one token.
+  // both); end_step() closes the step (after the step's launches: it makes the next
+  // step's new window pages while the GPU runs this one). Every sequence must hold at
+  // least one token.
   void begin_step();
   void append(int layer, const float* k, const float* v, int stride);
   // append() with RoPE fused in (a decode step's rotation, one launch instead of two):
@@ -85,7 +87,9 @@ class GpuKvCache {
   void end_step();
 
   // Storage of sequence `seq` (or all with -1), counted from the chunks it holds in
-  // the pool: fp16_bytes is what an fp16 cache of the same tokens takes.
+  // the pool: fp16_bytes is what an fp16 cache of the same tokens takes. A window page
+  // end_step() made ahead for the next token holds no token yet and is not counted
+  // (the pool's used() counts it).
   kv::MemoryReport memory(int seq = -1) const;
   // Frees everything sequence `seq` holds; it can take a new prompt afterwards.
   void reset(int seq);
@@ -108,6 +112,7 @@ class GpuKvCache {
   size_t table_index(int layer, int list, int page) const;
   void set_page(int layer, int list, int page, const KvPage& pg);
   void flush_updates();
+  void release_ready_page(int seq);  // frees end_step()'s page made ahead, if any
   uint32_t alloc_page(const PageSpec& spec);
   void free_page(const KvPage& pg);
   void new_fp16_page(int seq, int page, int only_layer);

@@ -27,6 +27,9 @@ struct GpuKvCache::Seq {
   int win_first_page = 0;   // the fp16 window starts at this page (slot 0)
   int win_count = 0;        // tokens in the window
   int prefill_T = 0;        // during a layered prefill
+  // A window page made ahead by end_step() for the next token (every layer and KV head,
+  // at this page index, past `pages`), or -1.
+  int ready_page = -1;
   // Block-parameter chunks per (layer, KV head): unit and bytes.
   std::vector<std::vector<std::pair<uint32_t, size_t>>> blocks;
 };
