@@ -142,7 +142,9 @@ TEST(CudaGpuCache, Fp16AndKiviMatchTheCpuCaches) {
   ZC_REQUIRE_GPU();
   for (const char* spec : {"fp16", "kivi2", "kivi4"}) {
     for (int d : {64, 128}) {
-      const double err = compare(spec, 8, 2, d, {37, 300}, 70);
+      // 300 and 332 keep windows of 140 tokens: their page compressions come in the
+      // same steps (one batched call), 129's and 37's in others.
+      const double err = compare(spec, 8, 2, d, {37, 300, 332, 129}, 70);
       std::printf("%-8s d=%d: worst rel L2 %.2e\n", spec, d, err);
       EXPECT_LT(err, 1e-4) << spec << " d=" << d;
     }

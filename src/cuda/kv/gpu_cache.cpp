@@ -300,20 +300,28 @@ void GpuKvCache::upload_ends() {
 
 void GpuKvCache::begin_step() {
   Scratch& sc = *scratch_;
-  // Sequences whose token starts a window page: their pages are made after the loop,
-  // all layers at once (new_fp16_pages). Each sequence's compression below still comes
-  // first for it, and no other sequence's work touches its slots.
-  std::vector<std::pair<int, int>> grown;
+  // First the compressions, of every due sequence at once (kivi_compress_pages,
+  // zipcache_flush); then the sequences whose token starts a window page get it, all
+  // layers at once after the loop (new_fp16_pages), unless end_step made it already.
+  std::vector<int> due;
   for (int b = 0; b < shape_.batch; ++b) {
-    Seq& s = seqs_[size_t(b)];
+    const Seq& s = seqs_[size_t(b)];
     if (s.length < 1) fail("gpu kv cache: decode step for sequence {} before its prompt", b);
     if (s.length >= shape_.max_context) {
       fail("gpu kv cache: sequence {} is full ({} tokens, the context limit)", b, shape_.max_context);
     }
-    if (method_.method == kv::Method::Kivi && s.win_count + 1 >= method_.residual + method_.group) {
-      kivi_compress_page(b);
+    if ((method_.method == kv::Method::Kivi && s.win_count + 1 >= method_.residual + method_.group) ||
+        (method_.method == kv::Method::ZipCache && s.win_count >= method_.stream_gap)) {
+      due.push_back(b);
     }
-    if (method_.method == kv::Method::ZipCache && s.win_count >= method_.stream_gap) zipcache_flush(b);
+  }
+  if (!due.empty()) {
+    if (method_.method == kv::Method::Kivi) kivi_compress_pages(due);
+    if (method_.method == kv::Method::ZipCache) zipcache_flush(due);
+  }
+  std::vector<std::pair<int, int>> grown;
+  for (int b = 0; b < shape_.batch; ++b) {
+    Seq& s = seqs_[size_t(b)];
     const int page = s.win_first_page + s.win_count / kPageTokens, slot = s.win_count % kPageTokens;
     if (s.ready_page >= 0 && (slot != 0 || s.ready_page != page)) release_ready_page(b);  // not expected
     if (slot == 0) {

@@ -33,7 +33,8 @@
 namespace zc::cuda {
 
 namespace detail {
-struct AppendRope;  // page_launch.h
+struct AppendRope;   // page_launch.h
+struct QuantizeJob;  // page_launch.h
 }  // namespace detail
 
 struct GpuKvShape {
@@ -127,11 +128,16 @@ class GpuKvCache {
   };
   void quantize_sets(int layer, int seq, const float* k, const float* v, int stride,
                      std::initializer_list<SetRef> sets, bool via_fp16 = false);
+  // The job quantize_sets launches (its statistics words added to *words).
+  detail::QuantizeJob quantize_job(int layer, int seq, const float* k, const float* v, int stride,
+                                   std::initializer_list<SetRef> sets, bool via_fp16, size_t* words) const;
   void plan_set(int layer, int seq, int n, int bits, int page0);
   void zipcache_split(int layer, int seq, const float* k, const float* v, int stride, int n,
                       const float* scores_dev, int page0);
-  void kivi_compress_page(int seq);
-  void zipcache_flush(int seq);
+  // A step's maintenance of every due sequence at once (gpu_cache_sets.cpp).
+  void kivi_compress_pages(const std::vector<int>& due);
+  void zipcache_flush(const std::vector<int>& due);
+  void upload_windows(const std::vector<int>& group);  // scratch windows: (seq, win_first_page)
   void upload_ends();
   PagedKvView view(int layer) const;
 

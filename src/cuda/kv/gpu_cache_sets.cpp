@@ -75,6 +75,16 @@ void GpuKvCache::plan_set(int layer, int seq, int n, int bits, int page0) {
 // quantize_pages.cu for all of them.
 void GpuKvCache::quantize_sets(int layer, int seq, const float* k, const float* v, int stride,
                                std::initializer_list<SetRef> sets, bool via_fp16) {
+  size_t words = 0;
+  const detail::QuantizeJob job = quantize_job(layer, seq, k, v, stride, sets, via_fp16, &words);
+  if (job.n_sets == 0) return;
+  Scratch& sc = *scratch_;
+  grow(sc.qstats, words);
+  check(detail::launch_quantize_sets(job, sc.qstats.get(), stream_), "quantize into pages");
+}
+
+detail::QuantizeJob GpuKvCache::quantize_job(int layer, int seq, const float* k, const float* v, int stride,
+                                             std::initializer_list<SetRef> sets, bool via_fp16, size_t* words) const {
   const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
   const bool kivi = method_.method == kv::Method::Kivi;
   detail::QuantizeJob job;
@@ -84,21 +94,17 @@ void GpuKvCache::quantize_sets(int layer, int seq, const float* k, const float* 
   job.via_fp16 = via_fp16;
   job.table = table_dev_.get() + table_index(layer, 0, 0);
   job.cap = cap_, job.seq = seq, job.pool = pool_.base();
-  Scratch& sc = *scratch_;
-  job.err = sc.err.get();
+  job.err = scratch_->err.get();
   job.n_sets = 0;
-  size_t words = 0;
   for (const SetRef& r : sets) {
     if (r.n == 0) continue;
     detail::QuantizeSet& q = job.sets[job.n_sets++];
     q.idx = r.idx, q.idx_stride = r.n, q.n = r.n, q.bits = r.bits, q.page0 = r.page0;
     // Keys' statistics per page (KIVI), per stats_block tokens, or over the whole set.
     q.block_rows = kivi ? kPageTokens : method_.stats_block > 0 ? std::min(r.n, method_.stats_block) : r.n;
-    words += detail::quantize_stats_words(q.n, q.block_rows, n_kv, d);
+    *words += detail::quantize_stats_words(q.n, q.block_rows, n_kv, d);
   }
-  if (job.n_sets == 0) return;
-  grow(sc.qstats, words);
-  check(detail::launch_quantize_sets(job, sc.qstats.get(), stream_), "quantize into pages");
+  return job;
 }
 
 // ZipCache's split of n tokens (scores [n_kv][n] on the device) into salient and
@@ -123,88 +129,152 @@ void GpuKvCache::zipcache_split(int layer, int seq, const float* k, const float*
 
 
 
-// KIVI's streaming rule: the window's oldest page (G = 32 tokens) becomes a quantized
-// page in its place, at every layer. In phases, as zipcache_flush: every layer's page
-// copied out (its old page freed once the copy is queued), every layer planned, the
-// table uploaded once, every layer quantized.
-void GpuKvCache::kivi_compress_page(int seq) {
-  Seq& s = seqs_[size_t(seq)];
-  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, page = s.win_first_page, L = shape_.n_layers;
+namespace {
+// Sequences per batched maintenance call: bounds the scratch (a ZipCache chunk of 100
+// tokens takes 400 KB of k and as much of v per sequence and layer).
+constexpr size_t kMaintenanceGroup = 128;
+
+// due split into groups of at most kMaintenanceGroup sequences.
+std::vector<std::vector<int>> groups_of(const std::vector<int>& due) {
+  std::vector<std::vector<int>> groups;
+  for (size_t first = 0; first < due.size(); first += kMaintenanceGroup) {
+    groups.emplace_back(due.begin() + std::ptrdiff_t(first),
+                        due.begin() + std::ptrdiff_t(std::min(due.size(), first + kMaintenanceGroup)));
+  }
+  return groups;
+}
+}  // namespace
+
+void GpuKvCache::upload_windows(const std::vector<int>& group) {
+  std::vector<detail::SeqWindow> windows;
+  for (const int b : group) windows.push_back(detail::SeqWindow{b, seqs_[size_t(b)].win_first_page});
   Scratch& sc = *scratch_;
-  const size_t rows = size_t(kPageTokens) * n_kv * d;
-  grow(sc.wk, rows * L);
-  grow(sc.wv, rows * L);
-  for (int layer = 0; layer < L; ++layer) {
-    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page, 0}, kPageTokens, pool_.base(),
-                                   sc.wk.get() + rows * layer, sc.wv.get() + rows * layer, stream_),
-          "read window");
-    for (int h = 0; h < n_kv; ++h) free_page(table_[table_index(layer, seq * n_kv + h, page)]);
+  grow(sc.windows, windows.size());
+  // From pageable memory: staged before the call returns.
+  check(cudaMemcpyAsync(sc.windows.get(), windows.data(), windows.size() * sizeof(detail::SeqWindow),
+                        cudaMemcpyHostToDevice, stream_),
+        "compression windows");
+}
+
+// KIVI's streaming rule: the window's oldest page (G = 32 tokens) becomes a quantized
+// page in its place, at every layer. Every due sequence of a step at once, layer by
+// layer: one launch copies their pages out (their chunks are free once the copy is
+// queued: later kernels of the stream write the new ones), the new pages are planned
+// and the table goes up once, one pair of launches quantizes them. Sequence by sequence
+// a step of 536 sequences took ~0.75 s (docs/benchmarks.md, session 17).
+void GpuKvCache::kivi_compress_pages(const std::vector<int>& due) {
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
+  Scratch& sc = *scratch_;
+  for (const std::vector<int>& group : groups_of(due)) {
+    const size_t S = group.size(), rows = size_t(kPageTokens) * n_kv * d;
+    upload_windows(group);
+    grow(sc.wk, rows * S);
+    grow(sc.wv, rows * S);
+    grow(sc.jobs, S);
+    for (int layer = 0; layer < shape_.n_layers; ++layer) {
+      const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+      check(detail::launch_read_fp16_batch(table, cap_, sc.windows.get(), int(S), n_kv, d, kPageTokens, pool_.base(),
+                                           sc.wk.get(), sc.wv.get(), stream_),
+            "read windows");
+      for (const int b : group) {
+        const int page = seqs_[size_t(b)].win_first_page;
+        for (int h = 0; h < n_kv; ++h) free_page(table_[table_index(layer, b * n_kv + h, page)]);
+        plan_set(layer, b, kPageTokens, method_.kivi_bits, page);
+      }
+      flush_updates();
+      std::vector<detail::QuantizeJob> jobs;
+      size_t words = 0;
+      for (size_t i = 0; i < S; ++i) {
+        const int b = group[i], page = seqs_[size_t(b)].win_first_page;
+        jobs.push_back(quantize_job(layer, b, sc.wk.get() + rows * i, sc.wv.get() + rows * i, n_kv * d,
+                                    {SetRef{nullptr, kPageTokens, method_.kivi_bits, page}}, false, &words));
+      }
+      grow(sc.qstats, words);
+      check(detail::launch_quantize_batch(std::move(jobs), sc.qstats.get(), sc.jobs.get(), stream_),
+            "quantize into pages");
+    }
+    for (const int b : group) {
+      Seq& s = seqs_[size_t(b)];
+      s.win_first_page += 1;
+      s.win_count -= kPageTokens;
+    }
   }
-  for (int layer = 0; layer < L; ++layer) plan_set(layer, seq, kPageTokens, method_.kivi_bits, page);
-  flush_updates();
-  for (int layer = 0; layer < L; ++layer) {
-    quantize_sets(layer, seq, sc.wk.get() + rows * layer, sc.wv.get() + rows * layer, n_kv * d,
-                  {SetRef{nullptr, kPageTokens, method_.kivi_bits, page}});
-  }
-  s.win_first_page += 1;
-  s.win_count -= kPageTokens;
 }
 
 // ZipCache's streaming chunk (SPEC.md section 4, "Decode (streaming)"): the window's
 // tokens, split by the attention they received (normalized by the n - j queries that
-// saw token j), quantized like a prompt; the window starts empty after them.
-// In three phases over the layers, so that the page table is uploaded once per chunk
-// instead of once per layer (each upload: a sort, two copies from pageable memory and
-// a scatter launch; the chunk of 516 sequences took ~1 s with 32 per sequence): every
-// layer's window is copied out and split first (the old pages are free once their copy
-// is queued: later kernels of the stream write the new pages), then every layer's sets
-// are planned, the table goes up once, and every layer is quantized.
-void GpuKvCache::zipcache_flush(int seq) {
-  Seq& s = seqs_[size_t(seq)];
-  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads, n = s.win_count, page0 = s.win_first_page;
-  const int L = shape_.n_layers;
-  const int n_sal = saliency::top_r_count(n, method_.saliency_ratio), n_reg = n - n_sal;
-  Scratch& sc = *scratch_;
-  const size_t rows = size_t(n) * n_kv * d, picks = size_t(n_kv) * size_t(n);
-  grow(sc.wk, rows * L);
-  grow(sc.wv, rows * L);
-  grow(sc.scores, picks * L);
-  grow(sc.idx, picks * L);
+// saw token j), quantized like a prompt; the window starts empty after them. Every due
+// sequence of a step at once (their windows hold the same count, the stream gap), layer
+// by layer as kivi_compress_pages: one launch each to copy the windows out, turn their
+// sums into scores (clearing the sums), split them per (sequence, head) and quantize.
+void GpuKvCache::zipcache_flush(const std::vector<int>& due) {
+  const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
   const bool normalized = method_.metric == saliency::Metric::Normalized;
-  for (int layer = 0; layer < L; ++layer) {
-    const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-    float* wk = sc.wk.get() + rows * layer;
-    float* wv = sc.wv.get() + rows * layer;
-    float* scores = sc.scores.get() + picks * layer;
-    int32_t* sal = sc.idx.get() + picks * layer;
-    check(detail::launch_read_fp16(table, cap_, seq, n_kv, d, SeqRun{page0, 0}, n, pool_.base(), wk, wv, stream_),
-          "read window");
-    float* sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
-    check(detail::launch_window_scores(sums, sums_cap_, seq, n_kv, n, normalized, scores, stream_), "window scores");
-    check(cudaMemsetAsync(sums + size_t(seq) * n_kv * sums_cap_, 0, size_t(n_kv) * sums_cap_ * sizeof(float), stream_),
-          "window sums");
-    // The NaN check waits for check_errors(): no synchronization per layer.
-    top_r_split_deferred(scores, n_kv, n, n_sal, sal, sal + size_t(n_kv) * size_t(n_sal), sc.nan_score.get(), stream_);
-    for (int h = 0; h < n_kv; ++h) {
-      for (int p = 0; p < pages_for(n); ++p) free_page(table_[table_index(layer, seq * n_kv + h, page0 + p)]);
+  Scratch& sc = *scratch_;
+  // Groups of equal window counts (one grid for each).
+  std::vector<int> by_count = due;
+  std::stable_sort(by_count.begin(), by_count.end(),
+                   [&](int a, int b) { return seqs_[size_t(a)].win_count < seqs_[size_t(b)].win_count; });
+  std::vector<std::vector<int>> equal;
+  for (const int b : by_count) {
+    if (equal.empty() || seqs_[size_t(equal.back().front())].win_count != seqs_[size_t(b)].win_count) equal.emplace_back();
+    equal.back().push_back(b);
+  }
+  for (const std::vector<int>& same : equal) {
+    const int n = seqs_[size_t(same.front())].win_count;
+    const int n_sal = saliency::top_r_count(n, method_.saliency_ratio), n_reg = n - n_sal;
+    for (const std::vector<int>& group : groups_of(same)) {
+      const size_t S = group.size(), rows = size_t(n) * n_kv * d, picks = size_t(n_kv) * size_t(n);
+      upload_windows(group);
+      grow(sc.wk, rows * S);
+      grow(sc.wv, rows * S);
+      grow(sc.scores, picks * S);
+      grow(sc.idx, picks * S);
+      grow(sc.jobs, S);
+      int32_t* sal = sc.idx.get();
+      int32_t* reg = sal + S * size_t(n_kv) * size_t(n_sal);
+      for (int layer = 0; layer < shape_.n_layers; ++layer) {
+        const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
+        check(detail::launch_read_fp16_batch(table, cap_, sc.windows.get(), int(S), n_kv, d, n, pool_.base(),
+                                             sc.wk.get(), sc.wv.get(), stream_),
+              "read windows");
+        float* sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
+        check(detail::launch_window_scores_batch(sums, sums_cap_, sc.windows.get(), int(S), n_kv, n, normalized,
+                                                 sc.scores.get(), stream_),
+              "window scores");
+        // The NaN check waits for check_errors(): no synchronization per layer.
+        top_r_split_deferred(sc.scores.get(), int(S) * n_kv, n, n_sal, sal, reg, sc.nan_score.get(), stream_);
+        for (const int b : group) {
+          const int page0 = seqs_[size_t(b)].win_first_page;
+          for (int h = 0; h < n_kv; ++h) {
+            for (int p = 0; p < pages_for(n); ++p) free_page(table_[table_index(layer, b * n_kv + h, page0 + p)]);
+          }
+          plan_set(layer, b, n_sal, method_.bits_high, page0);
+          plan_set(layer, b, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+        }
+        flush_updates();
+        std::vector<detail::QuantizeJob> jobs;
+        size_t words = 0;
+        for (size_t i = 0; i < S; ++i) {
+          const int b = group[i], page0 = seqs_[size_t(b)].win_first_page;
+          jobs.push_back(quantize_job(layer, b, sc.wk.get() + rows * i, sc.wv.get() + rows * i, n_kv * d,
+                                      {SetRef{sal + i * size_t(n_kv) * size_t(n_sal), n_sal, method_.bits_high, page0},
+                                       SetRef{reg + i * size_t(n_kv) * size_t(n_reg), n_reg, method_.bits_low,
+                                              page0 + pages_for(n_sal)}},
+                                      false, &words));
+        }
+        grow(sc.qstats, words);
+        check(detail::launch_quantize_batch(std::move(jobs), sc.qstats.get(), sc.jobs.get(), stream_),
+              "quantize into pages");
+      }
+      for (const int b : group) {
+        Seq& s = seqs_[size_t(b)];
+        s.pages = s.win_first_page + pages_for(n_sal) + pages_for(n_reg);
+        s.win_first_page = s.pages;
+        s.win_count = 0;
+      }
     }
   }
-  for (int layer = 0; layer < L; ++layer) {
-    plan_set(layer, seq, n_sal, method_.bits_high, page0);
-    plan_set(layer, seq, n_reg, method_.bits_low, page0 + pages_for(n_sal));
-  }
-  flush_updates();
-  for (int layer = 0; layer < L; ++layer) {
-    const int32_t* sal = sc.idx.get() + picks * layer;
-    quantize_sets(layer, seq, sc.wk.get() + rows * layer, sc.wv.get() + rows * layer, n_kv * d,
-                  {SetRef{sal, n_sal, method_.bits_high, page0},
-                   SetRef{sal + size_t(n_kv) * size_t(n_sal), n_reg, method_.bits_low, page0 + pages_for(n_sal)}});
-  }
-  s.pages = page0 + pages_for(n_sal) + pages_for(n_reg);
-  s.win_first_page = s.pages;
-  s.win_count = 0;
 }
-
 
 }  // namespace zc::cuda

@@ -42,6 +42,8 @@ struct GpuKvCache::Scratch {
   // score (top_r_split_deferred).
   DeviceBuffer<unsigned long long> nan_score;
   DeviceBuffer<unsigned> qstats;  // statistics of the sets being quantized (quantize_pages.cu)
+  DeviceBuffer<detail::SeqWindow> windows;  // a batched compression's sequences
+  DeviceBuffer<detail::QuantizeJob> jobs;   // and their quantize jobs
   DeviceBuffer<SeqRun> runs, win;
   DeviceBuffer<int32_t> win_count;
   DeviceBuffer<KvPage> upd_pages;

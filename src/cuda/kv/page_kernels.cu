@@ -114,6 +114,35 @@ __global__ void window_scores_kernel(const float* sums, int sums_cap, int seq, i
   scores[size_t(h) * n + j] = normalized ? s / static_cast<float>(n - j) : s;
 }
 
+__global__ void read_fp16_batch_kernel(const KvPage* __restrict__ table, int cap, const SeqWindow* windows, int n_kv,
+                                       int d, int n, const uint8_t* pool, float* k, float* v) {
+  const int i = static_cast<int>(blockIdx.x), h = static_cast<int>(blockIdx.y), z = static_cast<int>(blockIdx.z);
+  const SeqWindow w = windows[z];
+  const KvPage pg = table[(size_t(w.seq) * n_kv + h) * cap + w.page0 + i / 32];
+  const int t = i % 32;
+  const uint16_t* kh = halves(pool, pg.k);
+  const uint16_t* vh = halves(pool, pg.v);
+  for (int c = static_cast<int>(threadIdx.x); c < d; c += static_cast<int>(blockDim.x)) {
+    const size_t o = ((size_t(z) * n + i) * n_kv + h) * d + c;
+    k[o] = __half2float(__ushort_as_half(kh[key_half(c, t)]));
+    v[o] = __half2float(__ushort_as_half(vh[value_half(c, t, d)]));
+  }
+}
+
+// Grid x covers the whole row (sums_cap): scores for j < n, then every entry cleared.
+__global__ void window_scores_batch_kernel(float* sums, int sums_cap, const SeqWindow* windows, int n_kv, int n,
+                                           bool normalized, float* scores) {
+  const int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x), h = static_cast<int>(blockIdx.y);
+  const int z = static_cast<int>(blockIdx.z);
+  if (j >= sums_cap) return;
+  float* row = sums + (size_t(windows[z].seq) * n_kv + h) * sums_cap;
+  if (j < n) {
+    const float s = row[j];
+    scores[(size_t(z) * n_kv + h) * n + j] = normalized ? s / static_cast<float>(n - j) : s;
+  }
+  row[j] = 0.0f;
+}
+
 // The host sends each slot at most once per call (its last update).
 __global__ void scatter_pages_kernel(const KvPage* pages, const int64_t* index, int n, KvPage* table) {
   const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -145,6 +174,23 @@ cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, in
                              int n, const uint8_t* pool, float* k, float* v, cudaStream_t s) {
   if (n == 0) return cudaSuccess;
   read_fp16_kernel<<<dim3(n, n_kv), threads_for(d), 0, s>>>(table, cap, seq, n_kv, d, run, pool, k, v);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_read_fp16_batch(const KvPage* table, int cap, const SeqWindow* windows, int n_seqs, int n_kv,
+                                   int d, int n, const uint8_t* pool, float* k, float* v, cudaStream_t s) {
+  if (n == 0 || n_seqs == 0) return cudaSuccess;
+  if (n_seqs > 65535) return cudaErrorInvalidValue;
+  read_fp16_batch_kernel<<<dim3(n, n_kv, n_seqs), threads_for(d), 0, s>>>(table, cap, windows, n_kv, d, n, pool, k, v);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_window_scores_batch(float* sums, int sums_cap, const SeqWindow* windows, int n_seqs, int n_kv,
+                                       int n, bool normalized, float* scores, cudaStream_t s) {
+  if (n_seqs == 0) return cudaSuccess;
+  if (n_seqs > 65535 || n > sums_cap) return cudaErrorInvalidValue;
+  window_scores_batch_kernel<<<dim3(grid_1d(sums_cap, 128), n_kv, n_seqs), 128, 0, s>>>(sums, sums_cap, windows, n_kv,
+                                                                                       n, normalized, scores);
   return cudaGetLastError();
 }
 

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "cuda/kv/kv_page.h"
 
@@ -44,6 +45,17 @@ cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows
 cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, int d, SeqRun run,
                              int n, const uint8_t* pool, float* k, float* v, cudaStream_t s);
 
+// A sequence's fp16 window in a batched call: its index and the page its window starts
+// at (slot 0).
+struct SeqWindow {
+  int32_t seq = 0, page0 = 0;
+};
+// launch_read_fp16 for n_seqs sequences at once (windows: device [n_seqs]): sequence i's
+// n window tokens into k/v + i * n * n_kv * d, one launch (a step's KIVI compressions
+// and ZipCache chunks used to launch per sequence: ~1 s for 500+ sequences).
+cudaError_t launch_read_fp16_batch(const KvPage* table, int cap, const SeqWindow* windows, int n_seqs, int n_kv,
+                                   int d, int n, const uint8_t* pool, float* k, float* v, cudaStream_t s);
+
 // Quantized sets of one sequence at one layer written into their pages
 // (quantize_pages.cu). Set i holds n rows per KV head: row r of head h is token
 // idx[h * idx_stride + r] of k/v (idx null: token r; idx_stride 0: one list for every
@@ -78,10 +90,20 @@ struct QuantizeJob {
 // sum over the job's sets).
 size_t quantize_stats_words(int n, int block_rows, int n_kv, int d);
 cudaError_t launch_quantize_sets(QuantizeJob job, unsigned* stats, cudaStream_t s);
+// Several jobs (each as above, one sequence's sets; equal n_kv and d) in one pair of
+// launches: `stats` holds the sum of every set's quantize_stats_words, dev_jobs (device,
+// jobs.size() entries) receives the jobs.
+cudaError_t launch_quantize_batch(std::vector<QuantizeJob> jobs, unsigned* stats, QuantizeJob* dev_jobs,
+                                  cudaStream_t s);
 
 // scores[h][j] = sums[seq * n_kv + h][j] / (normalized ? n - j : 1), j < n.
 cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,
                                  bool normalized, float* scores, cudaStream_t s);
+// The same for n_seqs sequences (windows: device [n_seqs], only .seq read): scores
+// [i][h][n] for sequence i; then their sums rows are cleared (all sums_cap entries), as
+// a streaming chunk starts the window anew.
+cudaError_t launch_window_scores_batch(float* sums, int sums_cap, const SeqWindow* windows, int n_seqs, int n_kv,
+                                       int n, bool normalized, float* scores, cudaStream_t s);
 
 // table[index[i]] = pages[i]: descriptor updates made on the host (distinct indices).
 cudaError_t launch_scatter_pages(const KvPage* pages, const int64_t* index, int n, KvPage* table,

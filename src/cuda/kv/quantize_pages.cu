@@ -17,6 +17,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "cuda/kv/page_launch.h"
 #include "cuda/quant/affine.cuh"
@@ -54,11 +55,20 @@ __device__ __forceinline__ unsigned encode(float x, float lo, float inv_step, ui
 
 __device__ __forceinline__ float half_bits_to_float(uint16_t b) { return __half2float(__ushort_as_half(b)); }
 
-// Grid x runs over the pages of set 0, then those of set 1: the set and page of a CTA.
+// Grid x runs over the pages of set 0, then those of set 1: the set and page of a CTA,
+// or -1 past the job's pages (a batch's grid covers its longest job).
 __device__ __forceinline__ int page_of(const QuantizeJob& job, int* set_index) {
   const int x = static_cast<int>(blockIdx.x), pages0 = (job.sets[0].n + 31) / 32;
   *set_index = x < pages0 ? 0 : 1;
+  if (x >= pages0 + (job.n_sets > 1 ? (job.sets[1].n + 31) / 32 : 0)) return -1;
   return x < pages0 ? x : x - pages0;
+}
+
+// A launch's job: the one passed by value, or job blockIdx.z of a batch (launch_quantize_batch).
+template <bool kBatched>
+__device__ __forceinline__ const QuantizeJob& job_of(const QuantizeJob& one, const QuantizeJob* many) {
+  if constexpr (kBatched) return many[blockIdx.z];
+  return one;
 }
 
 __device__ __forceinline__ int source_row(const QuantizeSet& set, int h, int r) {
@@ -108,9 +118,13 @@ __device__ void stage_rows(float* tile, int pitch, const float* __restrict__ x, 
 }
 
 // 1. CTA (32 columns x 8 row lanes) per (32-row page of a set, KV head).
-__global__ void __launch_bounds__(256) set_stats_kernel(const QuantizeJob job) {
+template <bool kBatched>
+__global__ void __launch_bounds__(256) set_stats_kernel(const QuantizeJob one, const QuantizeJob* many) {
+  const QuantizeJob& job = job_of<kBatched>(one, many);
   int si = 0;
-  const int r0 = page_of(job, &si) * 32;
+  const int page = page_of(job, &si);
+  if (page < 0) return;
+  const int r0 = page * 32;
   const QuantizeSet& set = job.sets[si];
   const int h = static_cast<int>(blockIdx.y), d = job.d, cols = job.n_kv * d;
   const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
@@ -164,9 +178,12 @@ __global__ void __launch_bounds__(256) set_stats_kernel(const QuantizeJob job) {
 // 2. CTA of 128 threads per (page of a set, KV head); dynamic shared memory: the page's
 // 32 rows, pitch d + 4 floats (16-byte stores; reads across tokens at most 2-way
 // bank conflicts).
-__global__ void __launch_bounds__(kEncodeThreads, 8) encode_pages_kernel(const QuantizeJob job) {
+template <bool kBatched>
+__global__ void __launch_bounds__(kEncodeThreads, 8) encode_pages_kernel(const QuantizeJob one, const QuantizeJob* many) {
+  const QuantizeJob& job = job_of<kBatched>(one, many);
   int si = 0;
   const int p = page_of(job, &si), row0 = p * 32;
+  if (p < 0) return;
   const QuantizeSet& set = job.sets[si];
   const int h = static_cast<int>(blockIdx.y), d = job.d, cols = job.n_kv * d, pitch = d + 4;
   const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
@@ -290,7 +307,11 @@ size_t quantize_stats_words(int n, int block_rows, int n_kv, int d) {
   return static_cast<size_t>((n + block_rows - 1) / block_rows) * 3 * static_cast<size_t>(n_kv) * d;
 }
 
-cudaError_t launch_quantize_sets(QuantizeJob job, unsigned* stats, cudaStream_t s) {
+namespace {
+
+// Checks a job and points its sets' statistics into stats + *words (advanced past them);
+// *pages: the job's pages (both sets).
+cudaError_t prepare_job(QuantizeJob& job, unsigned* stats, size_t* words, int* pages) {
   if (job.d > kMaxDim || job.d % 32 != 0 || job.vgroup < 1 || job.d % job.vgroup != 0 ||
       job.d / job.vgroup > kMaxValueParams / 32 || job.n_sets < 1 || job.n_sets > 2) {
     return cudaErrorInvalidValue;
@@ -300,25 +321,60 @@ cudaError_t launch_quantize_sets(QuantizeJob job, unsigned* stats, cudaStream_t 
       reinterpret_cast<uintptr_t>(job.v) % 16 != 0) {
     return cudaErrorMisalignedAddress;
   }
-  size_t words = 0;
-  int pages = 0;
+  *pages = 0;
   for (int i = 0; i < job.n_sets; ++i) {
     QuantizeSet& set = job.sets[i];
     if (set.n > 0 && set.bits != 2 && set.bits != 4) return cudaErrorInvalidValue;
     if (set.block_rows <= 0 || set.block_rows > set.n) set.block_rows = set.n;
     if (set.n > 0 && set.block_rows % 32 != 0 && set.block_rows != set.n) return cudaErrorInvalidValue;
-    set.stats = stats + words;
-    words += quantize_stats_words(set.n, set.block_rows, job.n_kv, job.d);
-    pages += (set.n + 31) / 32;
+    set.stats = stats + *words;
+    *words += quantize_stats_words(set.n, set.block_rows, job.n_kv, job.d);
+    *pages += (set.n + 31) / 32;
   }
   if (job.n_sets == 1) job.sets[1] = QuantizeSet{};  // no pages: page_of() never picks it
-  if (pages == 0) return cudaSuccess;
-  cudaError_t e = cudaMemsetAsync(stats, 0, words * sizeof(unsigned), s);
+  return cudaSuccess;
+}
+
+size_t encode_smem(int d) { return sizeof(float) * 32 * static_cast<size_t>(d + 4); }
+
+}  // namespace
+
+cudaError_t launch_quantize_sets(QuantizeJob job, unsigned* stats, cudaStream_t s) {
+  size_t words = 0;
+  int pages = 0;
+  cudaError_t e = prepare_job(job, stats, &words, &pages);
+  if (e != cudaSuccess || pages == 0) return e;
+  e = cudaMemsetAsync(stats, 0, words * sizeof(unsigned), s);
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(pages), static_cast<unsigned>(job.n_kv));
-  set_stats_kernel<<<grid, dim3(32, 8), 0, s>>>(job);
-  const size_t smem = sizeof(float) * 32 * static_cast<size_t>(job.d + 4);
-  encode_pages_kernel<<<grid, kEncodeThreads, smem, s>>>(job);
+  set_stats_kernel<false><<<grid, dim3(32, 8), 0, s>>>(job, nullptr);
+  encode_pages_kernel<false><<<grid, kEncodeThreads, encode_smem(job.d), s>>>(job, nullptr);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_quantize_batch(std::vector<QuantizeJob> jobs, unsigned* stats, QuantizeJob* dev_jobs,
+                                  cudaStream_t s) {
+  if (jobs.empty()) return cudaSuccess;
+  if (jobs.size() > 65535) return cudaErrorInvalidValue;
+  size_t words = 0;
+  int max_pages = 0;
+  for (QuantizeJob& job : jobs) {
+    int pages = 0;
+    const cudaError_t e = prepare_job(job, stats, &words, &pages);
+    if (e != cudaSuccess) return e;
+    const QuantizeJob& first = jobs.front();
+    if (job.n_kv != first.n_kv || job.d != first.d) return cudaErrorInvalidValue;  // one grid for all
+    max_pages = max_pages > pages ? max_pages : pages;
+  }
+  if (max_pages == 0) return cudaSuccess;
+  // From pageable memory: the driver stages the copy before returning, so `jobs` may go.
+  cudaError_t e = cudaMemcpyAsync(dev_jobs, jobs.data(), jobs.size() * sizeof(QuantizeJob), cudaMemcpyHostToDevice, s);
+  if (e == cudaSuccess) e = cudaMemsetAsync(stats, 0, words * sizeof(unsigned), s);
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>(max_pages), static_cast<unsigned>(jobs.front().n_kv),
+                  static_cast<unsigned>(jobs.size()));
+  set_stats_kernel<true><<<grid, dim3(32, 8), 0, s>>>(QuantizeJob{}, dev_jobs);
+  encode_pages_kernel<true><<<grid, kEncodeThreads, encode_smem(jobs.front().d), s>>>(QuantizeJob{}, dev_jobs);
   return cudaGetLastError();
 }
 
