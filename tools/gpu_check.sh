@@ -150,10 +150,31 @@ if [ "${BENCH:-1}" = 1 ]; then
   grep -iE "ms|tflops" "$out/kernel_timing.log" | head -20 | tee -a "$summary"
   app="$dir/apps/zipcache/zipcache"
   if [ -x "$app" ]; then
+    # The card's clocks, power and clock-event reasons every 200 ms through the bench
+    # ($out/clocks.csv): ZipCache's largest batch ran slower at timed steps 16-22 in every
+    # session-17 run, with no page, compression or capture there (power management?).
+    smi_pid=
+    if command -v nvidia-smi >/dev/null 2>&1; then
+      smi_fields=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active
+      nvidia-smi -i 0 --query-gpu="$smi_fields" --format=csv >/dev/null 2>&1 ||
+        smi_fields=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu
+      nvidia-smi -i 0 --query-gpu="$smi_fields" --format=csv,nounits -lms 200 >"$out/clocks.csv" 2>&1 &
+      smi_pid=$!
+    fi
     start=$(date +%s)
     timeout 420 "$app" bench --synthetic llama3-8b -b 1,8 -c 4096 -n 40 --budget "${BUDGET:-60}" \
       --format json -o "$out/bench_llama3.json" >"$out/bench_llama3.log" 2>&1
     rc=$?
+    [ -n "$smi_pid" ] && kill "$smi_pid" 2>/dev/null
+    python3 - "$out/clocks.csv" <<'PY' 2>/dev/null | tee -a "$summary"
+import csv, statistics, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if r and not r[0].startswith("timestamp")]
+sm = [float(r[1]) for r in rows]
+power = [float(r[3]) for r in rows]
+busy = [r for r in rows if len(r) > 5 and int(r[5].strip(), 16) & ~1]  # any reason but idle
+print(f"clocks during the bench: {len(rows)} samples, SM MHz min {min(sm):.0f} median {statistics.median(sm):.0f}, "
+      f"power max {max(power):.0f} W, samples with a clock-event reason other than idle: {len(busy)}")
+PY
     step "zipcache bench llama3-8b ($(($(date +%s) - start)) s)" $rc
     tail -20 "$out/bench_llama3.log"
     python3 - "$out/bench_llama3.json" <<'PY' 2>/dev/null | tee -a "$summary"
