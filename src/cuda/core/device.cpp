@@ -44,6 +44,15 @@ int sm_count() {
   return count;
 }
 
+int env_int(const char* name, int lo, int hi, int fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < lo || x > hi) fail("{}={} is not an integer in [{}, {}]", name, v, lo, hi);
+  return static_cast<int>(x);
+}
+
 unsigned pdl_families(const char* spec) {
   // The default: the families measured faster in CUDA graphs (docs/benchmarks.md,
   // session 10). Decode attention's kernels are left out: a merge CTA resident early

@@ -53,6 +53,11 @@ bool programmatic_launch_enabled(PdlKernel family);
 // default). Throws zc::Error naming an unknown family.
 unsigned pdl_families(const char* spec);
 
+// The integer value of environment variable `name` (the GPU path's tuning and A/B
+// knobs; callers read it once): `fallback` when unset or empty. Throws zc::Error naming
+// the variable unless it is an integer in [lo, hi].
+int env_int(const char* name, int lo, int hi, int fallback);
+
 // An owning, move-only allocation of n elements of T in device memory.
 template <typename T>
 class DeviceBuffer {

@@ -22,17 +22,6 @@ namespace {
 // blocks (a query fold per page) took the SIMT one until the fold became one run of
 // vector loads: KIVI-2 is 1.3-1.7x faster on it since (docs/benchmarks.md, session 8).
 
-// Tuning knob for benchmarks (issue 4), read once: ZC_DECODE_CTAS_PER_SM (1..64; 0 or
-// unset: the kernel's default below) sizes the auto plan's slots.
-int env_int(const char* name, int lo, int hi, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < lo || x > hi) fail("{}={} is not an integer in [{}, {}]", name, v, lo, hi);
-  return static_cast<int>(x);
-}
-
 bool simt_forced() {
   static const bool simt = [] {
     const char* v = std::getenv("ZC_DECODE_KERNEL");

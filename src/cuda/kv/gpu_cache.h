@@ -137,9 +137,15 @@ class GpuKvCache {
   // A step's maintenance of every due sequence at once (gpu_cache_sets.cpp).
   void kivi_compress_pages(const std::vector<int>& due);
   void zipcache_flush(const std::vector<int>& due);
-  void upload_windows(const std::vector<int>& group);  // scratch windows: (seq, win_first_page)
+  // For a group of due sequences: their (seq, win_first_page) uploaded, scratch k/v for
+  // rows floats per sequence; then per layer their first n window tokens read into it,
+  // and their quantize jobs (with `words` of statistics) launched.
+  void stage_group(const std::vector<int>& group, size_t rows);
+  void read_windows(int layer, int n_seqs, int n);
+  void quantize_group(std::vector<detail::QuantizeJob> jobs, size_t words);
   void upload_ends();
   PagedKvView view(int layer) const;
+  DecodeShape decode_shape() const;  // attend()'s shape (q_stride left 0)
 
   kv::MethodConfig method_;
   GpuKvShape shape_;

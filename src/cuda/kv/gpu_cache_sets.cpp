@@ -145,7 +145,7 @@ std::vector<std::vector<int>> groups_of(const std::vector<int>& due) {
 }
 }  // namespace
 
-void GpuKvCache::upload_windows(const std::vector<int>& group) {
+void GpuKvCache::stage_group(const std::vector<int>& group, size_t rows) {
   std::vector<detail::SeqWindow> windows;
   for (const int b : group) windows.push_back(detail::SeqWindow{b, seqs_[size_t(b)].win_first_page});
   Scratch& sc = *scratch_;
@@ -154,6 +154,23 @@ void GpuKvCache::upload_windows(const std::vector<int>& group) {
   check(cudaMemcpyAsync(sc.windows.get(), windows.data(), windows.size() * sizeof(detail::SeqWindow),
                         cudaMemcpyHostToDevice, stream_),
         "compression windows");
+  grow(sc.wk, rows * group.size());
+  grow(sc.wv, rows * group.size());
+  grow(sc.jobs, group.size());
+}
+
+void GpuKvCache::read_windows(int layer, int n_seqs, int n) {
+  Scratch& sc = *scratch_;
+  check(detail::launch_read_fp16_batch(table_dev_.get() + table_index(layer, 0, 0), cap_, sc.windows.get(), n_seqs,
+                                       shape_.n_kv_heads, shape_.head_dim, n, pool_.base(), sc.wk.get(), sc.wv.get(),
+                                       stream_),
+        "read windows");
+}
+
+void GpuKvCache::quantize_group(std::vector<detail::QuantizeJob> jobs, size_t words) {
+  Scratch& sc = *scratch_;
+  grow(sc.qstats, words);
+  check(detail::launch_quantize_batch(std::move(jobs), sc.qstats.get(), sc.jobs.get(), stream_), "quantize into pages");
 }
 
 // KIVI's streaming rule: the window's oldest page (G = 32 tokens) becomes a quantized
@@ -166,32 +183,21 @@ void GpuKvCache::kivi_compress_pages(const std::vector<int>& due) {
   const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
   Scratch& sc = *scratch_;
   for (const std::vector<int>& group : groups_of(due)) {
-    const size_t S = group.size(), rows = size_t(kPageTokens) * n_kv * d;
-    upload_windows(group);
-    grow(sc.wk, rows * S);
-    grow(sc.wv, rows * S);
-    grow(sc.jobs, S);
+    const size_t rows = size_t(kPageTokens) * n_kv * d;
+    stage_group(group, rows);
     for (int layer = 0; layer < shape_.n_layers; ++layer) {
-      const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-      check(detail::launch_read_fp16_batch(table, cap_, sc.windows.get(), int(S), n_kv, d, kPageTokens, pool_.base(),
-                                           sc.wk.get(), sc.wv.get(), stream_),
-            "read windows");
-      for (const int b : group) {
-        const int page = seqs_[size_t(b)].win_first_page;
-        for (int h = 0; h < n_kv; ++h) free_page(table_[table_index(layer, b * n_kv + h, page)]);
-        plan_set(layer, b, kPageTokens, method_.kivi_bits, page);
-      }
-      flush_updates();
+      read_windows(layer, int(group.size()), kPageTokens);
       std::vector<detail::QuantizeJob> jobs;
       size_t words = 0;
-      for (size_t i = 0; i < S; ++i) {
+      for (size_t i = 0; i < group.size(); ++i) {
         const int b = group[i], page = seqs_[size_t(b)].win_first_page;
+        for (int h = 0; h < n_kv; ++h) free_page(table_[table_index(layer, b * n_kv + h, page)]);
+        plan_set(layer, b, kPageTokens, method_.kivi_bits, page);
         jobs.push_back(quantize_job(layer, b, sc.wk.get() + rows * i, sc.wv.get() + rows * i, n_kv * d,
                                     {SetRef{nullptr, kPageTokens, method_.kivi_bits, page}}, false, &words));
       }
-      grow(sc.qstats, words);
-      check(detail::launch_quantize_batch(std::move(jobs), sc.qstats.get(), sc.jobs.get(), stream_),
-            "quantize into pages");
+      flush_updates();  // the encode kernel reads the new pages' descriptors
+      quantize_group(std::move(jobs), words);
     }
     for (const int b : group) {
       Seq& s = seqs_[size_t(b)];
@@ -204,75 +210,56 @@ void GpuKvCache::kivi_compress_pages(const std::vector<int>& due) {
 // ZipCache's streaming chunk (SPEC.md section 4, "Decode (streaming)"): the window's
 // tokens, split by the attention they received (normalized by the n - j queries that
 // saw token j), quantized like a prompt; the window starts empty after them. Every due
-// sequence of a step at once (their windows hold the same count, the stream gap), layer
-// by layer as kivi_compress_pages: one launch each to copy the windows out, turn their
-// sums into scores (clearing the sums), split them per (sequence, head) and quantize.
+// sequence of a step at once, layer by layer as kivi_compress_pages: one launch each to
+// copy the windows out, turn their sums into scores (clearing the sums), split them per
+// (sequence, head) and quantize.
 void GpuKvCache::zipcache_flush(const std::vector<int>& due) {
   const int d = shape_.head_dim, n_kv = shape_.n_kv_heads;
   const bool normalized = method_.metric == saliency::Metric::Normalized;
   Scratch& sc = *scratch_;
-  // Groups of equal window counts (one grid for each).
-  std::vector<int> by_count = due;
-  std::stable_sort(by_count.begin(), by_count.end(),
-                   [&](int a, int b) { return seqs_[size_t(a)].win_count < seqs_[size_t(b)].win_count; });
-  std::vector<std::vector<int>> equal;
-  for (const int b : by_count) {
-    if (equal.empty() || seqs_[size_t(equal.back().front())].win_count != seqs_[size_t(b)].win_count) equal.emplace_back();
-    equal.back().push_back(b);
-  }
-  for (const std::vector<int>& same : equal) {
-    const int n = seqs_[size_t(same.front())].win_count;
-    const int n_sal = saliency::top_r_count(n, method_.saliency_ratio), n_reg = n - n_sal;
-    for (const std::vector<int>& group : groups_of(same)) {
-      const size_t S = group.size(), rows = size_t(n) * n_kv * d, picks = size_t(n_kv) * size_t(n);
-      upload_windows(group);
-      grow(sc.wk, rows * S);
-      grow(sc.wv, rows * S);
-      grow(sc.scores, picks * S);
-      grow(sc.idx, picks * S);
-      grow(sc.jobs, S);
-      int32_t* sal = sc.idx.get();
-      int32_t* reg = sal + S * size_t(n_kv) * size_t(n_sal);
-      for (int layer = 0; layer < shape_.n_layers; ++layer) {
-        const KvPage* table = table_dev_.get() + table_index(layer, 0, 0);
-        check(detail::launch_read_fp16_batch(table, cap_, sc.windows.get(), int(S), n_kv, d, n, pool_.base(),
-                                             sc.wk.get(), sc.wv.get(), stream_),
-              "read windows");
-        float* sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
-        check(detail::launch_window_scores_batch(sums, sums_cap_, sc.windows.get(), int(S), n_kv, n, normalized,
-                                                 sc.scores.get(), stream_),
-              "window scores");
-        // The NaN check waits for check_errors(): no synchronization per layer.
-        top_r_split_deferred(sc.scores.get(), int(S) * n_kv, n, n_sal, sal, reg, sc.nan_score.get(), stream_);
-        for (const int b : group) {
-          const int page0 = seqs_[size_t(b)].win_first_page;
-          for (int h = 0; h < n_kv; ++h) {
-            for (int p = 0; p < pages_for(n); ++p) free_page(table_[table_index(layer, b * n_kv + h, page0 + p)]);
-          }
-          plan_set(layer, b, n_sal, method_.bits_high, page0);
-          plan_set(layer, b, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+  // A window is flushed in the step it reaches the stream gap (it grows by one token a
+  // step from empty), so every due window holds the same count: one grid for all.
+  const int n = seqs_[size_t(due.front())].win_count;
+  for (const int b : due) ZC_CHECK(seqs_[size_t(b)].win_count == n);
+  const int n_sal = saliency::top_r_count(n, method_.saliency_ratio), n_reg = n - n_sal;
+  for (const std::vector<int>& group : groups_of(due)) {
+    const size_t S = group.size(), rows = size_t(n) * n_kv * d, picks = size_t(n_kv) * size_t(n);
+    stage_group(group, rows);
+    grow(sc.scores, picks * S);
+    grow(sc.idx, picks * S);
+    int32_t* sal = sc.idx.get();
+    int32_t* reg = sal + S * size_t(n_kv) * size_t(n_sal);
+    for (int layer = 0; layer < shape_.n_layers; ++layer) {
+      read_windows(layer, int(S), n);
+      float* sums = sums_.get() + size_t(layer) * lists_ * sums_cap_;
+      check(detail::launch_window_scores_batch(sums, sums_cap_, sc.windows.get(), int(S), n_kv, n, normalized,
+                                               sc.scores.get(), stream_),
+            "window scores");
+      // The NaN check waits for check_errors(): no synchronization per layer.
+      top_r_split_deferred(sc.scores.get(), int(S) * n_kv, n, n_sal, sal, reg, sc.nan_score.get(), stream_);
+      std::vector<detail::QuantizeJob> jobs;
+      size_t words = 0;
+      for (size_t i = 0; i < S; ++i) {
+        const int b = group[i], page0 = seqs_[size_t(b)].win_first_page;
+        for (int h = 0; h < n_kv; ++h) {
+          for (int p = 0; p < pages_for(n); ++p) free_page(table_[table_index(layer, b * n_kv + h, page0 + p)]);
         }
-        flush_updates();
-        std::vector<detail::QuantizeJob> jobs;
-        size_t words = 0;
-        for (size_t i = 0; i < S; ++i) {
-          const int b = group[i], page0 = seqs_[size_t(b)].win_first_page;
-          jobs.push_back(quantize_job(layer, b, sc.wk.get() + rows * i, sc.wv.get() + rows * i, n_kv * d,
-                                      {SetRef{sal + i * size_t(n_kv) * size_t(n_sal), n_sal, method_.bits_high, page0},
-                                       SetRef{reg + i * size_t(n_kv) * size_t(n_reg), n_reg, method_.bits_low,
-                                              page0 + pages_for(n_sal)}},
-                                      false, &words));
-        }
-        grow(sc.qstats, words);
-        check(detail::launch_quantize_batch(std::move(jobs), sc.qstats.get(), sc.jobs.get(), stream_),
-              "quantize into pages");
+        plan_set(layer, b, n_sal, method_.bits_high, page0);
+        plan_set(layer, b, n_reg, method_.bits_low, page0 + pages_for(n_sal));
+        jobs.push_back(quantize_job(layer, b, sc.wk.get() + rows * i, sc.wv.get() + rows * i, n_kv * d,
+                                    {SetRef{sal + i * size_t(n_kv) * size_t(n_sal), n_sal, method_.bits_high, page0},
+                                     SetRef{reg + i * size_t(n_kv) * size_t(n_reg), n_reg, method_.bits_low,
+                                            page0 + pages_for(n_sal)}},
+                                    false, &words));
       }
-      for (const int b : group) {
-        Seq& s = seqs_[size_t(b)];
-        s.pages = s.win_first_page + pages_for(n_sal) + pages_for(n_reg);
-        s.win_first_page = s.pages;
-        s.win_count = 0;
-      }
+      flush_updates();  // the encode kernel reads the new pages' descriptors
+      quantize_group(std::move(jobs), words);
+    }
+    for (const int b : group) {
+      Seq& s = seqs_[size_t(b)];
+      s.pages = s.win_first_page + pages_for(n_sal) + pages_for(n_reg);
+      s.win_first_page = s.pages;
+      s.win_count = 0;
     }
   }
 }

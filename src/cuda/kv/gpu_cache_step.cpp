@@ -100,9 +100,7 @@ PagedKvView GpuKvCache::view(int layer) const {
 }
 
 void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride, uint16_t* out_bf16) {
-  DecodeShape ds;
-  ds.batch = shape_.batch, ds.n_heads = shape_.n_heads, ds.n_kv_heads = shape_.n_kv_heads, ds.head_dim = shape_.head_dim;
-  ds.scale = shape_.scale;
+  DecodeShape ds = decode_shape();
   ds.q_stride = q_stride > 0 ? q_stride : shape_.n_heads * shape_.head_dim;
   if (!track_) {
     decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, nullptr, out_bf16);
@@ -121,13 +119,18 @@ void GpuKvCache::attend(int layer, const float* q, float* out, int q_stride, uin
   decode_attention(ds, view(layer), q, out, decode_ws_, 0, stream_, nullptr, out_bf16, &window);
 }
 
+DecodeShape GpuKvCache::decode_shape() const {
+  DecodeShape ds;
+  ds.batch = shape_.batch, ds.n_heads = shape_.n_heads, ds.n_kv_heads = shape_.n_kv_heads, ds.head_dim = shape_.head_dim;
+  ds.scale = shape_.scale;
+  return ds;
+}
+
 long long GpuKvCache::launch_key() const {
   // Every layer's lists have the same lengths, so layer 0's view stands for all. A page
   // growth used to change the key (the longest list) and cost an eager step and a new
   // capture every 32 tokens even where the plan did not change.
-  DecodeShape ds;
-  ds.batch = shape_.batch, ds.n_heads = shape_.n_heads, ds.n_kv_heads = shape_.n_kv_heads, ds.head_dim = shape_.head_dim;
-  return decode_launch_key(ds, view(0));
+  return decode_launch_key(decode_shape(), view(0));
 }
 
 void GpuKvCache::end_step() {

@@ -92,28 +92,6 @@ __global__ void write_fp16_kernel(const float* __restrict__ k, const float* __re
   if (tid < hpc && last_in_page) pg0[size_t(tid) * cap].ntok = static_cast<uint8_t>(t + 1);
 }
 
-__global__ void read_fp16_kernel(const KvPage* __restrict__ table, int cap, int seq, int n_kv,
-                                 int d, SeqRun run, const uint8_t* pool, float* k, float* v) {
-  const int i = static_cast<int>(blockIdx.x), h = static_cast<int>(blockIdx.y);
-  const int pos = run.slot0 + i, page = run.page0 + pos / 32, t = pos % 32;
-  const KvPage pg = table[(size_t(seq) * n_kv + h) * cap + page];
-  const uint16_t* kh = halves(pool, pg.k);
-  const uint16_t* vh = halves(pool, pg.v);
-  for (int c = static_cast<int>(threadIdx.x); c < d; c += static_cast<int>(blockDim.x)) {
-    const size_t o = (size_t(i) * n_kv + h) * d + c;
-    k[o] = __half2float(__ushort_as_half(kh[key_half(c, t)]));
-    v[o] = __half2float(__ushort_as_half(vh[value_half(c, t, d)]));
-  }
-}
-
-__global__ void window_scores_kernel(const float* sums, int sums_cap, int seq, int n_kv, int n,
-                                     bool normalized, float* scores) {
-  const int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x), h = static_cast<int>(blockIdx.y);
-  if (j >= n) return;
-  const float s = sums[(size_t(seq) * n_kv + h) * sums_cap + j];
-  scores[size_t(h) * n + j] = normalized ? s / static_cast<float>(n - j) : s;
-}
-
 __global__ void read_fp16_batch_kernel(const KvPage* __restrict__ table, int cap, const SeqWindow* windows, int n_kv,
                                        int d, int n, const uint8_t* pool, float* k, float* v) {
   const int i = static_cast<int>(blockIdx.x), h = static_cast<int>(blockIdx.y), z = static_cast<int>(blockIdx.z);
@@ -170,13 +148,6 @@ cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows
                     stride, n_kv, d, hpc, runs, table, cap, pool, rope);
 }
 
-cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, int d, SeqRun run,
-                             int n, const uint8_t* pool, float* k, float* v, cudaStream_t s) {
-  if (n == 0) return cudaSuccess;
-  read_fp16_kernel<<<dim3(n, n_kv), threads_for(d), 0, s>>>(table, cap, seq, n_kv, d, run, pool, k, v);
-  return cudaGetLastError();
-}
-
 cudaError_t launch_read_fp16_batch(const KvPage* table, int cap, const SeqWindow* windows, int n_seqs, int n_kv,
                                    int d, int n, const uint8_t* pool, float* k, float* v, cudaStream_t s) {
   if (n == 0 || n_seqs == 0) return cudaSuccess;
@@ -191,14 +162,6 @@ cudaError_t launch_window_scores_batch(float* sums, int sums_cap, const SeqWindo
   if (n_seqs > 65535 || n > sums_cap) return cudaErrorInvalidValue;
   window_scores_batch_kernel<<<dim3(grid_1d(sums_cap, 128), n_kv, n_seqs), 128, 0, s>>>(sums, sums_cap, windows, n_kv,
                                                                                        n, normalized, scores);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,
-                                 bool normalized, float* scores, cudaStream_t s) {
-  if (n == 0) return cudaSuccess;
-  window_scores_kernel<<<dim3(grid_1d(n, 128), n_kv), 128, 0, s>>>(sums, sums_cap, seq, n_kv, n,
-                                                                   normalized, scores);
   return cudaGetLastError();
 }
 

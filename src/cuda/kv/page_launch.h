@@ -40,19 +40,15 @@ cudaError_t launch_write_fp16(const float* k, const float* v, int rows, int rows
                               int stride, int n_kv, int d, const SeqRun* runs, KvPage* table,
                               int cap, uint8_t* pool, cudaStream_t s, const AppendRope& rope = {});
 
-// The inverse, for one sequence: n tokens of its pages (page0/slot0 as above) into
-// k/v [n][n_kv][d] floats.
-cudaError_t launch_read_fp16(const KvPage* table, int cap, int seq, int n_kv, int d, SeqRun run,
-                             int n, const uint8_t* pool, float* k, float* v, cudaStream_t s);
-
 // A sequence's fp16 window in a batched call: its index and the page its window starts
 // at (slot 0).
 struct SeqWindow {
   int32_t seq = 0, page0 = 0;
 };
-// launch_read_fp16 for n_seqs sequences at once (windows: device [n_seqs]): sequence i's
-// n window tokens into k/v + i * n * n_kv * d, one launch (a step's KIVI compressions
-// and ZipCache chunks used to launch per sequence: ~1 s for 500+ sequences).
+// The inverse, for n_seqs sequences at once (windows: device [n_seqs]): sequence i's
+// first n window tokens into k/v + i * n * n_kv * d, as [n][n_kv][d] floats, one launch
+// (a step's KIVI compressions and ZipCache chunks used to launch per sequence: ~1 s
+// for 500+ sequences).
 cudaError_t launch_read_fp16_batch(const KvPage* table, int cap, const SeqWindow* windows, int n_seqs, int n_kv,
                                    int d, int n, const uint8_t* pool, float* k, float* v, cudaStream_t s);
 
@@ -96,12 +92,9 @@ cudaError_t launch_quantize_sets(QuantizeJob job, unsigned* stats, cudaStream_t 
 cudaError_t launch_quantize_batch(std::vector<QuantizeJob> jobs, unsigned* stats, QuantizeJob* dev_jobs,
                                   cudaStream_t s);
 
-// scores[h][j] = sums[seq * n_kv + h][j] / (normalized ? n - j : 1), j < n.
-cudaError_t launch_window_scores(const float* sums, int sums_cap, int seq, int n_kv, int n,
-                                 bool normalized, float* scores, cudaStream_t s);
-// The same for n_seqs sequences (windows: device [n_seqs], only .seq read): scores
-// [i][h][n] for sequence i; then their sums rows are cleared (all sums_cap entries), as
-// a streaming chunk starts the window anew.
+// For n_seqs sequences (windows: device [n_seqs], only .seq read): scores[i][h][j] =
+// sums[seq_i * n_kv + h][j] / (normalized ? n - j : 1), j < n; then their sums rows are
+// cleared (all sums_cap entries), as a streaming chunk starts the window anew.
 cudaError_t launch_window_scores_batch(float* sums, int sums_cap, const SeqWindow* windows, int n_seqs, int n_kv,
                                        int n, bool normalized, float* scores, cudaStream_t s);
 

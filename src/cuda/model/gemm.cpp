@@ -4,8 +4,6 @@
 #include "cuda/model/gemm.h"
 
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 
 #include "core/error.h"
@@ -24,16 +22,7 @@ constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 // faster (fp16 7.99 -> 7.67 ms, ZipCache 7.20 -> 6.85 ms; docs/benchmarks.md, session 9):
 // cuBLAS ran the qkv and o products at 1.2-1.5 TB/s, the skinny kernel at 1.7-2.0.
 int env_skinny_rows() {
-  static const int rows = [] {
-    const char* v = std::getenv("ZC_GEMV");
-    if (v == nullptr || *v == '\0') return detail::kGemvMaxRows;
-    char* end = nullptr;
-    const long x = std::strtol(v, &end, 10);
-    if (*end != '\0' || x < 0 || x > detail::kGemvMaxRows) {
-      fail("ZC_GEMV={} is not an integer in [0, {}]", v, detail::kGemvMaxRows);
-    }
-    return static_cast<int>(x);
-  }();
+  static const int rows = env_int("ZC_GEMV", 0, detail::kGemvMaxRows, detail::kGemvMaxRows);
   return rows;
 }
 

@@ -1,12 +1,10 @@
 // Timing cuBLASLt's candidate algorithms once per product shape (gemm_tuning.h).
 #include "cuda/model/gemm_tuning.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 
-#include "core/error.h"
+#include "cuda/core/device.h"
 
 namespace zc::cuda::detail {
 
@@ -47,12 +45,7 @@ float time_candidate(const LtProblem& p, const cublasLtMatmulAlgo_t& algo, void*
 }  // namespace
 
 bool gemm_tuning_on() {
-  static const bool on = [] {
-    const char* v = std::getenv("ZC_GEMM_TUNE");
-    if (v == nullptr || *v == '\0' || std::strcmp(v, "1") == 0) return true;
-    if (std::strcmp(v, "0") == 0) return false;
-    fail("ZC_GEMM_TUNE={} is not 0 or 1", v);
-  }();
+  static const bool on = env_int("ZC_GEMM_TUNE", 0, 1, 1) == 1;
   return on;
 }
 
