@@ -207,4 +207,25 @@ TEST(CudaQuantizePages, NonFiniteInputsAndBadJobsAreReported) {
   EXPECT_EQ(zc::cuda::detail::launch_quantize_sets(job, stats.get(), nullptr), cudaErrorMisalignedAddress);
 }
 
+// A batch of jobs is checked job by job before anything is copied or launched (no GPU
+// needed): one bad job, or jobs of different head shapes (one grid for all), refuse the
+// whole batch; an empty batch does nothing.
+TEST(CudaQuantizePages, BadBatchesAreErrorsBeforeAnyLaunch) {
+  namespace d = zc::cuda::detail;
+  alignas(16) static float rows[4 * 64] = {};
+  d::QuantizeJob job;
+  job.k = rows, job.v = rows, job.stride = 64, job.n_kv = 1, job.d = 64, job.vgroup = 64;
+  job.sets[0].n = 4, job.sets[0].bits = 2;
+  EXPECT_EQ(d::launch_quantize_batch({}, nullptr, nullptr, nullptr), cudaSuccess);
+  d::QuantizeJob bad_bits = job;
+  bad_bits.sets[0].bits = 3;
+  EXPECT_EQ(d::launch_quantize_batch({job, bad_bits}, nullptr, nullptr, nullptr), cudaErrorInvalidValue);
+  d::QuantizeJob other_heads = job;
+  other_heads.n_kv = 2, other_heads.stride = 128;
+  EXPECT_EQ(d::launch_quantize_batch({job, other_heads}, nullptr, nullptr, nullptr), cudaErrorInvalidValue);
+  d::QuantizeJob misaligned = job;
+  misaligned.k = rows + 1;
+  EXPECT_EQ(d::launch_quantize_batch({job, misaligned}, nullptr, nullptr, nullptr), cudaErrorMisalignedAddress);
+}
+
 }  // namespace
