@@ -10,7 +10,8 @@
 # per environment assignment (knob A/B within one build; A=1,B=2 sets two). A carried build-ab/base-src
 # (the base's files, e.g. `git archive HEAD | tar -x -C build-ab/base-src`) is used as is.
 # Also runs the decode tests of the working tree (TESTS=0 skips them). Logs to $OUT
-# (or build-ab/logs).
+# (or build-ab/logs); ab.txt is appended to, so that several calls in one command keep
+# every figure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 base=${BASE:-HEAD}
@@ -27,7 +28,7 @@ if [ "$base" != none ]; then
     git archive "$base" | tar -x -C build-ab/base-src || { echo "cannot read revision $base"; exit 1; }
   fi
 fi
-echo "base: $base; new: the working tree (HEAD $(git rev-parse --short HEAD 2>/dev/null))" | tee "$out/ab.txt"
+echo "base: $base; new: the working tree (HEAD $(git rev-parse --short HEAD 2>/dev/null))" | tee -a "$out/ab.txt"
 echo "sources: new $(tools/source_id.sh)$([ "$base" != none ] && echo ", base $(bash build-ab/base-src/tools/source_id.sh)")" |
   tee -a "$out/ab.txt"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$out/ab.txt"

@@ -43,10 +43,10 @@ namespace mma {
 // memory (fp16 pages), so that loads need no generic addressing.
 // score_out: when not null, head g's scores of the page's tokens are also stored there
 // (window tracking: DecodeParams::window).
-template <int D, int KBITS, int VBITS, int VK, bool SPLIT, bool UNITS = true>
+template <int D, int KBITS, int VBITS, int VK, bool SPLIT, bool UNITS = true, class Lows>
 __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, const uint4* frag,
                                           float inv_up, float bias, int lane, float& m_run,
-                                          float& l_part, float (&o)[D / 16][4], float& lo_g,
+                                          float& l_part, float (&o)[D / 16][4], Lows& lows,
                                           float* score_out = nullptr) {
   const int t4 = lane & 3;
   // ---- q.k: scores of head g for tokens token_of(vbits, t4, nt, i) ----
@@ -100,7 +100,7 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
     const float c1 = __shfl_sync(0xffffffffu, corr, 8 * t4 + 4);
 #pragma unroll
     for (int m = 0; m < D / 16; ++m) o[m][0] *= c0, o[m][1] *= c1, o[m][2] *= c0, o[m][3] *= c1;
-    lo_g *= corr;
+    lows.scale(corr);
   }
   const float shift = bias - m_run;
   float pr[4][2];
@@ -113,7 +113,7 @@ __device__ __forceinline__ void page_pass(const PageSrc& src, const KvPage& pg, 
     }
   }
   // ---- p.v ----
-  page_values_any<D, VBITS, VK, SPLIT, UNITS>(src, pg, pr, lane, o, lo_g);
+  page_values_any<D, VBITS, VK, SPLIT, UNITS, Lows>(src, pg, pr, lane, o, lows);
 }
 
 // cur_vs of pages without channel scales (fp16, tokenwise, groupwise values).
@@ -159,7 +159,9 @@ __host__ __device__ inline int frag_halves(int g) { return g > 4 ? 2 : 1; }
 // block-sum form measured 7-15% slower there: 1165 vs 1091 us at batch 256).
 // SPLIT: the group has at most 4 heads (frag_halves(g) == 1) and p.v takes one MMA per
 // K-tile (page_values).
-template <int D, bool BLOCK_SUMS, bool SPLIT>
+// GROUPS: the cache's groupwise values have several parameter groups (p.groups > 1:
+// KIVI), whose sums of p lo the kernel keeps apart (LowSums).
+template <int D, bool BLOCK_SUMS, bool SPLIT, bool GROUPS>
 __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const DecodeParams p) {
   ZC_TRACE_START();  // decode_trace.cuh: phase timestamps in -DZC_DECODE_TRACE=ON builds only
   wait_for_prior_grids();  // PDL (core/launch.cuh): q and the pages come from the kernels before
@@ -176,6 +178,9 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   // shared memory it does not take stays L1 for its pages' loads.
   const int sv = BLOCK_SUMS ? stage_vectors(D, p.groups) : 0;
   float* done_all = reinterpret_cast<float*>(stage_all + kWarps * STAGES * sv);  // [warp][g][D] (BLOCK_SUMS)
+  // LowSums::grp of caches with groupwise values in several groups (p.groups > 1).
+  const int n_grp = GROUPS ? p.groups : 0;
+  float* grp_all = done_all + (BLOCK_SUMS ? kWarps * G * D : 0);  // [warp][n_grp][32]
 
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t4 = lane & 3;
@@ -277,7 +282,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   }
   if (fold_table) __syncthreads();  // (uniform over the CTA)
   // o sums the pages of the current value block (CSTQ scales not applied, sum p lo kept
-  // apart in lo_g, the lane's share of head g's; o in units of 2^-kValueUnitLog2 when
+  // apart in lows, the lane's share of head g's; o in units of 2^-kValueUnitLog2 when
   // BLOCK_SUMS, decode_mma_page.cuh); flush() adds s_c (o 2^18 + lo) into the
   // warp's finished sums `done` in shared memory when the block changes. done is kept at
   // the running max of the last flush (mf0 / mf1) and rescaled only then, so the
@@ -286,11 +291,15 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   float o[D / 16][4];
 #pragma unroll
   for (int m = 0; m < D / 16; ++m) o[m][0] = o[m][1] = o[m][2] = o[m][3] = 0.0f;
-  float m_run = -INFINITY, l_part = 0.0f, bias = 0.0f, inv_up = 1.0f, lo_g = 0.0f;
+  float m_run = -INFINITY, l_part = 0.0f, bias = 0.0f, inv_up = 1.0f;
   float mf0 = -INFINITY, mf1 = -INFINITY;
   float* done = done_all + warp * G * D;
+  LowSums<GROUPS> lows;
+  lows.grp = grp_all + warp * n_grp * 32 + lane;
+  lows.n_grp = n_grp;
   if constexpr (BLOCK_SUMS) {
     for (int i = lane; i < G * D; i += 32) done[i] = 0.0f;
+    for (int j = 0; j < n_grp; ++j) lows.grp[32 * j] = 0.0f;  // the lane's own slots
     __syncwarp();
   }
   // The lane's key offsets in a stage (key_lane_bytes), by key bits: lane constants
@@ -298,6 +307,14 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   static_assert(token_of<2>(1, 2, 1) == token_of<4>(1, 2, 1), "staged pages share one token order");
   const int key_lane2 = key_lane_bytes<D, 2, 2>(lane, true), key_lane4 = key_lane_bytes<D, 4, 4>(lane, true);
   uint32_t cur_kp = kNoFold, cur_vs = kUnscaled;
+  // sum p lo: head g's over its four lanes, then heads 2 t4 / 2 t4 + 1 for o's columns
+  // (with SPLIT, lanes t4 >= 2 hold the residual columns, which take no lows).
+  const auto head_lows = [&](float x, float& l0, float& l1) {
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    x += __shfl_xor_sync(0xffffffffu, x, 2);
+    l0 = __shfl_sync(0xffffffffu, x, 8 * t4), l1 = __shfl_sync(0xffffffffu, x, 8 * t4 + 4);
+    if (SPLIT && t4 >= 2) l0 = l1 = 0.0f;
+  };
   auto flush = [&] {
     constexpr float kUnit = 1.0f / kValueUnit;  // o's units (page_values_any)
     fold_split_columns<D, SPLIT>(o);
@@ -305,12 +322,8 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
     const float f0 = mf0 == -INFINITY ? 0.0f : ptx::ex2(mf0 - mr0), f1 = mf1 == -INFINITY ? 0.0f : ptx::ex2(mf1 - mr1);
     const __half2* vs = reinterpret_cast<const __half2*>(reinterpret_cast<const uint4*>(p.pool) + cur_vs);
     const int h0 = 2 * t4, h1 = 2 * t4 + 1;
-    // sum p lo: head g's over its four lanes, then heads h0 / h1 for o's columns (with
-    // SPLIT, lanes t4 >= 2 hold the residual columns, which take no lows).
-    float lo_sum = lo_g + __shfl_xor_sync(0xffffffffu, lo_g, 1);
-    lo_sum += __shfl_xor_sync(0xffffffffu, lo_sum, 2);
-    float lo0 = __shfl_sync(0xffffffffu, lo_sum, 8 * t4), lo1 = __shfl_sync(0xffffffffu, lo_sum, 8 * t4 + 4);
-    if (SPLIT && t4 >= 2) lo0 = lo1 = 0.0f;
+    float lo0, lo1;
+    head_lows(lows.tok, lo0, lo1);
 #pragma unroll
     for (int m = 0; m < D / 16; ++m) {
       const int ch = 2 * (8 * m + g);
@@ -325,7 +338,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       }
       o[m][0] = o[m][1] = o[m][2] = o[m][3] = 0.0f;
     }
-    lo_g = 0.0f, mf0 = mr0, mf1 = mr1;
+    lows.tok = 0.0f, mf0 = mr0, mf1 = mr1;
   };
 
   for (int k = 0; k < n_mine; ++k) {
@@ -359,23 +372,23 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       float* score_out = window_score_slots(p, pair, p_begin + warp + page_of(k));
       if (score_out != nullptr) score_out = g < G ? score_out + g * p.win_stride : nullptr;
       page_pass<D, 16, 16, kPlainValues, SPLIT, BLOCK_SUMS>(pool_src(p.pool, pg), pg, frag, inv_up, bias, lane, m_run, l_part, o,
-                                                lo_g, score_out);
+                                                lows, score_out);
     } else {
       const uint4* st = stages + (k % STAGES) * sv;
       const PageSrc src2 = staged_src(st, D, key_lane2), src4 = staged_src(st, D, key_lane4);
       switch (pg.scratch) {
-        case 0: page_pass<D, 2, 2, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 1: page_pass<D, 2, 2, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 2: page_pass<D, 2, 2, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 3: page_pass<D, 2, 4, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 4: page_pass<D, 2, 4, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 5: page_pass<D, 2, 4, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 6: page_pass<D, 4, 2, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 7: page_pass<D, 4, 2, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 8: page_pass<D, 4, 2, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 9: page_pass<D, 4, 4, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        case 10: page_pass<D, 4, 4, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
-        default: page_pass<D, 4, 4, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lo_g); break;
+        case 0: page_pass<D, 2, 2, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 1: page_pass<D, 2, 2, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 2: page_pass<D, 2, 2, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 3: page_pass<D, 2, 4, kPlainValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 4: page_pass<D, 2, 4, kCstqValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 5: page_pass<D, 2, 4, kGroupedValues, SPLIT>(src2, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 6: page_pass<D, 4, 2, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 7: page_pass<D, 4, 2, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 8: page_pass<D, 4, 2, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 9: page_pass<D, 4, 4, kPlainValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        case 10: page_pass<D, 4, 4, kCstqValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
+        default: page_pass<D, 4, 4, kGroupedValues, SPLIT>(src4, pg, frag, inv_up, bias, lane, m_run, l_part, o, lows); break;
       }
     }
     __syncwarp();  // the stage is refilled by the next iteration's issue
@@ -391,6 +404,21 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   l_part += __shfl_xor_sync(0xffffffffu, l_part, 2);
   if constexpr (BLOCK_SUMS) {
     flush();  // the last block: done now holds the warp's sums at m_run
+    // Groupwise values in n_grp groups: group j's sums of p lo into its channels' sums
+    // (M-tiles [j tiles, (j + 1) tiles); powers of two: gpu_cache.cpp). Once, here:
+    // they follow m_run like o (LowSums::scale), so a block's flush need not take them,
+    // and their pages carry no channel scales. (In flush they spilled registers.)
+    const int tiles = GROUPS ? (D / 16) >> (__ffs(n_grp) - 1) : 0;
+    const int h0 = 2 * t4, h1 = 2 * t4 + 1;
+    for (int j = 0; GROUPS && j < n_grp; ++j) {
+      float g0, g1;
+      head_lows(lows.grp[32 * j], g0, g1);
+      for (int m = j * tiles; m < (j + 1) * tiles; ++m) {
+        const int ch = 2 * (8 * m + g);
+        if (h0 < G) done[h0 * D + ch] += g0, done[h0 * D + ch + 1] += g0;
+        if (h1 < G) done[h1 * D + ch] += g1, done[h1 * D + ch + 1] += g1;
+      }
+    }
   } else {
     __syncthreads();  // every warp is done with its fragments: their space takes the sums
     fold_split_columns<D, SPLIT>(o);
@@ -415,16 +443,16 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
 inline size_t smem_bytes(int d, int g, int groups, int stages, bool block_sums) {
   return size_t((g * d + 3) & ~3) * 4 + size_t(kWarps) * frag_halves(g) * d * 16 + size_t(kWarps) * kHeads * 2 * 4 +
          sizeof(FoldTable) + size_t(kWarps) * kDescRing * sizeof(KvPage) + (block_sums ? size_t(kWarps) * stages * stage_vectors(d, groups) * 16 : 0) +
-         (block_sums ? size_t(kWarps) * g * d * 4 : 0);
+         (block_sums ? size_t(kWarps) * g * d * 4 : 0) + (block_sums && groups > 1 ? size_t(kWarps) * groups * 32 * 4 : 0);
 }
 
 // Raises the kernel's dynamic shared-memory limit to at least `smem` (never lowers it:
 // a launch of a smaller configuration must not break a larger one's).
-template <int D, bool BLOCK_SUMS, bool SPLIT>
+template <int D, bool BLOCK_SUMS, bool SPLIT, bool GROUPS>
 cudaError_t allow_smem(size_t smem) {
   static size_t raised = 48 * 1024;  // the default dynamic limit
   if (smem <= raised) return cudaSuccess;
-  const auto kernel = decode_mma_kernel<D, BLOCK_SUMS, SPLIT>;
+  const auto kernel = decode_mma_kernel<D, BLOCK_SUMS, SPLIT, GROUPS>;
   // (The carve-out is the driver's: forcing all of L1 into shared memory made the fp16
   // kernel, whose pages are read through L1, 4% slower at batch 256.)
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -433,21 +461,21 @@ cudaError_t allow_smem(size_t smem) {
   return e;
 }
 
-template <int D, bool BLOCK_SUMS, bool SPLIT>
+template <int D, bool BLOCK_SUMS, bool SPLIT, bool GROUPS>
 cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
   const size_t smem = smem_bytes(D, p.g, p.groups, kStages, BLOCK_SUMS);
-  if (const cudaError_t e = allow_smem<D, BLOCK_SUMS, SPLIT>(smem); e != cudaSuccess) return e;
+  if (const cudaError_t e = allow_smem<D, BLOCK_SUMS, SPLIT, GROUPS>(smem); e != cudaSuccess) return e;
   const auto ctas = static_cast<unsigned>(p.whole_pairs + (pairs - p.whole_pairs) * p.splits);
-  return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS, SPLIT>, ctas, kThreads, smem, s, p);
+  return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS, SPLIT, GROUPS>, ctas, kThreads, smem, s, p);
 }
 
 // CTAs per SM of the kernel for p (1 when the runtime cannot say).
-template <int D, bool BLOCK_SUMS, bool SPLIT>
+template <int D, bool BLOCK_SUMS, bool SPLIT, bool GROUPS>
 int resident_kernel(const DecodeParams& p) {
   int n = 0;
   const size_t smem = smem_bytes(D, p.g, p.groups, kStages, BLOCK_SUMS);
-  if (allow_smem<D, BLOCK_SUMS, SPLIT>(smem) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_mma_kernel<D, BLOCK_SUMS, SPLIT>, kThreads, smem) !=
+  if (allow_smem<D, BLOCK_SUMS, SPLIT, GROUPS>(smem) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_mma_kernel<D, BLOCK_SUMS, SPLIT, GROUPS>, kThreads, smem) !=
           cudaSuccess) {
     (void)cudaGetLastError();
     return 1;
@@ -455,17 +483,19 @@ int resident_kernel(const DecodeParams& p) {
   return n > 0 ? n : 1;
 }
 
-// f(D, BLOCK_SUMS, SPLIT) as std::integral_constants for the kernel configuration p
-// runs (head_dim D; BLOCK_SUMS: the cache holds codes; SPLIT: groups of at most 4
-// heads): the one place the runtime shape picks a build (C++17: the CUDA sources are
-// built as such).
+// f(D, BLOCK_SUMS, SPLIT, GROUPS) as std::integral_constants for the kernel
+// configuration p runs (head_dim D; BLOCK_SUMS: the cache holds codes; SPLIT: groups of
+// at most 4 heads; GROUPS: value parameters in several groups): the one place the
+// runtime shape picks a build (C++17: the CUDA sources are built as such).
 template <typename F>
 auto with_kernel(const DecodeParams& p, F&& f) {
-  const auto by_split = [&](auto d, auto sums) {
-    return frag_halves(p.g) == 1 ? f(d, sums, std::true_type{}) : f(d, sums, std::false_type{});
+  const auto by_split = [&](auto d, auto sums, auto groups) {
+    return frag_halves(p.g) == 1 ? f(d, sums, std::true_type{}, groups) : f(d, sums, std::false_type{}, groups);
   };
   const auto by_sums = [&](auto d) {
-    return p.quantized ? by_split(d, std::true_type{}) : by_split(d, std::false_type{});
+    if (!p.quantized) return by_split(d, std::false_type{}, std::false_type{});
+    return p.groups > 1 ? by_split(d, std::true_type{}, std::true_type{})
+                        : by_split(d, std::true_type{}, std::false_type{});
   };
   if (p.d == 64) return by_sums(std::integral_constant<int, 64>{});
   if (p.d == 128) return by_sums(std::integral_constant<int, 128>{});
@@ -473,8 +503,8 @@ auto with_kernel(const DecodeParams& p, F&& f) {
 }
 
 inline int resident_split(const DecodeParams& p) {
-  return with_kernel(p, [&](auto d, auto sums, auto split) {
-    return resident_kernel<decltype(d)::value, decltype(sums)::value, decltype(split)::value>(p);
+  return with_kernel(p, [&](auto d, auto sums, auto split, auto groups) {
+    return resident_kernel<decltype(d)::value, decltype(sums)::value, decltype(split)::value, decltype(groups)::value>(p);
   });
 }
 
@@ -483,8 +513,9 @@ inline int resident_split(const DecodeParams& p) {
 inline bool supported(const DecodeParams& p) { return p.g <= kHeads && p.groups <= p.d / 16; }
 
 inline cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
-  return with_kernel(p, [&](auto d, auto sums, auto split) {
-    return launch_kernel<decltype(d)::value, decltype(sums)::value, decltype(split)::value>(p, pairs, s);
+  return with_kernel(p, [&](auto d, auto sums, auto split, auto groups) {
+    return launch_kernel<decltype(d)::value, decltype(sums)::value, decltype(split)::value, decltype(groups)::value>(
+        p, pairs, s);
   });
 }
 

@@ -302,30 +302,26 @@ __device__ __forceinline__ void value_regs(const uint4* vbase, const uint4 (&vw)
   }
 }
 
-// o[m] (channels x heads) += the page's p.v over M-tiles [m0, m1) with B = (bh, bl).
-// Groupwise values add their group's plo (heads 2t4, 2t4 + 1) here; the others leave
-// sum p lo to the caller (one scalar per head, page_values_any), and CSTQ's channel
-// scales wait for the end of the block (decode_mma.cuh, flush): the mma accumulates
-// straight into o.
+// o[m] (channels x heads) += the page's p.v over every M-tile with B = (bh, bl): one
+// parameter group of all D channels (tokenwise and CSTQ values; CSTQ's channel scales
+// wait for the end of the block, decode_mma.cuh's flush), so the mma accumulates
+// straight into o. Sum p lo is the caller's (page_values_any).
 // SPLIT (groups of at most 4 heads): B's columns 0-3 are the hi parts of heads 0-3 and
 // columns 4-7 their residuals (bh as page_values_any selects it, bl unused), so one MMA
 // per K-tile instead of two; o's columns 4-7 are added to 0-3 when a block ends
 // (decode_mma.cuh, fold_split_columns).
-template <int D, int BITS, int VK, bool SPLIT, bool UNITS>
-__device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
-                                            const uint32_t (&bh)[4], const uint32_t (&bl)[4],
-                                            float plo0, float plo1, int lane, float (&o)[D / 16][4]) {
+template <int D, int BITS, bool SPLIT, bool UNITS>
+__device__ __forceinline__ void page_values(const PageSrc& src, const uint32_t (&bh)[4], const uint32_t (&bl)[4],
+                                            int lane, float (&o)[D / 16][4]) {
   const int g = lane >> 2, t4 = lane & 3;
   const uint4* vbase = src.v;
-  constexpr bool GROUPED = VK == kGroupedValues;
   uint4 vw[kValueVectors<D, BITS>];
   load_value_words<D, BITS>(vbase, lane, vw);
 #pragma unroll
   for (int m = 0; m < D / 16; ++m) {
-    if (GROUPED && (m < m0 || m >= m1)) continue;
     uint32_t ra[4], rb[4];
     value_regs<D, BITS>(vbase, vw, m, g, t4, ra, rb);
-    if constexpr (GROUPED || BITS == 16) {  // fp16 pages: this form measured faster
+    if constexpr (BITS == 16) {  // fp16 pages: this form measured faster
       float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
       for (int kt = 0; kt < 2; ++kt) {
@@ -334,12 +330,11 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
           mma16816(t, ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
         }
       }
-      if constexpr (BITS == 16 && UNITS) {  // fp16 values into the quantized pages' units
+      if constexpr (UNITS) {  // fp16 values into the quantized pages' units
         o[m][0] = fmaf(t[0], kValueUnit, o[m][0]), o[m][1] = fmaf(t[1], kValueUnit, o[m][1]);
         o[m][2] = fmaf(t[2], kValueUnit, o[m][2]), o[m][3] = fmaf(t[3], kValueUnit, o[m][3]);
       } else {
-        o[m][0] += t[0] + plo0, o[m][1] += t[1] + plo1;
-        o[m][2] += t[2] + plo0, o[m][3] += t[3] + plo1;
+        o[m][0] += t[0], o[m][1] += t[1], o[m][2] += t[2], o[m][3] += t[3];
       }
     } else {
 #pragma unroll
@@ -353,79 +348,168 @@ __device__ __forceinline__ void page_values(const PageSrc& src, int m0, int m1,
   }
 }
 
-// VBITS: the page's value bits (16: fp16 values); VK: its ValueKind (groupwise values
-// have several parameter groups per token, the others one group of all D channels).
-// lo_g collects the lane's share of sum p lo of head g (every channel's share) for
-// tokenwise and CSTQ values: flush() sums it over the head's lanes and adds it to o's
-// columns once per block, where a per-page sum took four shuffles per page. Groupwise
-// values add their group's sum to o per page. SPLIT: see page_values; lanes 16-31 (B
-// columns 4-7) mirror heads 0-3 (decode_mma.cuh, frag_halves) and supply their
-// residuals; the lows belong to the hi columns once.
+// B = (x hi, x residual) of a page's value MMAs, x = p step per token (token_of's
+// order): SPLIT lanes 0-15 take the hi parts, lanes 16-31 the residuals, as one
+// expression: round(x - k hi) is hi for k = 0 and the residual for k = 1 (a select after
+// computing both cost two moves per register).
+template <bool SPLIT>
+__device__ __forceinline__ void value_b(const float (&x)[4][2], int lane, uint32_t (&bh)[4], uint32_t (&bl)[4]) {
+  const float k_res = lane >= 16 ? 1.0f : 0.0f;
+#pragma unroll
+  for (int a = 0; a < 4; ++a) {
+    const __half2 hi = __floats2half2_rn(x[a][0], x[a][1]);
+    if constexpr (SPLIT) {
+      bh[a] = h2_bits(__floats2half2_rn(fmaf(-k_res, __low2float(hi), x[a][0]), fmaf(-k_res, __high2float(hi), x[a][1])));
+      bl[a] = 0u;  // unused
+    } else {
+      bh[a] = h2_bits(hi);
+      bl[a] = h2_bits(__floats2half2_rn(x[a][0] - __low2float(hi), x[a][1] - __high2float(hi)));
+    }
+  }
+}
+
+// The lane's share of head g's sum p lo in the warp's current value block (flushed with
+// o, decode_mma.cuh): `tok` for pages with one parameter group (tokenwise, CSTQ, and
+// groupwise with vgroup = D), and, in kernels built for GROUPS (caches with groupwise
+// values in n_grp > 1 groups: KIVI), one sum per group at grp[32 j] (the lane's own
+// slots in shared memory: registers are at the kernel's cap). Each page added its group
+// sums into o through four shuffles per group before (KIVI: 16 per page). The other
+// kernels carry none of it: its pointer and count alone made ZipCache's kernel 3% slower.
+template <bool GROUPS>
+struct LowSums {
+  static constexpr bool kGroups = GROUPS;
+  float tok = 0.0f;
+  float* grp = nullptr;
+  int n_grp = 0;
+  __device__ __forceinline__ void scale(float c) {
+    tok *= c;
+    if constexpr (GROUPS) {
+      for (int j = 0; j < n_grp; ++j) grp[32 * j] *= c;
+    }
+  }
+};
+
+// Groupwise values (KIVI's, SPEC section 2): TILES = vgroup / 16 M-tiles per parameter
+// group, known at compile time, so that each of the page's value words is loaded once
+// (at its first M-tile: with d = 256 all of them at once spilled) and every group's
+// M-tiles run unrolled (a runtime group loop reloaded them per group and tested every
+// M-tile against the group's range).
+template <int D, int VBITS, int TILES, bool SPLIT, class Lows>
+__device__ __forceinline__ void page_values_grouped(const PageSrc& src, const float (&pr)[4][2], int lane,
+                                                    float (&o)[D / 16][4], Lows& lows) {
+  constexpr int NG = D / 16 / TILES;
+  constexpr int MPV = VBITS == 2 ? 4 : 2;  // M-tiles per value vector (load_value_words)
+  static_assert(VBITS == 2 || VBITS == 4, "groupwise values are codes");
+  const int g = lane >> 2, t4 = lane & 3;
+  uint4 vw[kValueVectors<D, VBITS>];
+  float plo[NG];
+  float ps[4][2];  // p times register a's B scale (value_b_scale), once for every group
+#pragma unroll
+  for (int a = 0; a < 4; ++a) ps[a][0] = pr[a][0] * value_b_scale<VBITS>(a), ps[a][1] = pr[a][1] * value_b_scale<VBITS>(a);
+#pragma unroll
+  for (int gi = 0; gi < NG; ++gi) {
+    // Tokens 8 t4 + a + 4 i: one 16-byte vector each of the group's lows and steps.
+    const uint4 l4 = *reinterpret_cast<const uint4*>(src.vp + gi * 32 + 8 * t4);
+    const uint4 s4 = *reinterpret_cast<const uint4*>(src.vp + (NG + gi) * 32 + 8 * t4);
+    const __half* lh = reinterpret_cast<const __half*>(&l4);
+    const __half* sh = reinterpret_cast<const __half*>(&s4);
+    float x[4][2];
+    plo[gi] = 0.0f;
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        x[a][i] = ps[a][i] * __half2float(sh[a + 4 * i]);
+        plo[gi] = fmaf(pr[a][i], __half2float(lh[a + 4 * i]), plo[gi]);
+      }
+    }
+    uint32_t bh[4], bl[4];
+    value_b<SPLIT>(x, lane, bh, bl);
+#pragma unroll
+    for (int m = gi * TILES; m < (gi + 1) * TILES; ++m) {
+      if (m % MPV == 0) vw[m / MPV] = src.v[32 * (m / MPV) + lane];  // as load_value_words
+      uint32_t ra[4], rb[4];
+      value_regs<D, VBITS>(src.v, vw, m, g, t4, ra, rb);
+#pragma unroll
+      for (int kt = 0; kt < 2; ++kt) {
+        mma16816(o[m], ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bh[2 * kt], bh[2 * kt + 1]);
+        if constexpr (!SPLIT) {
+          mma16816(o[m], ra[2 * kt], rb[2 * kt], ra[2 * kt + 1], rb[2 * kt + 1], bl[2 * kt], bl[2 * kt + 1]);
+        }
+      }
+    }
+  }
+  // The group sums after the MMAs: a shared-memory store among the value loads would
+  // order them.
+  if constexpr (NG == 1) {
+    lows.tok += plo[0];
+  } else if constexpr (Lows::kGroups) {
+#pragma unroll
+    for (int gi = 0; gi < NG; ++gi) lows.grp[32 * gi] += plo[gi];
+  }
+}
+
+// VBITS: the page's value bits (16: fp16 values); VK: its ValueKind. lows collects the
+// lane's share of head g's sum p lo (LowSums): flush() sums it over the head's lanes and
+// adds it to o's columns once per block, where a per-page sum took four shuffles per
+// page. SPLIT: see page_values; lanes 16-31 (B columns 4-7) mirror heads 0-3
+// (decode_mma.cuh, frag_halves) and supply their residuals; the lows belong to the hi
+// columns once (flush).
 // UNITS: o is in the quantized pages' units, 2^-kValueUnitLog2 (always for quantized
 // pages; fp16 pages are scaled into them in a cache that holds quantized pages too),
-// while lo_g stays plain: flush() takes o 2^kValueUnitLog2 + lo.
-template <int D, int VBITS, int VK, bool SPLIT, bool UNITS>
+// while the lows stay plain: flush() takes o 2^kValueUnitLog2 + lo.
+template <int D, int VBITS, int VK, bool SPLIT, bool UNITS, class Lows>
 __device__ __forceinline__ void page_values_any(const PageSrc& src, const KvPage& pg,
                                                 const float (&pr)[4][2], int lane,
-                                                float (&o)[D / 16][4], float& lo_g) {
-  const int t4 = lane & 3;
-  constexpr bool quant = VBITS != 16, GROUPED = VK == kGroupedValues;
-  const int vgroup = GROUPED ? pg.vgroup : D;
-  const int groups = GROUPED ? __float2int_rn(__fdividef(float(D), float(vgroup))) : 1, tiles = vgroup / 16;
-  const __half* vp = src.vp;
-  for (int gi = 0; gi < groups; ++gi) {
-    float st[4][2], lo[4][2];
+                                                float (&o)[D / 16][4], Lows& lows) {
+  if constexpr (VK == kGroupedValues && !Lows::kGroups) {
+    // One group (vgroup = D): a kernel without GROUPS runs no cache with more (with_kernel).
+    page_values_grouped<D, VBITS, D / 16, SPLIT>(src, pr, lane, o, lows);
+  } else if constexpr (VK == kGroupedValues) {
+    // vgroup: 16 .. D channels, a power of two, at most 8 groups (gpu_cache.cpp;
+    // supported()).
+    switch (pg.vgroup) {
+      case 16:
+        if constexpr (D <= 128) return page_values_grouped<D, VBITS, 1, SPLIT, Lows>(src, pr, lane, o, lows);
+        return;
+      case 32: return page_values_grouped<D, VBITS, 2, SPLIT, Lows>(src, pr, lane, o, lows);
+      case 64: return page_values_grouped<D, VBITS, 4, SPLIT, Lows>(src, pr, lane, o, lows);
+      default:
+        if constexpr (D >= 128) {
+          if (pg.vgroup == 128) return page_values_grouped<D, VBITS, 8, SPLIT, Lows>(src, pr, lane, o, lows);
+        }
+        if constexpr (D >= 256) {
+          return page_values_grouped<D, VBITS, 16, SPLIT, Lows>(src, pr, lane, o, lows);
+        }
+        return;
+    }
+  } else {
+    const int t4 = lane & 3;
+    constexpr bool quant = VBITS != 16;
+    float x[4][2], plo = 0.0f;
     if constexpr (!quant) {
 #pragma unroll
-      for (int a = 0; a < 4; ++a) st[a][0] = st[a][1] = 1.0f, lo[a][0] = lo[a][1] = 0.0f;
+      for (int a = 0; a < 4; ++a) x[a][0] = pr[a][0], x[a][1] = pr[a][1];
     } else {
-      const __half* lop = vp + gi * 32;
-      const __half* stp = vp + (groups + gi) * 32;
       // Tokens 8 t4 + a + 4 i: one 16-byte vector each of lows and steps.
-      const uint4 l4 = *reinterpret_cast<const uint4*>(lop + 8 * t4);
-      const uint4 s4 = *reinterpret_cast<const uint4*>(stp + 8 * t4);
+      const uint4 l4 = *reinterpret_cast<const uint4*>(src.vp + 8 * t4);
+      const uint4 s4 = *reinterpret_cast<const uint4*>(src.vp + 32 + 8 * t4);
       const __half* lh = reinterpret_cast<const __half*>(&l4);
       const __half* sh = reinterpret_cast<const __half*>(&s4);
 #pragma unroll
       for (int a = 0; a < 4; ++a) {
 #pragma unroll
         for (int i = 0; i < 2; ++i) {
-          lo[a][i] = __half2float(lh[a + 4 * i]);
-          st[a][i] = __half2float(sh[a + 4 * i]) * value_b_scale<VBITS>(a);  // exact; no overflow (above)
+          // times the register's B scale: exact; no overflow (value_b_scale)
+          x[a][i] = pr[a][i] * (__half2float(sh[a + 4 * i]) * value_b_scale<VBITS>(a));
+          plo = fmaf(pr[a][i], __half2float(lh[a + 4 * i]), plo);
         }
       }
+      lows.tok += plo;  // summed over lanes and heads once per block (decode_mma.cuh, flush)
     }
     uint32_t bh[4], bl[4];
-    float plo = 0.0f;
-    // SPLIT: lanes 0-15 take the hi parts, lanes 16-31 the residuals, as one expression:
-    // round(x - k hi) is hi for k = 0 and the residual for k = 1 (a select after
-    // computing both cost two moves per register).
-    const float k_res = lane >= 16 ? 1.0f : 0.0f;
-#pragma unroll
-    for (int a = 0; a < 4; ++a) {
-      const float x0 = pr[a][0] * st[a][0], x1 = pr[a][1] * st[a][1];
-      const __half2 hi = __floats2half2_rn(x0, x1);
-      if constexpr (SPLIT) {
-        bh[a] = h2_bits(__floats2half2_rn(fmaf(-k_res, __low2float(hi), x0), fmaf(-k_res, __high2float(hi), x1)));
-        bl[a] = 0u;  // unused
-      } else {
-        bh[a] = h2_bits(hi);
-        bl[a] = h2_bits(__floats2half2_rn(x0 - __low2float(hi), x1 - __high2float(hi)));
-      }
-      plo = fmaf(pr[a][0], lo[a][0], fmaf(pr[a][1], lo[a][1], plo));
-    }
-    float plo0 = 0.0f, plo1 = 0.0f;
-    if constexpr (GROUPED) {  // head g's sum over the warp's tokens, then heads 2t4, 2t4 + 1
-      plo += __shfl_xor_sync(0xffffffffu, plo, 1);
-      plo += __shfl_xor_sync(0xffffffffu, plo, 2);
-      plo0 = __shfl_sync(0xffffffffu, plo, 8 * t4) * kValueUnit;  // added to o per page: into o's units
-      plo1 = __shfl_sync(0xffffffffu, plo, 8 * t4 + 4) * kValueUnit;
-      if (SPLIT && t4 >= 2) plo0 = plo1 = 0.0f;
-    } else if constexpr (quant) {
-      lo_g += plo;  // summed over lanes and heads once per block (decode_mma.cuh, flush)
-    }
-    const int m0 = gi * tiles, m1 = m0 + tiles;
-    page_values<D, VBITS, VK, SPLIT, UNITS>(src, m0, m1, bh, bl, plo0, plo1, lane, o);
+    value_b<SPLIT>(x, lane, bh, bl);
+    page_values<D, VBITS, SPLIT, UNITS>(src, bh, bl, lane, o);
   }
 }
 
