@@ -60,6 +60,13 @@ bool tail_plans() {
   return on;
 }
 
+// ZC_DECODE_STAGE_KP=0 leaves page key blocks' parameters in the pool, read when the
+// query is folded (an A/B knob, read once; 1 or unset: staged, PagedKvView::page_key_blocks).
+bool stage_key_params() {
+  static const bool on = env_int("ZC_DECODE_STAGE_KP", 0, 1, 1) == 1;
+  return on;
+}
+
 int ctas_per_sm(int resident) {
   static const int n = env_int("ZC_DECODE_CTAS_PER_SM", 0, 64, 0);
   return n > 0 ? n : resident > 0 ? resident : 8;
@@ -87,6 +94,7 @@ detail::DecodeParams kernel_config(const DecodeShape& shape, const PagedKvView& 
   p.groups = kv.max_value_groups;
   p.simt = !use_tensor_cores();
   p.quantized = kv.quantized;
+  p.stage_kp = kv.quantized && kv.page_key_blocks && stage_key_params();
   return p;
 }
 

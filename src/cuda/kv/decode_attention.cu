@@ -446,9 +446,9 @@ cudaError_t launch_split(const DecodeParams& p, int pairs, cudaStream_t s) {
 int resident_ctas(const DecodeParams& p) {
   if (p.simt || !mma::supported(p)) return 0;
   // The occupancy query per call would be a few microseconds of host time per layer.
-  thread_local int cached[3][2][9][17] = {};
+  thread_local int cached[3][3][9][17] = {};
   const int di = p.d == 64 ? 0 : p.d == 128 ? 1 : 2;
-  int& n = cached[di][p.quantized ? 1 : 0][p.g][p.groups];
+  int& n = cached[di][p.quantized ? (p.stage_kp ? 2 : 1) : 0][p.g][p.groups];
   if (n == 0) n = mma::resident_split(p);
   return n;
 }

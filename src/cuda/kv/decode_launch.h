@@ -28,6 +28,7 @@ struct DecodeParams {
   float scale_log2 = 0.0f;   // softmax scale times log2(e)
   bool simt = false;         // the SIMT split kernel instead of the tensor-core one
   bool quantized = true;     // some page holds codes (false: fp16 pages only)
+  bool stage_kp = false;     // stage every quantized page's key parameters (PagedKvView::page_key_blocks)
   // Pairs [0, whole_pairs) take one CTA of the tensor-core kernel each, over all their
   // pages, which writes the outputs (and the window sums) itself (decode_mma_finish.cuh);
   // pairs [whole_pairs, pairs) take `splits` CTAs each, whose partials the merge kernel

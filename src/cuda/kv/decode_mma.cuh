@@ -176,7 +176,10 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   uint4* stage_all = reinterpret_cast<uint4*>(desc_all + kWarps * kDescRing);  // [warp][STAGES][sv]
   // Stages only for caches with codes: a cache of fp16 pages stages nothing, and the
   // shared memory it does not take stays L1 for its pages' loads.
-  const int sv = BLOCK_SUMS ? stage_vectors(D, p.groups) : 0;
+  // Key parameters through the stages (kStagedKp): in GROUPS kernels only (KIVI's caches).
+  const bool stage_kp = GROUPS && p.stage_kp;
+  const int sv = BLOCK_SUMS ? stage_vectors(D, p.groups, stage_kp) : 0;
+  const int kp_vector = GROUPS ? staged_kp_vector(D, p.groups) : 0;  // in a stage
   float* done_all = reinterpret_cast<float*>(stage_all + kWarps * STAGES * sv);  // [warp][g][D] (BLOCK_SUMS)
   // LowSums::grp of caches with groupwise values in several groups (p.groups > 1).
   const int n_grp = GROUPS ? p.groups : 0;
@@ -213,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       if (k + lane < n_mine) {
         KvPage d = my_pages[page_of(k + lane)];
         d.scratch = page_kind(d);
-        d.allocated = stage_plan<D>(d);
+        d.allocated = stage_plan<D>(d, stage_kp);
         // The per-page tests below compare one field each: kp names the key fold (fp16
         // keys have none: kFp16Fold), vs the channel scales flush() applies (kUnscaled
         // unless a staged CSTQ page).
@@ -224,7 +227,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
       __syncwarp();
     }
     const KvPage pg = desc[k % kDescRing];
-    if (pg.scratch != kUnstaged) stage_page<D>(p.pool, pg, stages + (k % STAGES) * sv, lane);
+    if (pg.scratch != kUnstaged) stage_page<D, GROUPS>(p.pool, pg, stages + (k % STAGES) * sv, kp_vector, lane);
   };
   // The query's loads go out before the first descriptors' (issue waits for those), so
   // the CTA's start pays one memory latency for both, not two in a row.
@@ -256,11 +259,13 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
   const uint4* frag = frag_slot(warp);
   const bool frag_writer = H == 2 || lane < 16;
   const float* qhead = q_s + min(H == 2 ? g : g & 3, G - 1) * D;
-  // One query fold, into slot j, for key blocks of `bits` bits with parameters at kp.
-  const auto fold_into = [&](int j, uint32_t bits, uint32_t kp, float* bias_out) {
-    if (bits == 2) return fold_query<D, 2, SPLIT>(qhead, frag_slot(j), frag_writer, kp, p.pool, lane, bias_out);
-    if (bits == 4) return fold_query<D, 4, SPLIT>(qhead, frag_slot(j), frag_writer, kp, p.pool, lane, bias_out);
-    return fold_query<D, 16, SPLIT>(qhead, frag_slot(j), frag_writer, kp, p.pool, lane, bias_out);
+  // One query fold, into slot j, for key blocks of `bits` bits with parameters at kp
+  // (16-byte units from the pool base) or, staged, at kps.
+  const auto fold_into = [&](int j, uint32_t bits, uint32_t kp, float* bias_out, const uint4* kps = nullptr) {
+    const uint4* params = kps != nullptr ? kps : reinterpret_cast<const uint4*>(p.pool) + kp;
+    if (bits == 2) return fold_query<D, 2, SPLIT>(qhead, frag_slot(j), frag_writer, params, lane, bias_out);
+    if (bits == 4) return fold_query<D, 4, SPLIT>(qhead, frag_slot(j), frag_writer, params, lane, bias_out);
+    return fold_query<D, 16, SPLIT>(qhead, frag_slot(j), frag_writer, params, lane, bias_out);
   };
   // ---- the fold table (FoldTable): the range's distinct key blocks, each folded once ----
   for (int i = tid; i < p_end - p_begin; i += kThreads) {
@@ -356,7 +361,8 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
         bias = ft->bias[j][lane];
         inv_up = ft->inv_up[j];
       } else {
-        inv_up = fold_into(warp, pg.kbits, pg.kp, &bias);
+        const bool staged_kp = GROUPS && pg.scratch != kUnstaged && (pg.allocated & kStagedKp);
+        inv_up = fold_into(warp, pg.kbits, pg.kp, &bias, staged_kp ? stages + (k % STAGES) * sv + kp_vector : nullptr);
       }
       cur_kp = pg.kp;
     }
@@ -440,9 +446,9 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
 }
 
 // The kernel's layout (decode_mma_kernel's pointers, in order) for group g.
-inline size_t smem_bytes(int d, int g, int groups, int stages, bool block_sums) {
+inline size_t smem_bytes(int d, int g, int groups, bool stage_kp, int stages, bool block_sums) {
   return size_t((g * d + 3) & ~3) * 4 + size_t(kWarps) * frag_halves(g) * d * 16 + size_t(kWarps) * kHeads * 2 * 4 +
-         sizeof(FoldTable) + size_t(kWarps) * kDescRing * sizeof(KvPage) + (block_sums ? size_t(kWarps) * stages * stage_vectors(d, groups) * 16 : 0) +
+         sizeof(FoldTable) + size_t(kWarps) * kDescRing * sizeof(KvPage) + (block_sums ? size_t(kWarps) * stages * stage_vectors(d, groups, stage_kp) * 16 : 0) +
          (block_sums ? size_t(kWarps) * g * d * 4 : 0) + (block_sums && groups > 1 ? size_t(kWarps) * groups * 32 * 4 : 0);
 }
 
@@ -463,7 +469,7 @@ cudaError_t allow_smem(size_t smem) {
 
 template <int D, bool BLOCK_SUMS, bool SPLIT, bool GROUPS>
 cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
-  const size_t smem = smem_bytes(D, p.g, p.groups, kStages, BLOCK_SUMS);
+  const size_t smem = smem_bytes(D, p.g, p.groups, GROUPS && p.stage_kp, kStages, BLOCK_SUMS);
   if (const cudaError_t e = allow_smem<D, BLOCK_SUMS, SPLIT, GROUPS>(smem); e != cudaSuccess) return e;
   const auto ctas = static_cast<unsigned>(p.whole_pairs + (pairs - p.whole_pairs) * p.splits);
   return launch_pdl(PdlKernel::Split, decode_mma_kernel<D, BLOCK_SUMS, SPLIT, GROUPS>, ctas, kThreads, smem, s, p);
@@ -473,7 +479,7 @@ cudaError_t launch_kernel(const DecodeParams& p, int pairs, cudaStream_t s) {
 template <int D, bool BLOCK_SUMS, bool SPLIT, bool GROUPS>
 int resident_kernel(const DecodeParams& p) {
   int n = 0;
-  const size_t smem = smem_bytes(D, p.g, p.groups, kStages, BLOCK_SUMS);
+  const size_t smem = smem_bytes(D, p.g, p.groups, GROUPS && p.stage_kp, kStages, BLOCK_SUMS);
   if (allow_smem<D, BLOCK_SUMS, SPLIT, GROUPS>(smem) != cudaSuccess ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_mma_kernel<D, BLOCK_SUMS, SPLIT, GROUPS>, kThreads, smem) !=
           cudaSuccess) {

@@ -103,8 +103,8 @@ static_assert(fold_halves_split<128, 2>() && fold_halves_split<128, 4>() && fold
 // at the channels of the thread's key registers 2kk and 2kk + 1, each fq_c = q_c step_c
 // scale log2(e) (q_c scale log2(e) for fp16 keys) times 2^-s, s = the bit offset of the
 // channel's codes in its register (code_shift: the code registers hold code 2^(s - 24)),
-// all times 2^E (E puts the largest of the warp near 2^14, away from fp16 over- and
-// underflow). Returns the factor from the MMA's sums to scores: 2^-E, times 2^24 for
+// all times 2^E (E puts the largest q_c step_c of the warp near 2^14, away from fp16
+// over- and underflow). Returns the factor from the MMA's sums to scores: 2^-E, times 2^24 for
 // codes; bias (head g, log2 units) through *bias.
 //
 // The thread's D / 4 channels are one run, so their steps and lows arrive as D / 16
@@ -124,11 +124,12 @@ static_assert(fold_halves_split<128, 2>() && fold_halves_split<128, 4>() && fold
 // [hb D / 8, (hb + 1) D / 8) wherever fold_halves_split says so (all but d = 64 with
 // 2-bit keys, which folds whole). Both halves computing the whole fold was half of each
 // fold's work wasted, ~2 of every 100 instructions at 574 sequences.
-// kp: the key block's parameters (lo[D], step[D] in fp16, 16-byte units from the pool
-// base; not read for fp16 keys).
+// params: the key block's parameters (lo[D], step[D] in fp16), in the pool or in the
+// stage of a page that is its own key block (decode_mma_stage.cuh, kStagedKp); not read
+// for fp16 keys.
 template <int D, int BITS, bool HALVES>
-__device__ float fold_query(const float* qhead, uint4* frag, bool writer, uint32_t kp, const uint8_t* pool,
-                            int lane, float* bias) {
+__device__ float fold_query(const float* qhead, uint4* frag, bool writer, const uint4* params, int lane,
+                            float* bias) {
   constexpr bool SPLITF = HALVES && fold_halves_split<D, BITS>();
   constexpr int CH = D / 4, NV = CH / 8, CHF = SPLITF ? CH / 2 : CH, NVF = SPLITF ? NV / 2 : NV;
   constexpr int KF = SPLITF ? D / 32 : D / 16;
@@ -139,7 +140,7 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, uint32
 #pragma unroll
     for (int l = 0; l < CHF; ++l) f[l] = qrow[l];
   } else {
-    const uint4* lo4 = reinterpret_cast<const uint4*>(pool) + kp + NV * t4 + NVF * hb;  // lows: [0, D)
+    const uint4* lo4 = params + NV * t4 + NVF * hb;  // lows: [0, D)
     const uint4* st4 = lo4 + D / 8;                                                        // steps: [D, 2D)
     uint4 lov[NVF], stv[NVF];
 #pragma unroll
@@ -147,9 +148,8 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, uint32
     const __half* lo = reinterpret_cast<const __half*>(lov);
     const __half* st = reinterpret_cast<const __half*>(stv);
 #pragma unroll
-    for (int l = 0; l < CHF; ++l) {  // the second half's slots have the first's shifts
-      const float unshift = __int_as_float((127 - slot_shift<BITS>(l)) << 23);  // 2^-s
-      f[l] = qrow[l] * __half2float(st[l]) * unshift;
+    for (int l = 0; l < CHF; ++l) {  // (the code shifts 2^-s come with 2^E below)
+      f[l] = qrow[l] * __half2float(st[l]);
       acc = fmaf(qrow[l], __half2float(lo[l]), acc);
     }
   }
@@ -161,17 +161,24 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, uint32
   acc += __shfl_xor_sync(0xffffffffu, acc, 2);
   if constexpr (SPLITF) acc += __shfl_xor_sync(0xffffffffu, acc, 16);
   *bias = acc;
+  // E from the exponent field (ilogbf and ldexpf cost ~20 instructions of special
+  // cases, and KIVI folds once per page): a subnormal amax reads as 2^-127, which the
+  // clamp covers. E is taken before the code shifts, so the largest fq lands at or below
+  // 2^15 and the others keep ~22 bits down to 2^-3 (hi and residual) as before.
   int e = 0;
-  if (amax > 0.0f && amax < INFINITY) e = min(max(14 - ilogbf(amax), -100), 100);
-  const float up = ldexpf(1.0f, e);
+  if (amax > 0.0f && amax < INFINITY) e = min(max(14 - (((__float_as_int(amax) >> 23) & 0xff) - 127), -100), 100);
+  // 2^(E - s) for slot l (s = slot_shift, a compile-time constant per slot: a handful of
+  // distinct values, each an integer add).
+  const auto up_of = [&](int l) { return __int_as_float((127 + e - slot_shift<BITS>(l)) << 23); };
   uint4* out = frag + hb * KF * 16;
 #pragma unroll
   for (int kk = 0; kk < KF; ++kk) {
     uint32_t part[4];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float f0 = f[key_channel<D, BITS>(0, 2 * kk + h, 0)] * up;
-      const float f1 = f[key_channel<D, BITS>(0, 2 * kk + h, 1)] * up;
+      const int l0 = key_channel<D, BITS>(0, 2 * kk + h, 0), l1 = key_channel<D, BITS>(0, 2 * kk + h, 1);
+      const float f0 = f[l0] * up_of(l0);
+      const float f1 = f[l1] * up_of(l1);
       const __half2 hi = __floats2half2_rn(f0, f1);
       part[2 * h] = h2_bits(hi);
       part[2 * h + 1] = h2_bits(__floats2half2_rn(f0 - __low2float(hi), f1 - __high2float(hi)));
@@ -179,7 +186,7 @@ __device__ float fold_query(const float* qhead, uint4* frag, bool writer, uint32
     if (SPLITF || writer) out[kk * 16] = make_uint4(part[0], part[1], part[2], part[3]);
   }
   __syncwarp();
-  return ldexpf(1.0f, (BITS == 16 ? 0 : 24) - e);
+  return __int_as_float((127 + (BITS == 16 ? 0 : 24) - e) << 23);  // 2^(24 - E) (2^-E for fp16 keys)
 }
 
 }  // namespace mma

@@ -24,12 +24,16 @@ __device__ __forceinline__ int value_groups(const KvPage& pg) {
 
 // A stage holds, in 16-byte vectors: keys [0, K) (at most 4 bits: D / 32 columns of
 // kStagedKeyRows rows, see key_slot), values [K, K + D), value parameters [K + D,
-// K + D + 8 groups). CSTQ's channel scales are not staged: they apply once per block
-// (flush reads them from the pool), so a copy per page and 256 bytes per stage were
-// waste.
+// K + D + 8 groups), and with stage_kp (DecodeParams) the key parameters (lo[D],
+// step[D] in fp16) after them (staged_kp_vector). CSTQ's channel scales are not staged:
+// they apply once per block (flush reads them from the pool), so a copy per page and
+// 256 bytes per stage were waste.
 __host__ __device__ constexpr int staged_key_vectors(int d) { return d / 32 * kStagedKeyRows; }
-__host__ __device__ inline int stage_vectors(int d, int groups) {
+__host__ __device__ inline int staged_kp_vector(int d, int groups) {
   return staged_key_vectors(d) + d + 8 * (groups > 1 ? groups : 1);
+}
+__host__ __device__ inline int stage_vectors(int d, int groups, bool stage_kp) {
+  return staged_kp_vector(d, groups) + (stage_kp ? d / 4 : 0);
 }
 
 // A page goes through a stage when both its keys and values are codes of at most 4 bits.
@@ -51,12 +55,15 @@ __device__ __forceinline__ uint32_t page_kind(const KvPage& pg) {
 // descriptor enters the warp's ring (one lane per page, 32 pages at a time) and kept in
 // the copy's `allocated` field (host bookkeeping, unused on the GPU): the value
 // parameter vectors (8 per channel group) in bits 0-7, 4-bit keys in bit 8, 4-bit values
-// in bit 9. Taken apart per page in stage_page, these were ~15 instructions per page
-// and a branch (the groupwise count needs a division).
+// in bit 9, its key parameters staged (stage_kp) in bit 10 (kStagedKp). Taken apart per
+// page in stage_page, these were ~15 instructions per page and a branch (the groupwise
+// count needs a division).
+constexpr uint16_t kStagedKp = 0x400;
 template <int D>
-__device__ __forceinline__ uint16_t stage_plan(const KvPage& pg) {
+__device__ __forceinline__ uint16_t stage_plan(const KvPage& pg, bool stage_kp) {
   const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
-  return static_cast<uint16_t>(np | (pg.kbits == 4 ? 0x100 : 0) | (pg.vbits == 4 ? 0x200 : 0));
+  return static_cast<uint16_t>(np | (pg.kbits == 4 ? 0x100 : 0) | (pg.vbits == 4 ? 0x200 : 0) |
+                               (stage_kp ? kStagedKp : 0));
 }
 
 // Issues the cp.async copies of a staged page into `st` (keys padded by key_slot);
@@ -66,8 +73,10 @@ __device__ __forceinline__ uint16_t stage_plan(const KvPage& pg) {
 // destination one shared address plus constant offsets. The loop form this replaced
 // (a strided loop per region, with 64-bit address arithmetic per copy and a float
 // division for the parameter groups) cost ~100 instructions per page.
-template <int D>
-__device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg, uint4* st, int lane) {
+// KP: the kernel may stage key parameters (decode_mma.cuh: GROUPS kernels only; the
+// runtime test alone cost ZipCache's kernel 2.5%).
+template <int D, bool KP>
+__device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg, uint4* st, int kp_vector, int lane) {
   const uint4* base = reinterpret_cast<const uint4*>(pool);
   constexpr int kMaxRows = D / 32;  // D * 4 bits / 128 vectors of 16 bytes, / 32 lanes
   const uint32_t plan = pg.allocated;  // stage_plan
@@ -94,6 +103,16 @@ __device__ __forceinline__ void stage_page(const uint8_t* pool, const KvPage& pg
 #pragma unroll
   for (int r = 0; r < D / 64; ++r) {
     if (lane + 32 * r < np) ptx::cp_async16(pd + 512 * r, ps + 32 * r);
+  }
+  // Key parameters (kStagedKp): D / 4 vectors at staged_kp_vector. A KIVI page is its
+  // own key block, so its fold would otherwise wait a memory latency per page for them.
+  if (KP && (plan & kStagedKp)) {
+    const uint4* kps = base + pg.kp + lane;
+    const uint32_t kd = ptx::smem_addr(st + kp_vector + lane);
+#pragma unroll
+    for (int r = 0; r < (D / 4 + 31) / 32; ++r) {
+      if (lane + 32 * r < D / 4) ptx::cp_async16(kd + 512 * r, kps + 32 * r);
+    }
   }
 }
 

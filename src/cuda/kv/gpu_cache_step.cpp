@@ -96,6 +96,7 @@ PagedKvView GpuKvCache::view(int layer) const {
   v.starts = starts_dev_.get();
   v.ends = ends_dev_.get();
   v.quantized = method_.method != kv::Method::Fp16;
+  v.page_key_blocks = method_.method == kv::Method::Kivi;  // a key block per 32 tokens
   return v;
 }
 

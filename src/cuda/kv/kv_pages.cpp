@@ -101,6 +101,7 @@ void PagedKvBuilder::add_block(const quant::QuantizedMatrix& k, const quant::Qua
   }
   max_groups_ = std::max(max_groups_, static_cast<int>(groups));
   ++blocks_;
+  multi_page_block_ = multi_page_block_ || k.rows > kPageTokens;
 
   // Per-block arrays: key lo/step, channel scales.
   const uint32_t kp = alloc(4 * size_t(d));
@@ -208,6 +209,7 @@ DevicePagedKv upload(const PagedKvBuilder& b) {
   kv.min_pages = b.min_pages();
   kv.max_value_groups = b.max_value_groups();
   kv.quantized = b.quantized();
+  kv.page_key_blocks = b.page_key_blocks();
   kv.pool.upload(b.pool());
   kv.pages.upload(b.pages());
   kv.offsets.upload(b.offsets());

@@ -36,6 +36,8 @@ class PagedKvBuilder {
   int min_pages() const;                 // shortest list
   int max_value_groups() const { return max_groups_; }
   bool quantized() const { return blocks_ > 0; }
+  // Every quantized block fits one page (KIVI's 32-token blocks): PagedKvView::page_key_blocks.
+  bool page_key_blocks() const { return blocks_ > 0 && !multi_page_block_; }
   size_t tokens(int list) const;         // valid tokens of a list
   const std::vector<uint8_t>& pool() const { return pool_; }
   const std::vector<KvPage>& pages() const { return pages_; }
@@ -48,6 +50,7 @@ class PagedKvBuilder {
   int d_;
   int max_groups_ = 1;
   size_t blocks_ = 0;
+  bool multi_page_block_ = false;
   std::vector<uint8_t> pool_;
   std::vector<KvPage> pages_;
   std::vector<int32_t> offsets_{0};
@@ -68,12 +71,16 @@ struct PagedKvView {
   // Whether any page holds codes (false: fp16 pages only, which the tensor-core kernel
   // then accumulates without per-block value sums).
   bool quantized = true;
+  // Whether every quantized page is a key block of its own (KIVI): the tensor-core kernel
+  // then copies each page's key parameters with its codes, ahead, instead of waiting for
+  // them when it folds the query (decode_mma.cuh).
+  bool page_key_blocks = false;
 };
 
 // The built layout in device memory.
 struct DevicePagedKv {
   int head_dim = 0, lists = 0, max_pages = 0, min_pages = 0, max_value_groups = 1;
-  bool quantized = true;
+  bool quantized = true, page_key_blocks = false;
   DeviceBuffer<uint8_t> pool;
   DeviceBuffer<KvPage> pages;
   DeviceBuffer<int32_t> offsets;
@@ -84,7 +91,7 @@ struct DevicePagedKv {
   // offsets holds lists + 1 entries: list i runs from offsets[i] to offsets[i + 1].
   PagedKvView view() const {
     return {head_dim, lists, max_pages, min_pages, max_value_groups, pool.get(), pages.get(),
-            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr, quantized};
+            offsets.get(), lists > 0 ? offsets.get() + 1 : nullptr, quantized, page_key_blocks};
   }
 };
 
