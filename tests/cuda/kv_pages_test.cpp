@@ -163,4 +163,30 @@ TEST(CudaKvPages, UnsupportedBlocksThrowNamingTheField) {
   EXPECT_EQ(b.pages()[1].ntok, 8);
 }
 
+// page_key_blocks (which tells the decode kernel to stage every page's key parameters)
+// holds only while every quantized block fits one page: KIVI's 32-token blocks, not a
+// ZipCache block of 33 tokens or more, and not a cache without codes.
+TEST(CudaKvPages, PageKeyBlocksOnlyWhileEveryBlockIsOnePage) {
+  std::vector<float> x(64 * 64);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 17) * 0.25f - 2.0f;
+  const auto block = [&](int rows) {
+    return std::make_pair(zc::quant::quantize(x.data(), rows, 64, 2, zc::quant::Scheme::Channelwise),
+                          zc::quant::quantize(x.data(), rows, 64, 2, zc::quant::Scheme::Tokenwise));
+  };
+  zc::cuda::PagedKvBuilder b(64);
+  b.begin_list();
+  std::vector<uint16_t> fp16(64 * 3, 0);
+  b.add_fp16(fp16.data(), fp16.data(), 64, 3);
+  EXPECT_FALSE(b.page_key_blocks());  // no codes at all
+  for (const int rows : {32, 1, 17}) {
+    const auto [k, v] = block(rows);
+    b.add_block(k, v);
+    EXPECT_TRUE(b.page_key_blocks()) << rows << " rows";
+  }
+  b.begin_list();
+  const auto [k, v] = block(33);
+  b.add_block(k, v);
+  EXPECT_FALSE(b.page_key_blocks());
+}
+
 }  // namespace
