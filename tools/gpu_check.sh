@@ -151,8 +151,9 @@ if [ "${BENCH:-1}" = 1 ]; then
   app="$dir/apps/zipcache/zipcache"
   if [ -x "$app" ]; then
     # The card's clocks, power and clock-event reasons every 200 ms through the bench
-    # ($out/clocks.csv): ZipCache's largest batch ran slower at timed steps 16-22 in every
-    # session-17 run, with no page, compression or capture there (power management?).
+    # ($out/clocks.csv): ZipCache's largest batch draws ~700 W and runs under the software
+    # power cap (reason 0x4) on H100 and H200, its clocks lowest at timed steps 16-20,
+    # where its slow steps are (docs/benchmarks.md, session 18); fp16's stays uncapped.
     smi_pid=
     if command -v nvidia-smi >/dev/null 2>&1; then
       smi_fields=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active
