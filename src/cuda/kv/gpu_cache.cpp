@@ -167,6 +167,25 @@ void GpuKvCache::flush_updates() {
         "page update index");
   check(detail::launch_scatter_pages(sc.upd_pages.get(), sc.upd_index.get(), int(pages.size()), table_dev_.get(), stream_),
         "scatter pages");
+  // New fp16 pages (new_fp16_page: empty, the cache's own) start as zeros: the decode
+  // kernel reads a page's 32 slots and multiplies the values of the slots past ntok by
+  // p = 0 (kv_page.h: padding is +0.0), and a chunk that held codes or a freed page may
+  // hold any bits, NaN among them (0 x NaN = NaN). compute-sanitizer's initcheck found
+  // these reads of never-written memory (docs/benchmarks.md, session 19). Queued before
+  // any write into the pages, on the same stream.
+  std::vector<uint32_t> fresh;
+  for (const KvPage& pg : pages) {
+    if (pg.values == PageValues::Fp16 && pg.ntok == 0 && pg.allocated == 1) fresh.push_back(pg.k);
+  }
+  if (!fresh.empty()) {
+    grow(sc.upd_fresh, fresh.size());
+    check(cudaMemcpyAsync(sc.upd_fresh.get(), fresh.data(), fresh.size() * sizeof(uint32_t), cudaMemcpyHostToDevice,
+                          stream_),
+          "new page units");
+    check(detail::launch_zero_pages(sc.upd_fresh.get(), int(fresh.size()), pool_.base(),
+                                    page_bytes(shape_.head_dim, 16, 16, 0), stream_),
+          "zero new pages");
+  }
 }
 
 uint32_t GpuKvCache::alloc_page(const PageSpec& spec) {

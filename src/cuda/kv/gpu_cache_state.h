@@ -48,6 +48,7 @@ struct GpuKvCache::Scratch {
   DeviceBuffer<int32_t> win_count;
   DeviceBuffer<KvPage> upd_pages;
   DeviceBuffer<int64_t> upd_index;
+  DeviceBuffer<uint32_t> upd_fresh;  // the new fp16 pages' units, zeroed (flush_updates)
   ProbeWorkspace probe_ws;
   std::vector<SeqRun> runs_h, win_h;
   std::vector<int32_t> win_count_h;

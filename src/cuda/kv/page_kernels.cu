@@ -127,6 +127,12 @@ __global__ void scatter_pages_kernel(const KvPage* pages, const int64_t* index, 
   if (i < n) table[index[i]] = pages[i];
 }
 
+// A CTA per page.
+__global__ void zero_pages_kernel(const uint32_t* units, uint8_t* pool, int vecs) {
+  uint4* p = reinterpret_cast<uint4*>(pool + static_cast<size_t>(units[blockIdx.x]) * 16);
+  for (int i = static_cast<int>(threadIdx.x); i < vecs; i += static_cast<int>(blockDim.x)) p[i] = make_uint4(0u, 0u, 0u, 0u);
+}
+
 unsigned grid_1d(long long n, int per) { return static_cast<unsigned>((n + per - 1) / per); }
 unsigned threads_for(int d) { return d >= 128 ? 128u : static_cast<unsigned>(d); }
 
@@ -169,6 +175,13 @@ cudaError_t launch_scatter_pages(const KvPage* pages, const int64_t* index, int 
                                  cudaStream_t s) {
   if (n == 0) return cudaSuccess;
   scatter_pages_kernel<<<grid_1d(n, 128), 128, 0, s>>>(pages, index, n, table);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_zero_pages(const uint32_t* units, int n, uint8_t* pool, size_t bytes, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  if (n < 0 || bytes % 16 != 0 || bytes / 16 > size_t(1) << 30) return cudaErrorInvalidValue;
+  zero_pages_kernel<<<static_cast<unsigned>(n), 256, 0, s>>>(units, pool, static_cast<int>(bytes / 16));
   return cudaGetLastError();
 }
 

@@ -102,4 +102,8 @@ cudaError_t launch_window_scores_batch(float* sums, int sums_cap, const SeqWindo
 cudaError_t launch_scatter_pages(const KvPage* pages, const int64_t* index, int n, KvPage* table,
                                  cudaStream_t s);
 
+// Zeroes n pages of `bytes` (a multiple of 16) each, page i at pool + units[i] * 16
+// (units: device [n]).
+cudaError_t launch_zero_pages(const uint32_t* units, int n, uint8_t* pool, size_t bytes, cudaStream_t s);
+
 }  // namespace zc::cuda::detail
