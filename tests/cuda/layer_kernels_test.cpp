@@ -87,8 +87,10 @@ TEST(CudaLayerKernels, RmsNormOnMisalignedRows) {
   auto dx = dev(x);
   auto dw = dev(w);
   DeviceBuffer<float> yf(x.size());
+  yf.fill_bytes(0);  // element 0 lies before the rows: it must stay as it is
   zc::cuda::rmsnorm_f32(dx.get() + 1, rows, dim, dw.get(), 1e-6f, yf.get() + 1);
   const auto gf = sync_download(yf);
+  EXPECT_EQ(gf[0], 0.0f) << "wrote before the first row";
   for (int r = 0; r < rows; ++r) {
     const auto ref = rms_ref(&x[size_t(r) * size_t(dim) + 1], dim, w.data(), 1e-6f);
     for (int i = 0; i < dim; ++i) {
