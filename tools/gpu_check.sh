@@ -2,15 +2,17 @@
 # The CUDA backend's checks on a GPU machine (issue 4): configure for sm_90 (override
 # with CUDA_ARCH=80 etc.; WERROR=ON adds -Werror), build, run the GPU tests (test_cuda:
 # kernels against CPU references; test_cuda_engine: the model on the GPU against the
-# golden data and the CPU path), compute-sanitizer memcheck on test_cuda, the decode
-# bandwidth benchmark and `zipcache bench --synthetic llama3-8b`. Logs and JSON go to
-# $OUT (or build-gpu/logs); summary.txt has one line per step.
+# golden data and the CPU path), compute-sanitizer (memcheck, racecheck, synccheck,
+# initcheck) on test_cuda, the decode bandwidth benchmark and `zipcache bench
+# --synthetic llama3-8b`. Logs and JSON go to $OUT (or build-gpu/logs); summary.txt has
+# one line per step.
 #
 # The GPU machine may lack PCRE2, utf8proc and OpenBLAS: tools/gpu_deps.sh unpacks
 # their Debian packages from .gpudeps/debs when carried, so that the whole program is
 # built; otherwise only the layers the CUDA kernels need (-DZC_GPU_ONLY=ON).
 # Knobs: TESTS=0 skips the tests (build and benchmarks only), BENCH=0 the benchmarks,
-# MEMCHECK=0 the sanitizer, OTHER_TESTS=1 runs the CPU tests too, GEMV_AB=0 skips the
+# MEMCHECK=0 the sanitizer's memcheck pass, RACECHECK=0 its racecheck, synccheck and
+# initcheck passes, OTHER_TESTS=1 runs the CPU tests too, GEMV_AB=0 skips the
 # gemv.cu / cuBLAS A/B, BUDGET (GiB, default 60: the issue's budget, which fits beside
 # the 15 GiB of Llama-3-8B weights on an 80 GB H100) sizes the largest-batch run,
 # PROFILE=0 skips the per-operation profile, TRACE=0 the decode kernel's phase trace.
@@ -116,6 +118,26 @@ if [ "${MEMCHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     >"$out/memcheck.log" 2>&1
   step "compute-sanitizer memcheck test_cuda" $?
   tail -3 "$out/memcheck.log" | tee -a "$summary"
+fi
+# Shared-memory races and barrier misuse (the decode kernel's staged rings, the flash
+# prefill's tiles, the block reductions): our kernels' tests (not the timing ones, not
+# cuBLAS's products, not the whole-model engine: racecheck runs each kernel ~100x
+# slower and took 46 s for one cuBLAS test). Reads of never-written device memory
+# (initcheck): the suites whose kernels read only what our kernels or copies wrote;
+# the probe-score kernels read the logits of cublasGemmStridedBatchedEx, which initcheck
+# reported as never written (session 19), so those suites are left out. RACECHECK=0
+# skips all three.
+if [ "${RACECHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
+  for tool in racecheck synccheck initcheck; do
+    kernels='Cuda*:-*Timing*:CudaGemm*'
+    [ $tool = initcheck ] && kernels='CudaDecode*:CudaGpuCache*:CudaKvPages*:CudaLayerKernels*:CudaPack*:CudaPrefillAttention*:-*Timing*'
+    start=$(date +%s)
+    timeout "${SANITIZER_TIMEOUT:-900}" compute-sanitizer --tool $tool --error-exitcode 1 "$dir/tests/test_cuda" \
+      --gtest_filter="$kernels" >"$out/$tool.log" 2>&1
+    rc=$?
+    step "compute-sanitizer $tool test_cuda ($(($(date +%s) - start)) s)" $rc
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|hazard|Barrier" "$out/$tool.log" | sort | uniq -c | head -8 | tee -a "$summary"
+  done
 fi
 fi  # TESTS
 
