@@ -12,6 +12,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/model/gemm.h"
@@ -28,6 +29,28 @@ std::vector<int> rows_to_time() {
   std::vector<int> rows;
   for (std::string item; std::getline(in, item, ',');) rows.push_back(std::stoi(item));
   return rows;
+}
+
+// An algorithm's configuration, for the log: id, tile, stages, split-K, swizzle, cluster
+// (cublasLt.h's enums: tile 465 = 192x160, the tile's second size along the rows).
+std::string algo_config(const cublasLtMatmulAlgo_t& algo) {
+  std::string out;
+  for (const auto& [name, attr] : {std::pair{"id", CUBLASLT_ALGO_CONFIG_ID}, std::pair{"tile", CUBLASLT_ALGO_CONFIG_TILE_ID},
+                                   std::pair{"stages", CUBLASLT_ALGO_CONFIG_STAGES_ID},
+                                   std::pair{"splitk", CUBLASLT_ALGO_CONFIG_SPLITK_NUM},
+                                   std::pair{"swizzle", CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING},
+                                   std::pair{"cluster", CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID}}) {
+    uint32_t v = 0;
+    uint16_t v16 = 0;
+    size_t written = 0;
+    // Some attributes are 16-bit (the cluster shape): the size must match.
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, &v, sizeof(v), &written) == CUBLAS_STATUS_SUCCESS ||
+        (cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, &v16, sizeof(v16), &written) == CUBLAS_STATUS_SUCCESS &&
+         (v = v16, true))) {
+      out += std::string(out.empty() ? "" : " ") + name + "=" + std::to_string(v);
+    }
+  }
+  return out;
 }
 
 TEST(CudaGemm, TimingLtCandidatesAtLargeBatches) {
@@ -98,9 +121,9 @@ TEST(CudaGemm, TimingLtCandidatesAtLargeBatches) {
         if (us < best) best = us, best_i = i;
       }
       std::printf("rows %d %-8s %5d -> %6d: used %8.1f us (%5.0f TFLOPS); Lt best of %2d: #%d %8.1f us (%5.0f TFLOPS), "
-                  "%.3fx; all:%s\n",
+                  "%.3fx [%s]; all:%s\n",
                   n, s.name, s.in, s.out, used, flops / used / 1e6, found, best_i, best, flops / best / 1e6,
-                  used / best, all.c_str());
+                  used / best, best_i >= 0 ? algo_config(results[best_i].algo).c_str() : "", all.c_str());
       cublasLtMatmulPreferenceDestroy(pref);
       cublasLtMatrixLayoutDestroy(lw), cublasLtMatrixLayoutDestroy(lx), cublasLtMatrixLayoutDestroy(ly);
       cublasLtMatmulDescDestroy(desc);
