@@ -167,12 +167,13 @@ void GpuKvCache::flush_updates() {
         "page update index");
   check(detail::launch_scatter_pages(sc.upd_pages.get(), sc.upd_index.get(), int(pages.size()), table_dev_.get(), stream_),
         "scatter pages");
-  // New fp16 pages (new_fp16_page: empty, the cache's own) start as zeros: the decode
-  // kernel reads a page's 32 slots and multiplies the values of the slots past ntok by
-  // p = 0 (kv_page.h: padding is +0.0), and a chunk that held codes or a freed page may
-  // hold any bits, NaN among them (0 x NaN = NaN). compute-sanitizer's initcheck found
-  // these reads of never-written memory (docs/benchmarks.md, session 19). Queued before
-  // any write into the pages, on the same stream.
+  // New fp16 pages (new_fp16_page: empty, the cache's own) start as zeros, as kv_page.h
+  // promises for the slots past ntok: the decode kernel reads all 32 slots of a page
+  // (masking the padding's keys to -inf and weighing its values by p = 0), and a chunk
+  // that held codes or a freed page may hold any bits, NaN among them. compute-
+  // sanitizer's initcheck found these reads of never-written memory (docs/benchmarks.md,
+  // session 19; on an H100 the leftover bits did not reach the outputs even without the
+  // zeroing). Queued before any write into the pages, on the same stream.
   std::vector<uint32_t> fresh;
   for (const KvPage& pg : pages) {
     if (pg.values == PageValues::Fp16 && pg.ntok == 0 && pg.allocated == 1) fresh.push_back(pg.k);
