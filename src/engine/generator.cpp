@@ -36,6 +36,10 @@ class CpuDecoder final : public Decoder {
 
 }  // namespace
 
+std::unique_ptr<Decoder> cpu_decoder(const model::Model& model, const kv::MethodConfig& method, int context) {
+  return std::make_unique<CpuDecoder>(model, method, context);
+}
+
 GenerationResult generate(const model::Model& model, const tok::Tokenizer* tokenizer,
                           const kv::MethodConfig& method, std::span<const int32_t> prompt,
                           const GenerationOptions& options, const TextCallback& on_text) {

@@ -3,6 +3,7 @@
 // limit or a full context, and streaming only complete UTF-8 text.
 #pragma once
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,6 +44,13 @@ class Decoder {
   virtual std::vector<float> step(int32_t id) = 0;                          // next logits
   virtual kv::MemoryReport memory() const = 0;                              // all layers
 };
+
+// Makes a decoder of one sequence of at most `context` tokens through `method`: the
+// CPU model (cpu_decoder) or a GPU session's (apps/zipcache/gpu_decoder.h).
+using DecoderFactory = std::function<std::unique_ptr<Decoder>(const kv::MethodConfig& method, int context)>;
+
+// The CPU model's decoder (model::Model::forward over one SequenceState).
+std::unique_ptr<Decoder> cpu_decoder(const model::Model& model, const kv::MethodConfig& method, int context);
 
 // The generation loop over any decoder; `context` is the most tokens the sequence may
 // hold (the caller has checked it against the model).

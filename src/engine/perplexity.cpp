@@ -34,7 +34,8 @@ int check_perplexity_options(const model::Model& model, size_t n_tokens, const P
 }
 
 PerplexityResult perplexity(const model::Model& model, const kv::MethodConfig& method,
-                            std::span<const int32_t> tokens, const PerplexityOptions& o) {
+                            std::span<const int32_t> tokens, const PerplexityOptions& o,
+                            const DecoderFactory* decoders) {
   const int prefix = check_perplexity_options(model, tokens.size(), o);
   const size_t windows = tokens.size() / size_t(o.context);
 
@@ -43,14 +44,15 @@ PerplexityResult perplexity(const model::Model& model, const kv::MethodConfig& m
   const size_t count = o.max_windows > 0 ? std::min(windows, size_t(o.max_windows)) : windows;
   for (size_t w = 0; w < count; ++w) {
     const auto window = tokens.subspan(w * size_t(o.context), size_t(o.context));
-    model::SequenceState seq = model.new_sequence(method, o.context);
-    std::vector<float> logits = model.forward(seq, window.first(size_t(prefix)));
+    const std::unique_ptr<Decoder> decoder =
+        decoders ? (*decoders)(method, o.context) : cpu_decoder(model, method, o.context);
+    std::vector<float> logits = decoder->prefill(window.first(size_t(prefix)));
     for (int t = prefix; t < o.context; ++t) {
       result.nll_sum += token_nll(logits, window[size_t(t)]);
       ++result.scored_tokens;
-      if (t + 1 < o.context) logits = model.forward(seq, window.subspan(size_t(t), 1));
+      if (t + 1 < o.context) logits = decoder->step(window[size_t(t)]);
     }
-    result.memory = seq.memory();
+    result.memory = decoder->memory();
     ++result.windows;
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

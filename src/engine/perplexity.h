@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/generator.h"
 #include "kv/cache.h"
 #include "kv/method.h"
 #include "model/forward.h"
@@ -28,8 +29,11 @@ struct PerplexityResult {
   double perplexity() const;
 };
 
+// Each window runs through a decoder of `context` tokens made by `decoders` (null: the
+// CPU model's, engine::cpu_decoder).
 PerplexityResult perplexity(const model::Model& model, const kv::MethodConfig& method,
-                            std::span<const int32_t> tokens, const PerplexityOptions& options);
+                            std::span<const int32_t> tokens, const PerplexityOptions& options,
+                            const DecoderFactory* decoders = nullptr);
 // The checks perplexity() makes before any work (window within the model's positions,
 // prefix below it, at least one window of text): throws zc::Error naming the option;
 // returns the prefix in use. Lets a command refuse before it prints anything.

@@ -117,7 +117,8 @@ PreparedItem prepare_item(const EvalPlan& plan, const TaskConfig& task, const to
 }
 
 ItemRecord run_item(const model::Model& model, const tok::Tokenizer& tokenizer, const TaskConfig& task,
-                    const PreparedItem& item, const kv::MethodConfig& method) {
+                    const PreparedItem& item, const kv::MethodConfig& method,
+                    const engine::DecoderFactory* decoders) {
   ItemRecord r;
   r.resolved = method.label;
   r.item_seed = item.item_seed;
@@ -128,7 +129,7 @@ ItemRecord run_item(const model::Model& model, const tok::Tokenizer& tokenizer, 
     o.context = task.ppl_context;
     o.prefix = task.ppl_prefix;
     o.max_windows = 1;
-    const auto res = engine::perplexity(model, method, item.tokens, o);
+    const auto res = engine::perplexity(model, method, item.tokens, o, decoders);
     r.nll = res.nll_sum;
     r.scored_tokens = res.scored_tokens;
     r.prompt_tokens = task.ppl_context - int(res.scored_tokens);
@@ -140,7 +141,8 @@ ItemRecord run_item(const model::Model& model, const tok::Tokenizer& tokenizer, 
     o.max_tokens = task.max_new;
     o.context = std::min(model.config().max_position_embeddings, int(item.tokens.size()) + task.max_new + 1);
     if (task.kind == TaskKind::Gsm8k) o.stop = {"\n\n"};
-    const auto res = engine::generate(model, &tokenizer, method, item.tokens, o);
+    const auto decoder = decoders ? (*decoders)(method, o.context) : engine::cpu_decoder(model, method, o.context);
+    const auto res = engine::generate_with(*decoder, model.config(), &tokenizer, item.tokens, o, o.context);
     r.output = res.text;
     r.stop_reason = res.stop_reason;
     r.prompt_tokens = res.prompt_tokens;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/generator.h"
 #include "eval/plan.h"
 #include "eval/records.h"
 #include "model/forward.h"
@@ -26,9 +27,11 @@ struct PreparedItem {
 PreparedItem prepare_item(const EvalPlan& plan, const TaskConfig& task, const tok::Tokenizer& tokenizer,
                           int index, int context);
 
-// Greedy generation (or one perplexity window) through `method`, scored. Fills
-// everything of the record but the key fields (model, task, params, method, index, seed).
+// Greedy generation (or one perplexity window) through `method`, scored, on a decoder
+// from `decoders` (null: the CPU model's). Fills everything of the record but the key
+// fields (model, task, params, method, index, seed, device).
 ItemRecord run_item(const model::Model& model, const tok::Tokenizer& tokenizer, const TaskConfig& task,
-                    const PreparedItem& item, const kv::MethodConfig& method);
+                    const PreparedItem& item, const kv::MethodConfig& method,
+                    const engine::DecoderFactory* decoders = nullptr);
 
 }  // namespace zc::eval

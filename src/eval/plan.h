@@ -43,6 +43,8 @@ struct MethodEntry {
   // budget or the MiKV saliency ratio is searched so that the measured ratio on the
   // first item equals the reference's ratio on that item. Empty: run as given.
   std::string match_to;
+  // Where its items run: "cpu", or "cuda" (RunHooks::decoders makes the decoders).
+  std::string device = "cpu";
 };
 
 struct EvalPlan {

@@ -7,11 +7,13 @@
 namespace zc::eval {
 
 std::string item_key(const std::string& model, const std::string& task, const std::string& params,
-                     const std::string& method, int index, uint64_t seed) {
-  return nlohmann::json::array({model, task, params, method, index, seed}).dump();
+                     const std::string& method, int index, uint64_t seed, const std::string& device) {
+  auto key = nlohmann::json::array({model, task, params, method, index, seed});
+  if (device != "cpu") key.push_back(device);
+  return key.dump();
 }
 
-std::string ItemRecord::key() const { return item_key(model, task, params, method, index, seed); }
+std::string ItemRecord::key() const { return item_key(model, task, params, method, index, seed, device); }
 
 nlohmann::json to_json(const ItemRecord& r) {
   return {{"model", r.model},
@@ -20,6 +22,7 @@ nlohmann::json to_json(const ItemRecord& r) {
           {"method", r.method},
           {"index", r.index},
           {"seed", r.seed},
+          {"device", r.device},
           {"resolved", r.resolved},
           {"item_seed", r.item_seed},
           {"expected", r.expected},
@@ -52,6 +55,8 @@ ItemRecord record_from_json(const nlohmann::json& j) {
   ItemRecord r;
   get("model", r.model), get("task", r.task), get("params", r.params), get("method", r.method);
   get("index", r.index), get("seed", r.seed), get("resolved", r.resolved);
+  if (j.contains("device")) get("device", r.device);  // absent in records made before it
+  if (r.device.empty()) fail("item record: field 'device' is empty");
   get("item_seed", r.item_seed), get("expected", r.expected), get("extracted", r.extracted);
   get("output", r.output), get("stop_reason", r.stop_reason), get("correct", r.correct);
   get("prompt_tokens", r.prompt_tokens), get("generated_tokens", r.generated_tokens);

@@ -1,7 +1,8 @@
 // One scored item per line of <out>/items.jsonl, appended as each item finishes, so an
 // interrupted run loses at most the item in progress; a rerun finds finished items by
-// their key (model, task, task parameters, method spec, item index, base seed) and
-// skips them, and every summary is rebuilt from the file.
+// their key (model, task, task parameters, method spec, item index, base seed, and the
+// device where it is not the CPU) and skips them, and every summary is rebuilt from the
+// file.
 #pragma once
 #include <cstdint>
 #include <fstream>
@@ -21,6 +22,7 @@ struct ItemRecord {
   std::string method;  // the --kv spec as written (with "@REF" when its budget is matched)
   int index = 0;
   uint64_t seed = 0;   // the run's base seed
+  std::string device = "cpu";  // "cpu", or "cuda" (bf16 weights; records before it: cpu)
   // What ran and what came out.
   std::string resolved;  // the --kv spec that ran (a matched budget filled in)
   uint64_t item_seed = 0;
@@ -38,8 +40,10 @@ struct ItemRecord {
   std::string key() const;
 };
 
+// The CPU's keys are those of the records made before the GPU ran items, so that their
+// files resume; another device is a seventh element.
 std::string item_key(const std::string& model, const std::string& task, const std::string& params,
-                     const std::string& method, int index, uint64_t seed);
+                     const std::string& method, int index, uint64_t seed, const std::string& device = "cpu");
 nlohmann::json to_json(const ItemRecord& r);
 // zc::Error naming the missing or mistyped field.
 ItemRecord record_from_json(const nlohmann::json& j);

@@ -18,10 +18,10 @@ std::vector<Summary> summarize(const EvalPlan& plan, const std::vector<ItemRecor
     const std::string name = task_name(task.kind);
     for (const auto& m : plan.methods) {
       Summary s;
-      s.task = name, s.params = task.params, s.method = m.spec, s.size = task.size;
+      s.task = name, s.params = task.params, s.method = m.spec, s.device = m.device, s.size = task.size;
       double tokens = 0, secs = 0, nll = 0, prompt = 0;
       for (int i = 0; i < task.items; ++i) {
-        const auto it = by_key.find(item_key(plan.model_dir, name, task.params, m.spec, i, plan.seed));
+        const auto it = by_key.find(item_key(plan.model_dir, name, task.params, m.spec, i, plan.seed, m.device));
         if (it == by_key.end()) fail("summary: {} {} {} item {} has no result", name, task.params, m.spec, i);
         const ItemRecord& r = *it->second;
         s.resolved = r.resolved;
@@ -57,18 +57,24 @@ std::string format_tables(const std::vector<Summary>& summaries, const std::vect
     const Summary& first = summaries[start];
     const bool ppl = first.task == "ppl";
     size_t width = 6;
-    for (size_t i = start; i < end; ++i) width = std::max(width, summaries[i].method.size());
+    bool devices = false;  // a method off the CPU: say where each ran
+    for (size_t i = start; i < end; ++i) {
+      width = std::max(width, summaries[i].method.size());
+      devices = devices || summaries[i].device != "cpu";
+    }
     text += fmt::format("{} {}: {} {}, {:.0f} prompt tokens on average\n", first.task, first.params, first.n,
                         ppl ? "windows" : "items", first.mean_prompt_tokens);
-    text += fmt::format("{:<{}}  {:>8}  {:>7}  {:>10}  {:>15}  {:>9}\n", "method", width, "bits/val", "ratio",
-                        ppl ? "perplexity" : "accuracy", ppl ? "scored tokens" : "95% CI", "tok/s");
+    text += fmt::format("{:<{}}  {:>8}  {:>7}  {:>10}  {:>15}  {:>9}{}\n", "method", width, "bits/val", "ratio",
+                        ppl ? "perplexity" : "accuracy", ppl ? "scored tokens" : "95% CI", "tok/s",
+                        devices ? "  device" : "");
     for (size_t i = start; i < end; ++i) {
       const Summary& s = summaries[i];
       const std::string score = ppl ? fmt::format("{:.4f}", s.perplexity) : fmt::format("{:.1f}%", 100 * s.accuracy);
       const std::string ci = ppl ? std::to_string(s.scored_tokens)
                                  : fmt::format("[{:.1f}, {:.1f}]", 100 * s.ci_lo, 100 * s.ci_hi);
-      text += fmt::format("{:<{}}  {:>8.3f}  {:>6.2f}x  {:>10}  {:>15}  {:>9.1f}\n", s.method, width,
-                          s.bits_per_value, s.ratio, score, ci, s.tokens_per_second);
+      text += fmt::format("{:<{}}  {:>8.3f}  {:>6.2f}x  {:>10}  {:>15}  {:>9.1f}{}\n", s.method, width,
+                          s.bits_per_value, s.ratio, score, ci, s.tokens_per_second,
+                          devices ? "  " + s.device : "");
     }
     for (const auto& m : matches)
       if (m.task == first.task && m.params == first.params)
@@ -94,7 +100,8 @@ nlohmann::json results_json(const EvalPlan& plan, const EvalRun& run, const std:
                           {"items", t.items}, {"max_new", t.max_new}});
   j["methods"] = nlohmann::json::array();
   for (const auto& m : plan.methods)
-    j["methods"].push_back({{"spec", m.spec}, {"description", kv::describe(m.config)}, {"match_to", m.match_to}});
+    j["methods"].push_back({{"spec", m.spec}, {"description", kv::describe(m.config)}, {"match_to", m.match_to},
+                            {"device", m.device}});
   j["budget_matches"] = nlohmann::json::array();
   for (const auto& m : run.matches)
     j["budget_matches"].push_back({{"task", m.task}, {"params", m.params}, {"method", m.method},
@@ -104,7 +111,7 @@ nlohmann::json results_json(const EvalPlan& plan, const EvalRun& run, const std:
   j["summaries"] = nlohmann::json::array();
   for (const auto& s : summaries) {
     nlohmann::json x = {{"task", s.task}, {"params", s.params}, {"size", s.size}, {"method", s.method},
-                        {"resolved", s.resolved}, {"items", s.n}, {"ratio", s.ratio},
+                        {"resolved", s.resolved}, {"device", s.device}, {"items", s.n}, {"ratio", s.ratio},
                         {"bits_per_value", s.bits_per_value}, {"tokens_per_second", s.tokens_per_second},
                         {"mean_prompt_tokens", s.mean_prompt_tokens}};
     if (s.task == "ppl") {

@@ -15,6 +15,7 @@ namespace zc::eval {
 
 struct Summary {
   std::string task, params, method, resolved;
+  std::string device = "cpu";  // MethodEntry::device
   int size = 0;  // TaskConfig::size (lines: number of lines)
   int n = 0, correct = 0;
   double accuracy = 0, ci_lo = 0, ci_hi = 0;  // fractions
@@ -29,7 +30,8 @@ struct Summary {
 // must be in `items` (zc::Error otherwise).
 std::vector<Summary> summarize(const EvalPlan& plan, const std::vector<ItemRecord>& items);
 
-// A table per task configuration; methods matched to a budget get a note below.
+// A table per task configuration; methods matched to a budget get a note below. A
+// device column appears where a method ran on another device than the CPU.
 std::string format_tables(const std::vector<Summary>& summaries, const std::vector<BudgetMatch>& matches);
 
 struct RunInfo {

@@ -1,5 +1,6 @@
 #include "eval/runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -33,12 +34,14 @@ EvalRun run_eval(const model::Model& model, const tok::Tokenizer& tokenizer, con
         it = prepared.emplace(index, prepare_item(plan, task, tokenizer, index, context)).first;
       return it->second;
     };
-    const auto key = [&](const std::string& method, int index) {
-      return item_key(plan.model_dir, name, task.params, method, index, plan.seed);
+    const auto key = [&](const MethodEntry& m, int index) {
+      return item_key(plan.model_dir, name, task.params, m.spec, index, plan.seed, m.device);
     };
-    const auto timed_run = [&](const kv::MethodConfig& cfg, int index) {
+    const auto timed_run = [&](const MethodEntry& m, const kv::MethodConfig& cfg, int index) {
+      const bool cpu = m.device == "cpu";
+      if (!cpu && !hooks.decoders) fail("--kv '{}': no decoders for device '{}'", m.spec, m.device);
       const auto start = std::chrono::steady_clock::now();
-      ItemRecord r = run_item(model, tokenizer, task, item(index), cfg);
+      ItemRecord r = run_item(model, tokenizer, task, item(index), cfg, cpu ? nullptr : &hooks.decoders);
       seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       return r;
     };
@@ -47,17 +50,20 @@ EvalRun run_eval(const model::Model& model, const tok::Tokenizer& tokenizer, con
       kv::MethodConfig cfg = m.config;
       if (!m.match_to.empty()) {
         BudgetMatch match{name, task.params, m.spec, m.match_to, "", 0, 0, false, 0};
-        const ItemRecord* ref = store.find(key(m.match_to, 0));
+        const auto ref_entry = std::find_if(plan.methods.begin(), plan.methods.end(),
+                                            [&](const MethodEntry& e) { return e.spec == m.match_to; });
+        if (ref_entry == plan.methods.end()) fail("--kv '{}': the reference '{}' is not in the plan", m.spec, m.match_to);
+        const ItemRecord* ref = store.find(key(*ref_entry, 0));
         if (!ref) fail("--kv '{}': the reference '{}' has no result for {} {} item 0", m.spec, m.match_to, name, task.params);
         match.target_ratio = ref->ratio;
         for (int i = 0; i < task.items && match.resolved.empty(); ++i)
-          if (const ItemRecord* r = store.find(key(m.spec, i))) match.resolved = r->resolved;
+          if (const ItemRecord* r = store.find(key(m, i))) match.resolved = r->resolved;
         if (match.resolved.empty()) {
           log(fmt::format("{} {}: matching {} to the measured {:.3f}x of {} ...", name, task.params,
                           m.spec, ref->ratio, m.match_to));
           const std::string base = m.spec.substr(0, m.spec.find('@'));
           const Calibration cal = match_budget(base, m.config, ref->ratio, [&](const kv::MethodConfig& c) {
-            return timed_run(c, 0).ratio;
+            return timed_run(m, c, 0).ratio;
           });
           match.resolved = cal.resolved;
           match.calibration_runs = cal.runs;
@@ -72,13 +78,13 @@ EvalRun run_eval(const model::Model& model, const tok::Tokenizer& tokenizer, con
       }
 
       for (int i = 0; i < task.items; ++i) {
-        const std::string k = key(m.spec, i);
+        const std::string k = key(m, i);
         if (const ItemRecord* stored = store.find(k)) {
           run.items.push_back(*stored);
           ++run.reused;
         } else {
-          ItemRecord r = timed_run(cfg, i);
-          r.model = plan.model_dir, r.task = name, r.params = task.params, r.method = m.spec;
+          ItemRecord r = timed_run(m, cfg, i);
+          r.model = plan.model_dir, r.task = name, r.params = task.params, r.method = m.spec, r.device = m.device;
           r.index = i, r.seed = plan.seed;
           store.append(r);
           run.items.push_back(std::move(r));

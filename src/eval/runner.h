@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/generator.h"
 #include "eval/plan.h"
 #include "eval/records.h"
 #include "model/forward.h"
@@ -22,6 +23,9 @@ struct ProgressEvent {
 struct RunHooks {
   std::function<void(const ProgressEvent&)> progress;
   std::function<void(const std::string&)> log;  // one-line notes (budget matching)
+  // The decoders of the methods whose MethodEntry::device is not "cpu" (a GPU
+  // session's); run_eval fails for such a method when this is empty.
+  engine::DecoderFactory decoders;
 };
 
 // A method whose budget was matched to a reference, per task configuration.

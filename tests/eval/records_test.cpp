@@ -45,6 +45,24 @@ TEST(Records, JsonRoundTrip) {
   EXPECT_THROW(record_from_json(j), zc::Error);
 }
 
+// A GPU item keeps its device through the file; records written before the device
+// field existed load as the CPU's, under the keys they had.
+TEST(Records, DeviceRoundTripsAndOldRecordsAreTheCpus) {
+  ItemRecord r = sample(2, "zipcache");
+  r.device = "cuda";
+  const ItemRecord back = record_from_json(nlohmann::json::parse(to_json(r).dump()));
+  EXPECT_EQ(back.device, "cuda");
+  EXPECT_EQ(back.key(), r.key());
+  nlohmann::json old = to_json(sample(2, "zipcache"));
+  old.erase("device");
+  const ItemRecord cpu = record_from_json(old);
+  EXPECT_EQ(cpu.device, "cpu");
+  EXPECT_EQ(cpu.key(), nlohmann::json::array({"/m", "lines", "lines=10", "zipcache", 2, 99}).dump());
+  EXPECT_NE(cpu.key(), back.key());
+  old["device"] = "";
+  EXPECT_THROW(record_from_json(old), zc::Error);
+}
+
 TEST(Records, KeysSeparateEveryField) {
   const std::string k = item_key("/m", "lines", "lines=10", "fp16", 0, 1);
   EXPECT_NE(k, item_key("/m2", "lines", "lines=10", "fp16", 0, 1));
@@ -53,6 +71,8 @@ TEST(Records, KeysSeparateEveryField) {
   EXPECT_NE(k, item_key("/m", "lines", "lines=10", "fp16 ", 0, 1));
   EXPECT_NE(k, item_key("/m", "lines", "lines=10", "fp16", 1, 1));
   EXPECT_NE(k, item_key("/m", "lines", "lines=10", "fp16", 0, 2));
+  EXPECT_EQ(k, item_key("/m", "lines", "lines=10", "fp16", 0, 1, "cpu"));
+  EXPECT_NE(k, item_key("/m", "lines", "lines=10", "fp16", 0, 1, "cuda"));
 }
 
 TEST(Records, StoreAppendsAndReloads) {

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "engine/generator.h"
 #include "eval/items.h"
 #include "common/char_tokenizer.h"
 #include "eval/report.h"
@@ -80,7 +81,7 @@ TEST_F(RunnerTest, ResumeRecomputesNothingThenOnlyWhatIsMissing) {
                                                            ++events;
                                                            EXPECT_EQ(e.done, events);
                                                            EXPECT_EQ(e.total, 12);
-                                                         }, {}});
+                                                         }, {}, {}});
     EXPECT_EQ(events, 12);
   }
   EXPECT_EQ(first.computed, 12);
@@ -148,6 +149,51 @@ TEST_F(RunnerTest, PromptsDoNotDependOnTheMethodAndBudgetsMatch) {
     EXPECT_TRUE(m.reached) << m.params << ": " << m.achieved_ratio << " vs " << m.target_ratio;
     EXPECT_EQ(m.resolved.rfind("h2o:budget=", 0), 0u) << m.resolved;
   }
+}
+
+// A method placed on another device runs every item through the decoders of
+// RunHooks (here the CPU model's, counted), under keys of its own: the CPU's items of
+// the same spec are not reused for it. Without decoders it is an error.
+TEST_F(RunnerTest, MethodsOffTheCpuRunThroughTheHooksDecoders) {
+  plan_.tasks.resize(1);
+  plan_.methods.resize(2);  // fp16, zipcache:gap=8
+  ItemStore store(store_path());
+  const EvalRun cpu = run_eval(model(), *tokenizer_, plan_, store);
+  ASSERT_EQ(cpu.computed, 4);
+
+  plan_.methods[1].device = "cuda";
+  EXPECT_THROW(run_eval(model(), *tokenizer_, plan_, store), zc::Error);
+  RunHooks hooks;
+  std::vector<int> contexts;
+  hooks.decoders = [&](const zc::kv::MethodConfig& m, int context) {
+    contexts.push_back(context);
+    return zc::engine::cpu_decoder(model(), m, context);
+  };
+  const EvalRun off = run_eval(model(), *tokenizer_, plan_, store, hooks);
+  EXPECT_EQ(off.reused, 2);    // fp16 stays on the CPU
+  EXPECT_EQ(off.computed, 2);  // zipcache's two items, through the hooks
+  ASSERT_EQ(contexts.size(), 2u);
+  ASSERT_EQ(off.items.size(), 4u);
+  for (size_t i = 0; i < off.items.size(); ++i) {
+    const ItemRecord& r = off.items[i];
+    EXPECT_EQ(r.device, r.method == "fp16" ? "cpu" : "cuda");
+    if (r.device == "cuda") {
+      // The same decoder code as the CPU run: the same outputs, a context that holds
+      // the prompt and the generated tokens.
+      EXPECT_EQ(r.output, cpu.items[i].output);
+      EXPECT_EQ(r.ratio, cpu.items[i].ratio);
+      EXPECT_NE(r.key(), cpu.items[i].key());
+      EXPECT_GE(contexts[size_t(r.index)], r.prompt_tokens + plan_.tasks[0].max_new);
+    }
+  }
+  const auto summaries = summarize(plan_, off.items);
+  ASSERT_EQ(summaries.size(), 2u);
+  EXPECT_EQ(summaries[1].device, "cuda");
+  const std::string table = format_tables(summaries, {});
+  EXPECT_NE(table.find("device"), std::string::npos) << table;
+  EXPECT_NE(table.find("  cuda\n"), std::string::npos) << table;
+  plan_.methods[1].device = "cpu";  // every method on the CPU: no device column
+  EXPECT_EQ(format_tables(summarize(plan_, cpu.items), {}).find("device"), std::string::npos);
 }
 
 TEST_F(RunnerTest, PromptsThatDoNotFitAreErrors) {
