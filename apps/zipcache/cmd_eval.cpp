@@ -3,11 +3,13 @@
 // lookup, variable tracking in the formats the bundled model was trained on), GSM8k,
 // perplexity and user JSONL sets. Results go to <out>/items.jsonl item by item (a
 // rerun resumes), then tables (stdout, tables.txt), results.json and PNG plots.
+// --device cuda runs the methods the GPU implements on the GPU.
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -18,6 +20,7 @@
 #include "eval/report.h"
 #include "eval/runner.h"
 #include "eval_plan.h"
+#include "gpu_decoder.h"
 #include "model/forward.h"
 #include "tokenizer/tokenizer.h"
 
@@ -34,18 +37,43 @@ std::vector<std::string> command_line() {
   return args;
 }
 
+// --device cuda: every method the GPU implements runs there, the others (H2O, MiKV,
+// fp32, CPU-only options) on the CPU, each said once on stderr; a model the GPU cannot
+// serve at all is an error. The session's pool holds the model's whole context in
+// fp16 unless --kv-mem says otherwise (each item's cache is freed after it).
+std::unique_ptr<GpuSession> place_methods(eval::EvalPlan& plan, const model::Model& model, double kv_mem_gib) {
+  kv::MethodConfig fp16;
+  fp16.method = kv::Method::Fp16;
+  const std::string model_reason = GpuSession::unsupported(model.config(), fp16);
+  if (!model_reason.empty()) fail("--device cuda: {}", model_reason);
+  for (auto& m : plan.methods) {
+    const std::string why = GpuSession::unsupported(model.config(), m.config);
+    m.device = why.empty() ? "cuda" : "cpu";
+    if (!why.empty()) fmt::print(stderr, "zipcache eval: --kv {} runs on the CPU ({})\n", m.spec, why);
+  }
+  auto gpu = std::make_unique<GpuSession>(model, model.config().max_position_embeddings,
+                                          size_t(kv_mem_gib * 1073741824.0));
+  for (const auto& m : plan.methods)
+    if (m.device == "cuda") gpu->warm_up(m.config);  // tok/s without the GPU's one-time costs
+  return gpu;
+}
+
 int run(EvalOptions& o, const std::string& version) {
+  check_gib_option("--kv-mem", o.kv_mem_gib, "0 or absent: the model's context in fp16");
   const std::string dir = resolve_model_dir(o.model);
   build_methods(o);  // option errors before the model loads
   const model::Model model = model::Model::load(dir);
   const tok::Tokenizer tokenizer = tok::Tokenizer::from_dir(dir);
-  const eval::EvalPlan plan = build_plan(o, dir, tokenizer);
+  eval::EvalPlan plan = build_plan(o, dir, tokenizer);
+  std::unique_ptr<GpuSession> gpu;
+  if (o.device == "cuda") gpu = place_methods(plan, model, o.kv_mem_gib);
 
   fs::create_directories(o.out);
   eval::ItemStore store((fs::path(o.out) / "items.jsonl").string());
   for (const auto& w : store.warnings()) fmt::print(stderr, "zipcache eval: warning: {}\n", w);
   const bool tty = ::isatty(2) == 1;
   eval::RunHooks hooks;
+  if (gpu) hooks.decoders = gpu->factory();
   bool bar_open = false;
   hooks.log = [&](const std::string& s) {
     fmt::print(stderr, "{}{}\n", bar_open ? "\r\x1b[K" : "", s);
@@ -121,6 +149,11 @@ Command add_eval_command(CLI::App& app) {
   add_seed_option(sub, "-s,--seed", o->seed, "base seed of the generated items (default 1)");
   sub->add_option("-o,--out", o->out, "output folder (items.jsonl, results.json, tables.txt, plots; default "
                                        "eval-results); a rerun resumes");
+  sub->add_option("--device", o->device, "cpu, or cuda: the methods the GPU implements (fp16, kivi2/4, zipcache) "
+                                         "run there with bf16 weights, the others on the CPU")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--kv-mem", o->kv_mem_gib, "--device cuda: GiB for the KV block pool (default: the model's "
+                                             "context in fp16)");
   sub->add_flag("--progress", o->progress, "progress lines on stderr even when it is not a terminal");
   sub->add_flag("--no-plots", o->no_plots, "do not run gnuplot");
   sub->add_option("--gnuplot", o->gnuplot, "gnuplot program");

@@ -95,6 +95,7 @@ int run(GenerateOptions& o) {
     const tok::Tokenizer* tk = tokenizer ? &*tokenizer : nullptr;
     engine::GenerationResult r;
     if (gpu) {
+      gpu->warm_up(method);  // tok/s without the GPU's one-time costs
       const auto decoder = gpu->decoder(method);
       r = engine::generate_with(*decoder, model.config(), tk, prompt, o.gen, context, print_text);
     } else {

@@ -28,6 +28,8 @@ struct EvalOptions {
   std::string budget_from;
   uint64_t seed = 1;
   std::string out = "eval-results";
+  std::string device = "cpu";  // cuda: the methods the GPU implements run there
+  double kv_mem_gib = 0;       // --device cuda: the KV block pool (0: GpuSession's default)
   bool progress = false, no_plots = false;
   std::string gnuplot = "gnuplot";
 };

@@ -2,6 +2,7 @@
 #include "gpu_decoder.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/error.h"
 
@@ -9,6 +10,7 @@
 #include "cuda/core/device.h"
 #include "cuda/engine/gpu_model.h"
 #include "cuda/engine/gpu_runner.h"
+#include "cuda/kv/gpu_cache.h"
 #endif
 
 namespace zc::app {
@@ -66,7 +68,38 @@ GpuSession::GpuSession(const model::Model& model, int context, size_t kv_mem_byt
 }
 
 std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& method) {
-  return std::make_unique<GpuDecoder>(impl_->gpu, method, impl_->pool, impl_->context);
+  return decoder(method, impl_->context);
+}
+
+std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& method, int context) {
+  if (context < 1 || context > impl_->context) {
+    fail("--device cuda: a sequence of {} tokens, the GPU session holds at most {}", context, impl_->context);
+  }
+  return std::make_unique<GpuDecoder>(impl_->gpu, method, impl_->pool, context);
+}
+
+void GpuSession::warm_up(const kv::MethodConfig& method) {
+  const int context = std::min(impl_->context, 16);
+  if (context < 4) return;
+  const int vocab = impl_->gpu.config().vocab_size;
+  std::vector<int32_t> ids(size_t(context / 2));
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i % size_t(vocab));
+  const auto d = decoder(method, context);
+  d->prefill(ids);
+  d->step(ids[0]);
+  d->step(ids[0]);
+}
+
+std::string GpuSession::unsupported(const model::ModelConfig& c, const kv::MethodConfig& method) {
+  cuda::GpuKvShape shape;
+  shape.n_layers = c.n_layers, shape.batch = 1, shape.n_heads = c.n_heads, shape.n_kv_heads = c.n_kv_heads;
+  shape.head_dim = c.head_dim, shape.max_context = std::max(1, c.max_position_embeddings);
+  try {
+    cuda::GpuKvCache::check_supported(method, shape);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 #else
@@ -76,9 +109,18 @@ GpuSession::GpuSession(const model::Model&, int, size_t) {
   fail("--device cuda: this zipcache was built without CUDA (nvcc was not found at configure time)");
 }
 std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig&) { return nullptr; }
+std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig&, int) { return nullptr; }
+void GpuSession::warm_up(const kv::MethodConfig&) {}
+std::string GpuSession::unsupported(const model::ModelConfig&, const kv::MethodConfig&) {
+  return "this zipcache was built without CUDA (nvcc was not found at configure time)";
+}
 
 #endif
 
 GpuSession::~GpuSession() = default;
+
+engine::DecoderFactory GpuSession::factory() {
+  return [this](const kv::MethodConfig& method, int context) { return decoder(method, context); };
+}
 
 }  // namespace zc::app

@@ -1,7 +1,8 @@
-// `zipcache generate --device cuda`: the generation loop of engine::generate_with over
-// the GPU runner (cuda/engine/gpu_runner.h). Only in builds with the CUDA backend.
+// `--device cuda` of generate, perplexity and eval: engine::Decoder over the GPU runner
+// (cuda/engine/gpu_runner.h), one sequence each. Only in builds with the CUDA backend.
 #pragma once
 #include <memory>
+#include <string>
 
 #include "engine/generator.h"
 #include "kv/method.h"
@@ -18,6 +19,19 @@ class GpuSession {
   GpuSession(const model::Model& model, int context, size_t kv_mem_bytes);
   ~GpuSession();
   std::unique_ptr<engine::Decoder> decoder(const kv::MethodConfig& method);
+  // A decoder of at most `context` tokens (at most the session's).
+  std::unique_ptr<engine::Decoder> decoder(const kv::MethodConfig& method, int context);
+  // A few tokens through `method` (a short prompt and two decode steps), so that the
+  // first timed run does not carry the GPU's one-time costs (library handles, kernel
+  // loading, the products' algorithm choice).
+  void warm_up(const kv::MethodConfig& method);
+  // decoder(method, context) as an engine::DecoderFactory (the session must outlive it).
+  engine::DecoderFactory factory();
+
+  // Why the GPU cannot run `method` on this model ("" when it can), without a GPU:
+  // the checks of the GPU cache (head_dim, query heads per KV head, the methods and
+  // options it implements). In builds without CUDA, that.
+  static std::string unsupported(const model::ModelConfig& config, const kv::MethodConfig& method);
 
  private:
   struct Impl;

@@ -157,6 +157,10 @@ TEST(EvalCommand, BadOptionsAreOneLineErrors) {
   expect("--tasks lines --lines 0", "--lines: 0 is not a positive size");
   expect("--tasks lines --words " + (dir / "none.json").string(), "none.json");
   expect("--tasks lines --lines 40 -n 1 --kv fp16", "more than the context of 2048");
+  expect("--device cuda --kv-mem -2", "--kv-mem -2: GiB must be a positive number");
+  const auto device = run_cli(m + "--device tpu", dir);
+  EXPECT_NE(device.exit_code, 0);
+  EXPECT_NE(device.err.find("tpu"), std::string::npos) << device.err;
   // Negative counts: refused by the option parser with the bound in plain digits (CLI11's
   // NonNegativeNumber wrote DBL_MAX out in full, ~300 digits).
   for (const std::string opt : {"-n", "--max-new", "--ppl-prefix"}) {

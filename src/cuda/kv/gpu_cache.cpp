@@ -21,9 +21,7 @@ using detail::GroupMode;
 using detail::SeqRun;
 
 
-GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, KvPool& pool,
-                       cudaStream_t stream)
-    : method_(method), shape_(shape), pool_(pool), stream_(stream), scratch_(std::make_unique<Scratch>()) {
+void GpuKvCache::check_supported(const kv::MethodConfig& method, const GpuKvShape& shape) {
   const int d = shape.head_dim;
   if (shape.n_layers < 1 || shape.batch < 1 || shape.n_kv_heads < 1 || shape.n_heads % shape.n_kv_heads != 0) {
     fail("gpu kv cache: bad shape ({} layers, batch {}, {} heads, {} KV heads)", shape.n_layers, shape.batch,
@@ -34,10 +32,10 @@ GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, 
     fail("gpu kv cache: {} query heads per KV head (at most 8 on the GPU)", shape.n_heads / shape.n_kv_heads);
   }
   if (shape.max_context < 1) fail("gpu kv cache: max_context {} must be positive", shape.max_context);
+  if (shape.scale < 0.0f) fail("gpu kv cache: bad scale");
   const std::string name = method.label.empty() ? kv::method_name(method.method) : method.label;
   switch (method.method) {
     case kv::Method::Fp16:
-      if (shape.scale < 0.0f) fail("gpu kv cache: bad scale");
       break;
     case kv::Method::Kivi:
       if (method.group != kPageTokens) {
@@ -69,12 +67,18 @@ GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, 
       }
       if (!method.given_salient.empty()) fail("gpu kv cache: {}: given salient tokens are a CPU-only option", name);
       if (method.stream_gap < 1) fail("gpu kv cache: {}: gap must be positive", name);
-      track_ = true;
       break;
     }
     default:
       fail("gpu kv cache: method {} is not implemented on the GPU (fp16, kivi2, kivi4, zipcache)", name);
   }
+}
+
+GpuKvCache::GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, KvPool& pool,
+                       cudaStream_t stream)
+    : method_(method), shape_(shape), pool_(pool), stream_(stream), scratch_(std::make_unique<Scratch>()) {
+  check_supported(method, shape);
+  track_ = method.method == kv::Method::ZipCache;  // the streaming window's saliency sums
   lists_ = shape.batch * shape.n_kv_heads;
   // Pages a list can need: the window plus sets that each waste at most one page.
   const int tokens_pages = pages_for(shape.max_context);

@@ -50,6 +50,9 @@ class GpuKvCache {
   // stats_block not a multiple of 32) and for shapes decode attention cannot serve.
   GpuKvCache(const kv::MethodConfig& method, const GpuKvShape& shape, KvPool& pool,
              cudaStream_t stream = nullptr);
+  // The constructor's checks of the method and the shape alone (no GPU needed): lets a
+  // command choose a device before it allocates anything.
+  static void check_supported(const kv::MethodConfig& method, const GpuKvShape& shape);
   ~GpuKvCache();
   GpuKvCache(const GpuKvCache&) = delete;
   GpuKvCache& operator=(const GpuKvCache&) = delete;
