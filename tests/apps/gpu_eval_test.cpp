@@ -67,8 +67,10 @@ TEST(GpuEval, GpuMethodsRunThereTheOthersOnTheCpuAndAnswerAsTheCpu) {
     EXPECT_EQ(ci["device"], "cpu");
     EXPECT_EQ(gi["prompt_tokens"], ci["prompt_tokens"]) << "the prompts do not depend on the device";
     if (method == "fp16") {
-      // The GPU counts the partly filled 32-token pages it holds (the CPU: 1.00x).
-      EXPECT_NEAR(gi["ratio"].get<double>(), 1.0, 0.05) << gi;
+      // The GPU counts the 32-token pages it holds, the last one partly filled: tokens /
+      // slots, e.g. 453 / 480 = 0.944 (the CPU: 1.00x).
+      const int tokens = gi["prompt_tokens"].get<int>() + gi["generated_tokens"].get<int>();
+      EXPECT_NEAR(gi["ratio"].get<double>(), double(tokens) / double((tokens + 31) / 32 * 32), 0.005) << gi;
       EXPECT_EQ(ci["ratio"], 1.0);
       ++fp16_items;
       fp16_same += gi["extracted"] == ci["extracted"];

@@ -184,7 +184,16 @@ void GpuRunner::prefill(int seq, std::span<const int32_t> tokens) {
   });
   timed_op(timer_, "embed", stream_,
            [&] { embed_rows(model_.embed(), c.vocab_size, c.hidden_size, ids_.get(), T, x_.get(), stream_); });
-  layers(T, seq);
+  {
+    // A prompt's products take cuBLASLt's first pick (Gemm::set_timed_choice): prompt
+    // lengths are new shapes without end, unlike decode batches.
+    struct Untimed {
+      Gemm& g;
+      explicit Untimed(Gemm& gemm) : g(gemm) { g.set_timed_choice(false); }
+      ~Untimed() { g.set_timed_choice(true); }
+    } untimed(gemm_);
+    layers(T, seq);
+  }
   // Logits of the last token only.
   head(x_.get() + size_t(T - 1) * c.hidden_size, 1, logits_.get() + size_t(seq) * c.vocab_size);
   cache_->check_errors();  // synchronizes: a NaN in the prompt's keys/values is an error now

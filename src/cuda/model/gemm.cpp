@@ -71,7 +71,7 @@ const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const v
   // cuBLASLt assumes 256-byte aligned operands unless told otherwise; an algorithm chosen
   // under that assumption may read a less aligned x with wide loads.
   const uint32_t ax = alignment(x), aw = alignment(w), ay = alignment(y);
-  const auto key = std::make_tuple(n, in, out, ax | (aw << 9) | (ay << 18), fp32_out);
+  const auto key = std::make_tuple(n, in, out, ax | (aw << 9) | (ay << 18), fp32_out, timed_choice_);
   if (auto it = lt_plans_.find(key); it != lt_plans_.end()) return it->second;
   // Prompt lengths make new row counts without end in a long-running process: past
   // kMaxLtPlans shapes, start over (a plan costs one heuristic query to remake).
@@ -123,8 +123,11 @@ const Gemm::LtPlan& Gemm::lt_plan(int n, int in, int out, const void* x, const v
   problem.lt = lt_, problem.desc = p.desc, problem.w = p.w, problem.x = p.x, problem.y = p.y;
   problem.w_data = w, problem.x_data = x, problem.y_bytes = size_t(n) * size_t(out) * (fp32_out ? 4 : 2);
   problem.workspace = workspace_, problem.workspace_bytes = kWorkspaceBytes;
-  p.algo = detail::choose_algo(detail::TuneKey{device, n, in, out, std::get<3>(key), fp32_out}, n, problem, results,
-                               found, stream);
+  // Untimed (prompts): the heuristic's pick, the same for every runner, and nothing
+  // recorded, so that a decode batch of the same row count is still timed.
+  p.algo = timed_choice_ ? detail::choose_algo(detail::TuneKey{device, n, in, out, std::get<3>(key), fp32_out}, n,
+                                               problem, results, found, stream)
+                         : results[0].algo;
   return lt_plans_.emplace(key, p).first->second;
 }
 

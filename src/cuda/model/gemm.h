@@ -58,6 +58,12 @@ class Gemm {
 
   cublasHandle_t handle() const { return handle_; }
 
+  // Whether cuBLASLt products of up to kTuneMaxRows rows take the algorithm timed once
+  // per shape (gemm_tuning.h; on by default: decode batches) or the heuristic's first
+  // pick (off: prompts, whose every length would be a new shape to time; a 400-token
+  // prompt of a 19M model took seconds of timing instead of milliseconds of prefill).
+  void set_timed_choice(bool on) { timed_choice_ = on; }
+
  private:
   // One cuBLASLt plan per (rows, in, out, pointer alignments, output type) of the
   // products cuBLAS takes: descriptors and the algorithm (gemm_tuning.h).
@@ -73,10 +79,11 @@ class Gemm {
   static constexpr size_t kMaxLtPlans = 256;
 
   int skinny_rows_ = 0;
+  bool timed_choice_ = true;
   cublasHandle_t handle_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // given to cuBLAS so that it never allocates (CUDA graph capture)
-  std::map<std::tuple<int, int, int, uint32_t, bool>, LtPlan> lt_plans_;
+  std::map<std::tuple<int, int, int, uint32_t, bool, bool>, LtPlan> lt_plans_;  // + timed_choice_
 };
 
 // Throws zc::Error "cuda: <what>: cuBLAS status N" unless s is CUBLAS_STATUS_SUCCESS.
