@@ -51,11 +51,8 @@ std::unique_ptr<GpuSession> place_methods(eval::EvalPlan& plan, const model::Mod
     m.device = why.empty() ? "cuda" : "cpu";
     if (!why.empty()) fmt::print(stderr, "zipcache eval: --kv {} runs on the CPU ({})\n", m.spec, why);
   }
-  auto gpu = std::make_unique<GpuSession>(model, model.config().max_position_embeddings,
-                                          size_t(kv_mem_gib * 1073741824.0));
-  for (const auto& m : plan.methods)
-    if (m.device == "cuda") gpu->warm_up(m.config);  // tok/s without the GPU's one-time costs
-  return gpu;
+  return std::make_unique<GpuSession>(model, model.config().max_position_embeddings,
+                                      size_t(kv_mem_gib * 1073741824.0));
 }
 
 int run(EvalOptions& o, const std::string& version) {
@@ -73,7 +70,11 @@ int run(EvalOptions& o, const std::string& version) {
   for (const auto& w : store.warnings()) fmt::print(stderr, "zipcache eval: warning: {}\n", w);
   const bool tty = ::isatty(2) == 1;
   eval::RunHooks hooks;
-  if (gpu) hooks.decoders = gpu->factory();
+  if (gpu) {
+    hooks.decoders = gpu->factory();
+    // tok/s without the GPU's one-time costs of each configuration's prompt shapes.
+    hooks.warm_up = [&](const kv::MethodConfig& m, std::span<const int32_t> prompt) { gpu->warm_up(m, prompt); };
+  }
   bool bar_open = false;
   hooks.log = [&](const std::string& s) {
     fmt::print(stderr, "{}{}\n", bar_open ? "\r\x1b[K" : "", s);

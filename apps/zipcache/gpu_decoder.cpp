@@ -79,15 +79,19 @@ std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& met
 }
 
 void GpuSession::warm_up(const kv::MethodConfig& method) {
-  const int context = std::min(impl_->context, 16);
-  if (context < 4) return;
   const int vocab = impl_->gpu.config().vocab_size;
-  std::vector<int32_t> ids(size_t(context / 2));
+  std::vector<int32_t> ids(8);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i % size_t(vocab));
-  const auto d = decoder(method, context);
-  d->prefill(ids);
-  d->step(ids[0]);
-  d->step(ids[0]);
+  warm_up(method, ids);
+}
+
+void GpuSession::warm_up(const kv::MethodConfig& method, std::span<const int32_t> prompt) {
+  const size_t n = std::min(prompt.size(), size_t(std::max(0, impl_->context - 2)));
+  if (n < 1) return;
+  const auto d = decoder(method, int(n) + 2);
+  d->prefill(prompt.first(n));
+  d->step(prompt[0]);
+  d->step(prompt[0]);
 }
 
 std::string GpuSession::unsupported(const model::ModelConfig& c, const kv::MethodConfig& method) {
@@ -111,6 +115,7 @@ GpuSession::GpuSession(const model::Model&, int, size_t) {
 std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig&) { return nullptr; }
 std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig&, int) { return nullptr; }
 void GpuSession::warm_up(const kv::MethodConfig&) {}
+void GpuSession::warm_up(const kv::MethodConfig&, std::span<const int32_t>) {}
 std::string GpuSession::unsupported(const model::ModelConfig&, const kv::MethodConfig&) {
   return "this zipcache was built without CUDA (nvcc was not found at configure time)";
 }

@@ -1,7 +1,9 @@
 // `--device cuda` of generate, perplexity and eval: engine::Decoder over the GPU runner
 // (cuda/engine/gpu_runner.h), one sequence each. Only in builds with the CUDA backend.
 #pragma once
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "engine/generator.h"
@@ -25,6 +27,8 @@ class GpuSession {
   // first timed run does not carry the GPU's one-time costs (library handles, kernel
   // loading, the products' algorithm choice).
   void warm_up(const kv::MethodConfig& method);
+  // The same with a prompt of the shape to come (its first context - 2 tokens at most).
+  void warm_up(const kv::MethodConfig& method, std::span<const int32_t> prompt);
   // decoder(method, context) as an engine::DecoderFactory (the session must outlive it).
   engine::DecoderFactory factory();
 

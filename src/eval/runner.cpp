@@ -77,12 +77,14 @@ EvalRun run_eval(const model::Model& model, const tok::Tokenizer& tokenizer, con
         cfg.label = m.spec;
       }
 
+      bool warm = m.device == "cpu" || !hooks.warm_up;
       for (int i = 0; i < task.items; ++i) {
         const std::string k = key(m, i);
         if (const ItemRecord* stored = store.find(k)) {
           run.items.push_back(*stored);
           ++run.reused;
         } else {
+          if (!warm) hooks.warm_up(cfg, item(i).tokens), warm = true;
           ItemRecord r = timed_run(m, cfg, i);
           r.model = plan.model_dir, r.task = name, r.params = task.params, r.method = m.spec, r.device = m.device;
           r.index = i, r.seed = plan.seed;

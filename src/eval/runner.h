@@ -1,7 +1,9 @@
 // Runs an eval plan: every task configuration, every method, every item, reusing the
 // items already in the store and appending each new one as soon as it is scored.
 #pragma once
+#include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,10 @@ struct RunHooks {
   // The decoders of the methods whose MethodEntry::device is not "cpu" (a GPU
   // session's); run_eval fails for such a method when this is empty.
   engine::DecoderFactory decoders;
+  // Called (when set) before the first item that a method off the CPU computes in each
+  // task configuration, with that item's prompt: a GPU loads kernels and plans on the
+  // first use of a shape, which would otherwise count in that method's tok/s.
+  std::function<void(const kv::MethodConfig& method, std::span<const int32_t> prompt)> warm_up;
 };
 
 // A method whose budget was matched to a reference, per task configuration.

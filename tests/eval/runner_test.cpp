@@ -77,11 +77,13 @@ TEST_F(RunnerTest, ResumeRecomputesNothingThenOnlyWhatIsMissing) {
   {
     ItemStore store(store_path());
     int events = 0;
-    first = run_eval(model(), *tokenizer_, plan_, store, {[&](const ProgressEvent& e) {
-                                                           ++events;
-                                                           EXPECT_EQ(e.done, events);
-                                                           EXPECT_EQ(e.total, 12);
-                                                         }, {}, {}});
+    RunHooks hooks;
+    hooks.progress = [&](const ProgressEvent& e) {
+      ++events;
+      EXPECT_EQ(e.done, events);
+      EXPECT_EQ(e.total, 12);
+    };
+    first = run_eval(model(), *tokenizer_, plan_, store, hooks);
     EXPECT_EQ(events, 12);
   }
   EXPECT_EQ(first.computed, 12);
@@ -169,11 +171,19 @@ TEST_F(RunnerTest, MethodsOffTheCpuRunThroughTheHooksDecoders) {
     contexts.push_back(context);
     return zc::engine::cpu_decoder(model(), m, context);
   };
+  std::vector<size_t> warm_ups;  // prompt lengths
+  hooks.warm_up = [&](const zc::kv::MethodConfig& m, std::span<const int32_t> prompt) {
+    EXPECT_EQ(m.method, zc::kv::Method::ZipCache);
+    warm_ups.push_back(prompt.size());
+  };
   const EvalRun off = run_eval(model(), *tokenizer_, plan_, store, hooks);
   EXPECT_EQ(off.reused, 2);    // fp16 stays on the CPU
   EXPECT_EQ(off.computed, 2);  // zipcache's two items, through the hooks
   ASSERT_EQ(contexts.size(), 2u);
+  // Once, before the first item, with its prompt.
+  ASSERT_EQ(warm_ups.size(), 1u);
   ASSERT_EQ(off.items.size(), 4u);
+  EXPECT_EQ(int(warm_ups[0]), off.items[2].prompt_tokens);
   for (size_t i = 0; i < off.items.size(); ++i) {
     const ItemRecord& r = off.items[i];
     EXPECT_EQ(r.device, r.method == "fp16" ? "cpu" : "cuda");
