@@ -127,8 +127,7 @@ fi
 # the probe-score kernels read the logits of cublasGemmStridedBatchedEx, which initcheck
 # reported as never written (session 19; also with --check-bulk-copy yes, session 20,
 # though the results match the double-precision references), so those suites are
-# left out. RACECHECK=0
-# skips all three.
+# left out. RACECHECK=0 skips all three.
 if [ "${RACECHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   for tool in racecheck synccheck initcheck; do
     kernels='Cuda*:-*Timing*:CudaGemm*'

@@ -42,9 +42,7 @@ std::vector<std::string> command_line() {
 // serve at all is an error. The session's pool holds the model's whole context in
 // fp16 unless --kv-mem says otherwise (each item's cache is freed after it).
 std::unique_ptr<GpuSession> place_methods(eval::EvalPlan& plan, const model::Model& model, double kv_mem_gib) {
-  kv::MethodConfig fp16;
-  fp16.method = kv::Method::Fp16;
-  const std::string model_reason = GpuSession::unsupported(model.config(), fp16);
+  const std::string model_reason = GpuSession::unsupported(model.config(), kv::parse_method("fp16"));
   if (!model_reason.empty()) fail("--device cuda: {}", model_reason);
   for (auto& m : plan.methods) {
     const std::string why = GpuSession::unsupported(model.config(), m.config);

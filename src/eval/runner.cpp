@@ -84,7 +84,10 @@ EvalRun run_eval(const model::Model& model, const tok::Tokenizer& tokenizer, con
           run.items.push_back(*stored);
           ++run.reused;
         } else {
-          if (!warm) hooks.warm_up(cfg, item(i).tokens), warm = true;
+          if (!warm) {
+            hooks.warm_up(cfg, item(i).tokens);
+            warm = true;
+          }
           ItemRecord r = timed_run(m, cfg, i);
           r.model = plan.model_dir, r.task = name, r.params = task.params, r.method = m.spec, r.device = m.device;
           r.index = i, r.seed = plan.seed;
