@@ -60,6 +60,13 @@ TEST(PerplexityCommand, TooShortTextAndMissingFileAreErrors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--prefix 64 must be smaller than --ctx 64"), std::string::npos) << r.err;
   EXPECT_EQ(r.out, "");
+  // --device and --kv-mem: refused before the model loads.
+  r = run_cli("perplexity -f " + (dir / "short.txt").string() + " --device cuda --kv-mem -1", dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--kv-mem -1: GiB must be a positive number"), std::string::npos) << r.err;
+  r = run_cli("perplexity -f " + (dir / "short.txt").string() + " --device tpu", dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("tpu"), std::string::npos) << r.err;
 }
 
 }  // namespace
