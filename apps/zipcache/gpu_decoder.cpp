@@ -19,23 +19,51 @@ namespace zc::app {
 
 namespace {
 
+// The session's idle runner: the one a finished decoder gave back. Eval runs one
+// method's items one after another, and a new runner per item cost its stream, its
+// cache's page tables, its activation buffers (sized on its first prompt) and a CUDA
+// graph capture; a decoder for the same method takes the idle runner over instead.
+struct IdleRunner {
+  std::unique_ptr<cuda::GpuRunner> runner;
+};
+
 class GpuDecoder final : public engine::Decoder {
  public:
-  GpuDecoder(const cuda::GpuModel& model, const kv::MethodConfig& method, cuda::KvPool& pool, int context)
-      : runner_(model, method, pool, 1, context) {}
+  GpuDecoder(std::unique_ptr<cuda::GpuRunner> runner, IdleRunner& idle, int context)
+      : runner_(std::move(runner)), idle_(idle), context_(context) {}
+  ~GpuDecoder() override {
+    // Back to the session with its sequence freed (its pages may serve another
+    // method's runner). The stream is drained first: no kernel may still read pages
+    // that the pool hands out again.
+    try {
+      runner_->synchronize();
+      runner_->cache().reset(0);
+      idle_.runner = std::move(runner_);
+    } catch (...) {
+      // A runner in an unknown state is not reused.
+    }
+  }
   std::vector<float> prefill(std::span<const int32_t> prompt) override {
-    runner_.prefill(0, prompt);
-    return runner_.logits_host(0);
+    if (int(prompt.size()) > context_) {
+      fail("--device cuda: a prompt of {} tokens in a sequence of at most {}", prompt.size(), context_);
+    }
+    runner_->prefill(0, prompt);
+    tokens_ = int(prompt.size());
+    return runner_->logits_host(0);
   }
   std::vector<float> step(int32_t id) override {
+    if (tokens_ >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
     const int32_t one[1] = {id};
-    runner_.decode(std::span<const int32_t>(one, 1));
-    return runner_.logits_host(0);
+    runner_->decode(std::span<const int32_t>(one, 1));
+    ++tokens_;
+    return runner_->logits_host(0);
   }
-  kv::MemoryReport memory() const override { return runner_.cache().memory(0); }
+  kv::MemoryReport memory() const override { return runner_->cache().memory(0); }
 
  private:
-  cuda::GpuRunner runner_;
+  std::unique_ptr<cuda::GpuRunner> runner_;
+  IdleRunner& idle_;
+  int context_, tokens_ = 0;
 };
 
 }  // namespace
@@ -44,6 +72,7 @@ struct GpuSession::Impl {
   cuda::GpuModel gpu;
   cuda::KvPool pool;
   int context;
+  IdleRunner idle;  // after the pool and the model: destroyed before them
 };
 
 namespace {
@@ -64,7 +93,7 @@ GpuSession::GpuSession(const model::Model& model, int context, size_t kv_mem_byt
   if (!cuda::device_available(&why)) fail("--device cuda: no usable GPU ({})", why);
   auto gpu = cuda::GpuModel::upload(model.config(), model.weights());
   cuda::KvPool pool(pool_size(model.config(), context, kv_mem_bytes));
-  impl_ = std::make_unique<Impl>(Impl{std::move(gpu), std::move(pool), context});
+  impl_ = std::make_unique<Impl>(Impl{std::move(gpu), std::move(pool), context, IdleRunner{}});
 }
 
 std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& method) {
@@ -75,7 +104,15 @@ std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& met
   if (context < 1 || context > impl_->context) {
     fail("--device cuda: a sequence of {} tokens, the GPU session holds at most {}", context, impl_->context);
   }
-  return std::make_unique<GpuDecoder>(impl_->gpu, method, impl_->pool, context);
+  std::unique_ptr<cuda::GpuRunner> runner = std::move(impl_->idle.runner);
+  // Runners hold sequences of up to the session's context, so that one serves every
+  // item of its method; another method's idle runner goes before a new one is made
+  // (its activation buffers).
+  if (runner == nullptr || runner->cache().method() != method) {
+    runner.reset();
+    runner = std::make_unique<cuda::GpuRunner>(impl_->gpu, method, impl_->pool, 1, impl_->context);
+  }
+  return std::make_unique<GpuDecoder>(std::move(runner), impl_->idle, context);
 }
 
 void GpuSession::warm_up(const kv::MethodConfig& method) {

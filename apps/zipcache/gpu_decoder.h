@@ -13,7 +13,10 @@
 namespace zc::app {
 
 // The model's weights on the GPU and a KV block pool, shared by the decoders made
-// from it (one per --kv method, one after the other).
+// from it (one per --kv method, or per eval item, one after the other). A decoder
+// that ends gives its runner back with its sequence freed, and the next decoder of the
+// same method takes it over (its buffers and CUDA graph), so the session outlives its
+// decoders.
 class GpuSession {
  public:
   // kv_mem_bytes 0: enough for an fp16 cache of `context` tokens (at most 90% of the

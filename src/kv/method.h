@@ -53,6 +53,9 @@ struct MethodConfig {
   // the ZipCache paper's MiKV baseline quantizes "groupwise" (SPEC.md section 5).
   quant::Scheme key_scheme = quant::Scheme::Channelwise;
   int key_group = 32;  // when key_scheme is Groupwise
+
+  // Every field, the label included (the GPU session reuses a runner for an equal one).
+  friend bool operator==(const MethodConfig&, const MethodConfig&) = default;
 };
 
 // Parses "fp32", "fp16", "kivi2", "kivi4", "zipcache", "h2o", "mikv" with options after ':'.

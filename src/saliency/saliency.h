@@ -26,6 +26,7 @@ struct ProbeConfig {
   double recent_ratio = 0.05;  // newest fraction of the prompt
   double random_ratio = 0.05;  // drawn uniformly from the rest
   uint64_t seed = 0;
+  friend bool operator==(const ProbeConfig&, const ProbeConfig&) = default;
 };
 
 // Sorted, distinct query positions in [0, L). At least one of each kind when L >= 2.

@@ -161,6 +161,31 @@ TEST(ParseMethod, BadSpecsNameTheProblem) {
   has("zipcache:hi=3", "--kv 'zipcache:hi=3'");
 }
 
+// Equality takes every field: the GPU session reuses a runner (and its cache) only for
+// an equal configuration, so two that differ anywhere must compare unequal.
+TEST(ParseMethod, EqualityTakesEveryOption) {
+  EXPECT_EQ(parse_method("zipcache"), parse_method("zipcache"));
+  EXPECT_EQ(parse_method("kivi2:group=64,residual=128"), parse_method("kivi2:group=64,residual=128"));
+  const MethodConfig base = parse_method("zipcache");
+  for (const std::string spec :
+       {"zipcache:ratio=0.3", "zipcache:hi=8", "zipcache:lo=4", "zipcache:gap=64", "zipcache:probe=0.2",
+        "zipcache:seed=3", "zipcache:probe-kind=all", "zipcache:metric=accumulated", "zipcache:norm=full",
+        "zipcache:values=tokenwise", "zipcache:block=128", "zipcache:keys=groupwise", "mikv", "fp16"}) {
+    MethodConfig other = parse_method(spec);
+    other.label = base.label;  // the options alone
+    EXPECT_NE(other, base) << spec;
+  }
+  MethodConfig ratio = base;
+  ratio.saliency_ratio = 0.4000001;  // a calibrated ratio that prints as the default
+  EXPECT_NE(ratio, base);
+  MethodConfig given = base;
+  given.given_salient = {{0, 3}};
+  EXPECT_NE(given, base);
+  MethodConfig labelled = base;
+  labelled.label = "zipcache@kivi2";
+  EXPECT_NE(labelled, base);
+}
+
 TEST(ParseMethod, NamesDescriptionsAndHelp) {
   EXPECT_EQ(method_name(Method::Fp16), "fp16");
   EXPECT_EQ(method_name(Method::Fp32), "fp32");
