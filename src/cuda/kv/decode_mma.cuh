@@ -361,7 +361,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas<D>) decode_mma_kernel(const
         bias = ft->bias[j][lane];
         inv_up = ft->inv_up[j];
       } else {
-        const bool staged_kp = GROUPS && pg.scratch != kUnstaged && (pg.allocated & kStagedKp);
+        const bool staged_kp = GROUPS && (pg.allocated & kStagedKp);  // staged pages only (stage_plan)
         inv_up = fold_into(warp, pg.kbits, pg.kp, &bias, staged_kp ? stages + (k % STAGES) * sv + kp_vector : nullptr);
       }
       cur_kp = pg.kp;

@@ -55,7 +55,8 @@ __device__ __forceinline__ uint32_t page_kind(const KvPage& pg) {
 // descriptor enters the warp's ring (one lane per page, 32 pages at a time) and kept in
 // the copy's `allocated` field (host bookkeeping, unused on the GPU): the value
 // parameter vectors (8 per channel group) in bits 0-7, 4-bit keys in bit 8, 4-bit values
-// in bit 9, its key parameters staged (stage_kp) in bit 10 (kStagedKp). Taken apart per
+// in bit 9, its key parameters staged (stage_kp, staged pages only) in bit 10
+// (kStagedKp), so that the fold tests that one bit. Taken apart per
 // page in stage_page, these were ~15 instructions per page and a branch (the groupwise
 // count needs a division).
 constexpr uint16_t kStagedKp = 0x400;
@@ -63,7 +64,7 @@ template <int D>
 __device__ __forceinline__ uint16_t stage_plan(const KvPage& pg, bool stage_kp) {
   const int np = pg.values == PageValues::Groupwise ? 8 * value_groups<D>(pg) : 8;
   return static_cast<uint16_t>(np | (pg.kbits == 4 ? 0x100 : 0) | (pg.vbits == 4 ? 0x200 : 0) |
-                               (stage_kp ? kStagedKp : 0));
+                               (stage_kp && staged(pg) ? kStagedKp : 0));
 }
 
 // Issues the cp.async copies of a staged page into `st` (keys padded by key_slot);
