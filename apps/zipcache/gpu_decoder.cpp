@@ -19,17 +19,10 @@ namespace zc::app {
 
 namespace {
 
-// The session's idle runner: the one a finished decoder gave back. Eval runs one
-// method's items one after another, and a new runner per item cost its stream, its
-// cache's page tables, its activation buffers (sized on its first prompt) and a CUDA
-// graph capture; a decoder for the same method takes the idle runner over instead.
-struct IdleRunner {
-  std::unique_ptr<cuda::GpuRunner> runner;
-};
-
+// Takes `runner` over and gives it back into `idle` (the session's) when it ends.
 class GpuDecoder final : public engine::Decoder {
  public:
-  GpuDecoder(std::unique_ptr<cuda::GpuRunner> runner, IdleRunner& idle, int context)
+  GpuDecoder(std::unique_ptr<cuda::GpuRunner> runner, std::unique_ptr<cuda::GpuRunner>& idle, int context)
       : runner_(std::move(runner)), idle_(idle), context_(context) {}
   ~GpuDecoder() override {
     // Back to the session with its sequence freed (its pages may serve another
@@ -38,7 +31,7 @@ class GpuDecoder final : public engine::Decoder {
     try {
       runner_->synchronize();
       runner_->cache().reset(0);
-      idle_.runner = std::move(runner_);
+      idle_ = std::move(runner_);
     } catch (...) {
       // A runner in an unknown state is not reused.
     }
@@ -62,7 +55,7 @@ class GpuDecoder final : public engine::Decoder {
 
  private:
   std::unique_ptr<cuda::GpuRunner> runner_;
-  IdleRunner& idle_;
+  std::unique_ptr<cuda::GpuRunner>& idle_;
   int context_, tokens_ = 0;
 };
 
@@ -72,7 +65,12 @@ struct GpuSession::Impl {
   cuda::GpuModel gpu;
   cuda::KvPool pool;
   int context;
-  IdleRunner idle;  // after the pool and the model: destroyed before them
+  // The runner a finished decoder gave back. Eval runs one method's items one after
+  // another, and a new runner per item cost its stream, its cache's page tables, its
+  // activation buffers (sized on its first prompt) and a CUDA graph capture; a decoder
+  // for the same method takes this one over instead. After the pool and the model:
+  // destroyed before them.
+  std::unique_ptr<cuda::GpuRunner> idle;
 };
 
 namespace {
@@ -93,7 +91,7 @@ GpuSession::GpuSession(const model::Model& model, int context, size_t kv_mem_byt
   if (!cuda::device_available(&why)) fail("--device cuda: no usable GPU ({})", why);
   auto gpu = cuda::GpuModel::upload(model.config(), model.weights());
   cuda::KvPool pool(pool_size(model.config(), context, kv_mem_bytes));
-  impl_ = std::make_unique<Impl>(Impl{std::move(gpu), std::move(pool), context, IdleRunner{}});
+  impl_ = std::make_unique<Impl>(Impl{std::move(gpu), std::move(pool), context, nullptr});
 }
 
 std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& method) {
@@ -104,7 +102,7 @@ std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& met
   if (context < 1 || context > impl_->context) {
     fail("--device cuda: a sequence of {} tokens, the GPU session holds at most {}", context, impl_->context);
   }
-  std::unique_ptr<cuda::GpuRunner> runner = std::move(impl_->idle.runner);
+  std::unique_ptr<cuda::GpuRunner> runner = std::move(impl_->idle);
   // Runners hold sequences of up to the session's context, so that one serves every
   // item of its method; another method's idle runner goes before a new one is made
   // (its activation buffers).
