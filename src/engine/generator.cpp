@@ -51,16 +51,20 @@ GenerationResult generate(const model::Model& model, const tok::Tokenizer* token
   return generate_with(decoder, model.config(), tokenizer, prompt, options, context, on_text);
 }
 
-GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& config,
-                               const tok::Tokenizer* tokenizer, std::span<const int32_t> prompt,
-                               const GenerationOptions& options, int context,
-                               const TextCallback& on_text) {
+void check_prompt(std::span<const int32_t> prompt, int context) {
   if (prompt.empty()) fail("the prompt is empty (no tokens)");
   if (int(prompt.size()) >= context)
     fail("the prompt has {} tokens but the context holds {} (raise -c or shorten the prompt)",
          prompt.size(), context);
+}
+
+GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const DecodeStart& start_at,
+                             const model::ModelConfig& config, const tok::Tokenizer* tokenizer,
+                             const GenerationOptions& options, int context, const TextCallback& on_text,
+                             std::vector<int32_t>* fed) {
   GenerationResult result;
-  result.prompt_tokens = int(prompt.size());
+  result.prompt_tokens = start_at.prompt_tokens;
+  result.prefill_seconds = start_at.prefill_seconds;
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
   std::optional<tok::StreamDecoder> detok;
@@ -85,18 +89,15 @@ GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& confi
     if (on_text) on_text(text);
   };
 
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
-  auto start = std::chrono::steady_clock::now();
-  std::vector<float> logits = decoder.prefill(prompt);
-  result.prefill_seconds = seconds_since(start);
-  int position = int(prompt.size());
-
-  start = std::chrono::steady_clock::now();
+  std::vector<int32_t> history(start_at.history.begin(), start_at.history.end());
+  int position = int(history.size());
+  const auto start = std::chrono::steady_clock::now();
   result.stop_reason = "max tokens";
   for (int n = 0; options.max_tokens < 0 || n < options.max_tokens; ++n) {
     const int32_t next = sampler.sample(logits, history);
     if (is_eos(next)) {
       result.stop_reason = "eos";
+      result.end_token = next;
       break;
     }
     result.tokens.push_back(next);
@@ -111,7 +112,12 @@ GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& confi
       break;
     }
     if (options.max_tokens >= 0 && n + 1 == options.max_tokens) break;
+    if (options.cancelled && options.cancelled()) {
+      result.stop_reason = "cancelled";
+      break;
+    }
     logits = decoder.step(next);
+    if (fed) fed->push_back(next);
     ++position;
   }
   if (!stops.stopped()) {
@@ -121,6 +127,17 @@ GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& confi
   result.decode_seconds = seconds_since(start);
   result.memory = decoder.memory();
   return result;
+}
+
+GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& config,
+                               const tok::Tokenizer* tokenizer, std::span<const int32_t> prompt,
+                               const GenerationOptions& options, int context,
+                               const TextCallback& on_text) {
+  check_prompt(prompt, context);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<float> logits = decoder.prefill(prompt);
+  const DecodeStart start_at{prompt, int(prompt.size()), seconds_since(start)};
+  return decode_from(decoder, std::move(logits), start_at, config, tokenizer, options, context, on_text);
 }
 
 }  // namespace zc::engine

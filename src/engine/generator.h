@@ -22,12 +22,16 @@ struct GenerationOptions {
   SamplingParams sampling;
   std::vector<std::string> stop;     // stop strings (not included in the output)
   bool ignore_eos = false;
+  // Asked before each decode step; true ends the generation with stop reason
+  // "cancelled" (a server's client that went away). Empty: never.
+  std::function<bool()> cancelled;
 };
 
 struct GenerationResult {
   std::vector<int32_t> tokens;       // generated ids (the EOS not included)
   std::string text;                  // what was streamed
-  std::string stop_reason;           // "eos", "stop string", "max tokens", "context full"
+  std::string stop_reason;           // "eos", "stop string", "max tokens", "context full", "cancelled"
+  int32_t end_token = -1;            // the EOS id sampled when stop_reason is "eos"
   int prompt_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0;
   kv::MemoryReport memory;           // of all layers' caches at the end
@@ -58,6 +62,26 @@ GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& confi
                                const tok::Tokenizer* tokenizer, std::span<const int32_t> prompt,
                                const GenerationOptions& options, int context,
                                const TextCallback& on_text = {});
+
+// Throws zc::Error for an empty prompt or one that does not fit the context.
+void check_prompt(std::span<const int32_t> prompt, int context);
+
+// Where decoding starts: the tokens the decoder's cache holds (the sampler's repetition
+// history), of which the last prompt_tokens are this request's prompt, computed in
+// prefill_seconds.
+struct DecodeStart {
+  std::span<const int32_t> history;
+  int prompt_tokens = 0;
+  double prefill_seconds = 0;
+};
+
+// The decode loop of generate_with from the logits of history's last token; the
+// generated tokens fed to the decoder are appended to *fed (when given), so that a
+// caller that keeps the decoder (engine/conversation.h) knows what its cache holds.
+GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const DecodeStart& start_at,
+                             const model::ModelConfig& config, const tok::Tokenizer* tokenizer,
+                             const GenerationOptions& options, int context, const TextCallback& on_text,
+                             std::vector<int32_t>* fed = nullptr);
 
 // Throws zc::Error for an empty prompt or one that does not fit the context.
 // Without a tokenizer (a model folder that has none, prompt given as ids) the

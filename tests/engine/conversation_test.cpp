@@ -1,0 +1,119 @@
+// engine::Conversation (the chat's cache carried over turns) against the golden greedy
+// continuations of HF transformers (../shared/testdata/models/*/golden.json): a first
+// turn leaves part of the prompt in the cache, the second turn's prompt is the whole
+// golden prompt, so the rest of it goes through decode steps, and the reply must be
+// transformers' greedy continuation wherever its top-2 margin is clear of rounding.
+#include "engine/conversation.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/error.h"
+#include "model/testdata.h"
+
+namespace zc::engine {
+namespace {
+
+using model::test::golden_cases;
+using model::test::golden_models;
+
+class ConversationGolden : public ::testing::TestWithParam<std::string> {};
+
+GenerationOptions greedy(int max_tokens) {
+  GenerationOptions o;
+  o.max_tokens = max_tokens;
+  o.sampling.temperature = 0;
+  o.ignore_eos = true;
+  return o;
+}
+
+// Matches reference ids until the first difference, which must sit at a step whose
+// reference margin is within rounding (fp32 cache: 1e-3). Returns the matched count.
+size_t matched_prefix(const std::vector<int32_t>& got, const model::test::GoldenCase& g) {
+  size_t i = 0;
+  for (; i < got.size() && i < g.greedy_ids.size(); ++i) {
+    if (got[i] != g.greedy_ids[i]) {
+      EXPECT_LE(g.greedy_margin[i], 1e-3) << "step " << i << " chose " << got[i] << ", reference "
+                                          << g.greedy_ids[i];
+      break;
+    }
+  }
+  return i;
+}
+
+TEST_P(ConversationGolden, ReusedPrefixGivesTheReferenceContinuation) {
+  const model::Model model = model::Model::load(model::test::models_dir() + "/" + GetParam());
+  const int context = 512;
+  const auto factory = [&](const kv::MethodConfig& m, int ctx) { return cpu_decoder(model, m, ctx); };
+  std::mt19937 rng(7);
+  size_t matched = 0, total = 0;
+  for (const auto& g : golden_cases(GetParam())) {
+    if (g.prompt.size() < 2) continue;
+    Conversation chat(factory, kv::parse_method("fp32"), context, model.config(), nullptr);
+    // Turn 1: a random proper prefix of the prompt (down to one token); no reply.
+    const size_t k = std::uniform_int_distribution<size_t>(1, g.prompt.size() - 1)(rng);
+    const std::vector<int32_t> first(g.prompt.begin(), g.prompt.begin() + long(k));
+    const GenerationResult r1 = chat.reply(first, greedy(0));
+    EXPECT_TRUE(r1.tokens.empty());
+    EXPECT_EQ(chat.cached_tokens(), int(k));
+    // Turn 2: the whole prompt; only its last prompt.size() - k tokens are computed.
+    const int n = int(g.greedy_ids.size());
+    const GenerationResult r2 = chat.reply(g.prompt, greedy(n));
+    EXPECT_EQ(chat.reused_tokens(), int(k));
+    EXPECT_EQ(r2.prompt_tokens, int(g.prompt.size() - k));
+    ASSERT_EQ(int(r2.tokens.size()), n);
+    // The cache holds the prompt and every reply token but the last (sampled, not fed).
+    EXPECT_EQ(chat.cached_tokens(), int(g.prompt.size()) + n - 1);
+    matched += matched_prefix(r2.tokens, g);
+    total += size_t(n);
+  }
+  std::printf("[ measure  ] %s: greedy matched %zu of %zu tokens through a reused prefix\n", GetParam().c_str(),
+              matched, total);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ConversationGolden, ::testing::ValuesIn(golden_models()));
+
+// A third turn that extends the second (prompt + reply + more) reuses all of it; one that
+// does not (an edited earlier turn) starts over, and so does reset().
+TEST(Conversation, ExtendsOrStartsOver) {
+  const auto names = golden_models();
+  ASSERT_FALSE(names.empty());
+  const model::Model model = model::Model::load(model::test::models_dir() + "/" + names.front());
+  const auto factory = [&](const kv::MethodConfig& m, int ctx) { return cpu_decoder(model, m, ctx); };
+  Conversation chat(factory, kv::parse_method("zipcache"), 256, model.config(), nullptr);
+  std::vector<int32_t> prompt = {1, 5, 9, 13, 2, 7, 11};
+  const GenerationResult r1 = chat.reply(prompt, greedy(6));
+  ASSERT_EQ(r1.tokens.size(), 6u);
+  EXPECT_EQ(chat.reused_tokens(), 0);
+  prompt.insert(prompt.end(), r1.tokens.begin(), r1.tokens.end());
+  prompt.push_back(3);
+  const GenerationResult r2 = chat.reply(prompt, greedy(4));
+  EXPECT_EQ(chat.reused_tokens(), 7 + 5);  // the last reply token was never fed
+  EXPECT_EQ(r2.prompt_tokens, 2);
+  prompt[2] = 10;  // an earlier turn edited
+  chat.reply(prompt, greedy(1));
+  EXPECT_EQ(chat.reused_tokens(), 0);
+  EXPECT_EQ(chat.cached_tokens(), int(prompt.size()));
+  chat.reset();
+  EXPECT_EQ(chat.cached_tokens(), 0);
+  chat.reply(prompt, greedy(1));
+  EXPECT_EQ(chat.reused_tokens(), 0);
+}
+
+// Bad prompts are refused before the cache is touched.
+TEST(Conversation, RefusesPromptsThatDoNotFit) {
+  const auto names = golden_models();
+  ASSERT_FALSE(names.empty());
+  const model::Model model = model::Model::load(model::test::models_dir() + "/" + names.front());
+  const auto factory = [&](const kv::MethodConfig& m, int ctx) { return cpu_decoder(model, m, ctx); };
+  Conversation chat(factory, kv::parse_method("fp16"), 8, model.config(), nullptr);
+  chat.reply(std::vector<int32_t>{1, 2, 3}, greedy(2));
+  const int cached = chat.cached_tokens();
+  EXPECT_THROW(chat.reply(std::vector<int32_t>(8, 1), greedy(1)), zc::Error);
+  EXPECT_THROW(chat.reply(std::vector<int32_t>{}, greedy(1)), zc::Error);
+  EXPECT_EQ(chat.cached_tokens(), cached);
+}
+
+}  // namespace
+}  // namespace zc::engine
