@@ -6,6 +6,7 @@ packages=(
   cmake g++ make pkg-config git
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev
   libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
+  libssl-dev zlib1g-dev libbrotli-dev  # headers httplib.h includes (Debian builds it with TLS, zlib and brotli)
   gnuplot-nox
 )
 missing=()
