@@ -1,13 +1,19 @@
 // A conversation whose KV cache carries over from turn to turn (`zipcache chat`). Each
-// turn's prompt is the whole conversation rendered again by the chat template; the
-// tokens the cache already holds (the earlier turns and the reply just generated) are
-// not computed again when they are a prefix of it, as llama.cpp's prompt cache does.
-// Only the new tokens go through the decoder, one decode step each: every cache method
-// (ZipCache's streaming chunks included) takes tokens after its prefill that way, while
-// a second prefill into a filled cache is not a path any method has.
+// turn's prompt is the whole conversation rendered again by the chat template; what the
+// cache already holds (the earlier turns and the reply just generated) is not computed
+// again when it is a prefix of it, as llama.cpp's prompt cache does. Only the new
+// tokens go through the decoder, one decode step each: every cache method (ZipCache's
+// streaming chunks included) takes tokens after its prefill that way, while a second
+// prefill into a filled cache is not a path any method has.
+//
+// The prefix is judged on text, not on tokens: a sampled reply is seldom the tokens the
+// tokenizer would give its text (BPE has many spellings of a string), so a re-rendered
+// conversation, tokenized whole, rarely starts with the cached ids. When the rendered
+// text starts with the text the cache holds, only the rest is tokenized and fed.
 #pragma once
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/generator.h"
@@ -16,18 +22,23 @@ namespace zc::engine {
 
 class Conversation {
  public:
-  // The caller owns config and tokenizer (may be null: see generate()) and keeps them
-  // alive; make_decoder makes a decoder of `method` for `context` tokens.
+  // The caller owns config and tokenizer (may be null: token prompts only) and keeps
+  // them alive; make_decoder makes a decoder of `method` for `context` tokens.
   Conversation(DecoderFactory make_decoder, kv::MethodConfig method, int context,
                const model::ModelConfig& config, const tok::Tokenizer* tokenizer);
 
-  // Generates the reply to `prompt`, the whole conversation so far. Throws zc::Error for
-  // an empty prompt or one that does not fit the context (the cache is left as it was).
+  // The reply to `prompt_text`, the whole conversation so far as rendered by the chat
+  // template (special tokens written in it are recognised; none are added). Needs a
+  // tokenizer. Throws zc::Error for an empty prompt or one that does not fit the
+  // context (the cache is left as it was).
+  GenerationResult reply(const std::string& prompt_text, const GenerationOptions& options,
+                         const TextCallback& on_text = {});
+  // The same for a prompt of ids: the cached ids must be its prefix to be reused.
   GenerationResult reply(std::span<const int32_t> prompt, const GenerationOptions& options,
                          const TextCallback& on_text = {});
   // Forgets the cache (the next reply prefills from scratch).
   void reset();
-  // Tokens the cache holds, and how many of the last reply's prompt it already held.
+  // Ids the cache holds, and how many of the last reply's prompt it already held.
   int cached_tokens() const { return int(cached_.size()); }
   int reused_tokens() const { return reused_; }
 
@@ -38,7 +49,11 @@ class Conversation {
   const model::ModelConfig& config_;
   const tok::Tokenizer* tokenizer_;
   std::unique_ptr<Decoder> decoder_;
-  std::vector<int32_t> cached_;  // the tokens fed to decoder_, in order
+  std::vector<int32_t> cached_;  // the ids fed to decoder_, in order
+  // The last reply's final sampled id (or its EOS), never fed: the sequence ends with
+  // it, and the next turn feeds it first when its prompt goes on from there.
+  std::vector<int32_t> pending_;
+  std::string said_;  // the text of cached_ + pending_ (text prompts only; else "")
   int reused_ = 0;
 };
 

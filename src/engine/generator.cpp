@@ -124,6 +124,11 @@ GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const 
     if (detok) emit(stops.feed(detok->flush()));
     emit(stops.flush());
   }
+  if (tokenizer) {
+    std::vector<int32_t> sampled = result.tokens;
+    if (result.end_token >= 0) sampled.push_back(result.end_token);
+    result.raw_text = tokenizer->decode(sampled, /*skip_special_tokens=*/false);
+  }
   result.decode_seconds = seconds_since(start);
   result.memory = decoder.memory();
   return result;

@@ -32,6 +32,9 @@ struct GenerationResult {
   std::string text;                  // what was streamed
   std::string stop_reason;           // "eos", "stop string", "max tokens", "context full", "cancelled"
   int32_t end_token = -1;            // the EOS id sampled when stop_reason is "eos"
+  // The text of every sampled id, the EOS included, special tokens and stop strings not
+  // removed ("" without a tokenizer): what the sequence now says (engine/conversation.h).
+  std::string raw_text;
   int prompt_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0;
   kv::MemoryReport memory;           // of all layers' caches at the end

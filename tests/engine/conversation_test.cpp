@@ -117,3 +117,39 @@ TEST(Conversation, RefusesPromptsThatDoNotFit) {
 
 }  // namespace
 }  // namespace zc::engine
+
+namespace zc::engine {
+namespace {
+
+// Text prompts: the second turn's text goes on from the first prompt and its reply as
+// the reply's text spells it, so the cache is reused even where the sampled ids are not
+// the tokenizer's spelling of that text; the ids it then holds are the first prompt's,
+// the reply's and the new text's, and the reply is greedy decoding of exactly those
+// (checked by a fresh prefill of them over the exact fp32 cache).
+TEST(ConversationText, GoesOnFromTheTextTheCacheHolds) {
+  const std::string dir = std::string(ZC_SOURCE_DIR) + "/models/zipcache-tiny-19m";
+  const model::Model model = model::Model::load(dir);
+  const tok::Tokenizer tokenizer = tok::Tokenizer::from_dir(dir);
+  const auto factory = [&](const kv::MethodConfig& m, int ctx) { return cpu_decoder(model, m, ctx); };
+  Conversation chat(factory, kv::parse_method("fp32"), 512, model.config(), &tokenizer);
+  const std::string first = "<|begin_of_text|>Q: name a colour.\nA:";
+  const GenerationResult r1 = chat.reply(first, greedy(7));
+  ASSERT_EQ(r1.tokens.size(), 7u);
+  const std::string second = first + r1.raw_text + "\nQ: and another?\nA:";
+  const GenerationResult r2 = chat.reply(second, greedy(6));
+  const auto first_ids = tokenizer.encode(first, false);
+  EXPECT_EQ(chat.reused_tokens(), int(first_ids.size()) + 6);  // all but the reply's last id
+  std::vector<int32_t> held = first_ids;
+  held.insert(held.end(), r1.tokens.begin(), r1.tokens.end());
+  const auto rest = tokenizer.encode("\nQ: and another?\nA:", false);
+  held.insert(held.end(), rest.begin(), rest.end());
+  EXPECT_EQ(r2.prompt_tokens, int(held.size()) - chat.reused_tokens());
+  const GenerationResult fresh = generate(model, &tokenizer, kv::parse_method("fp32"), held, greedy(6));
+  EXPECT_EQ(r2.tokens, fresh.tokens);
+  // A text that does not go on from it (an earlier turn edited) starts over.
+  chat.reply("<|begin_of_text|>Q: name a fruit.\nA:", greedy(2));
+  EXPECT_EQ(chat.reused_tokens(), 0);
+}
+
+}  // namespace
+}  // namespace zc::engine
