@@ -14,6 +14,7 @@
 #include "gpu_decoder.h"
 #include "model/forward.h"
 #include "model_options.h"
+#include "sampling_options.h"
 #include "tokenizer/tokenizer.h"
 
 namespace zc::app {
@@ -129,16 +130,7 @@ Command add_generate_command(CLI::App& app) {
   sub->add_option("-n,--n-predict", o->gen.max_tokens, "tokens to generate (-1: until EOS)");
   sub->add_option("-c,--ctx-size", o->gen.context, "context length (default: the model's)")
       ->check(non_negative_count());
-  sub->add_option("--temp", o->gen.sampling.temperature, "temperature (0: greedy)");
-  sub->add_option("--top-k", o->gen.sampling.top_k, "top-k (0: off)");
-  sub->add_option("--top-p", o->gen.sampling.top_p, "top-p (1: off)");
-  sub->add_option("--min-p", o->gen.sampling.min_p, "min-p (0: off)");
-  sub->add_option("--repeat-penalty", o->gen.sampling.repeat_penalty, "repetition penalty (1: off)");
-  sub->add_option("--repeat-last-n", o->gen.sampling.repeat_last_n, "history the penalty sees (-1: all)");
-  add_seed_option(sub, "-s,--seed", o->gen.sampling.seed, "sampling seed (-1: a random one, printed on stderr)",
-                  &o->seed_drawn);
-  sub->add_option("--stop", o->gen.stop, "stop string (repeatable)");
-  sub->add_flag("--ignore-eos", o->gen.ignore_eos, "keep generating after EOS");
+  add_sampling_options(sub, o->gen, &o->seed_drawn);
   sub->add_option("--device", o->device, "cpu, or cuda (bf16 weights on the GPU; fp16, kivi2/4, zipcache)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--kv-mem", o->kv_mem_gib, "--device cuda: GiB for the KV block pool (default: the context in fp16)");

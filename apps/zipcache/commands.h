@@ -20,5 +20,7 @@ Command add_perplexity_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_chat_command(CLI::App& app);
+Command add_serve_command(CLI::App& app);
 
 }  // namespace zc::app

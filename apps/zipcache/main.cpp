@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   const std::vector<zc::app::Command> commands = {
       zc::app::add_demo_command(app),
       zc::app::add_generate_command(app),
+      zc::app::add_chat_command(app),
+      zc::app::add_serve_command(app),
       zc::app::add_perplexity_command(app),
       zc::app::add_info_command(app),
       zc::app::add_bench_command(app),

@@ -48,3 +48,33 @@ TEST(GpuGenerate, BundledModelAnswersOnTheGpu) {
 }
 
 }  // namespace
+
+namespace {
+
+// `zipcache chat --device cuda`: the line-retrieval prompt as the first message (a
+// template that writes the messages' text as they are, after BOS), answered as by
+// generate; a second turn goes through the GPU decoder the chat kept.
+TEST(GpuChat, AnswersThroughTheKeptGpuDecoder) {
+  TempDir dir;
+  const auto all = nlohmann::json::parse(zc::test::read_text(std::string(ZC_SOURCE_DIR) + "/tests/data/bundled_prompts.json"));
+  std::string prompt = all["cases"][0]["prompt"].get<std::string>();
+  const std::string want = first_number(all["cases"][0]["answer"].get<std::string>());
+  std::ofstream(dir / "t.jinja") << "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}";
+  // chat reads a message per line: join the prompt's lines with chat's continuation.
+  std::string input;
+  for (char ch : prompt) input += ch == '\n' ? std::string("\\\n") : std::string(1, ch);
+  input += "\n Again:\n";
+  for (const std::string method : {"fp16", "kivi2", "zipcache"}) {
+    const auto r = run_cli("chat --device cuda --chat-template " + (dir / "t.jinja").string() +
+                               " --temp 0 -n 12 --kv " + method, dir, input);
+    if (r.exit_code != 0 && (r.err.find("no usable GPU") != std::string::npos ||
+                             r.err.find("without CUDA") != std::string::npos)) {
+      GTEST_SKIP() << r.err;
+    }
+    ASSERT_EQ(r.exit_code, 0) << method << ": " << r.err;
+    std::printf("%-9s GPU chat: %s\n%s", method.c_str(), r.out.c_str(), r.err.c_str());
+    EXPECT_EQ(first_number(r.out), want) << method << ": " << r.out;
+  }
+}
+
+}  // namespace

@@ -42,10 +42,13 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// args is appended to the binary path as a shell command line (quote it yourself).
-inline CliResult run_cli(const std::string& args, const TempDir& dir) {
-  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string(ZC_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+// args is appended to the binary path as a shell command line (quote it yourself);
+// `input` is what the program reads on stdin.
+inline CliResult run_cli(const std::string& args, const TempDir& dir, const std::string& input = "") {
+  const auto out = dir / "stdout.txt", err = dir / "stderr.txt", in = dir / "stdin.txt";
+  std::ofstream(in, std::ios::binary) << input;
+  const std::string cmd =
+      std::string(ZC_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " <" + in.string();
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
