@@ -69,7 +69,7 @@ step "build ($(($(date +%s) - start)) s)" $status
 
 if [ "${TESTS:-1}" = 1 ]; then
 if [ -x "$dir/tests/test_apps" ]; then  # the GPU cases of the command-line tests
-  "$dir/tests/test_apps" --gtest_filter='GpuGenerate*:GpuEval*:GpuPerplexity*:Bench*' >"$out/test_apps_gpu.log" 2>&1
+  "$dir/tests/test_apps" --gtest_filter='GpuGenerate*:GpuChat*:GpuEval*:GpuPerplexity*:Bench*' >"$out/test_apps_gpu.log" 2>&1
   step "test_apps (GPU cases)" $?
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |answer" "$out/test_apps_gpu.log" | head -12 | tee -a "$summary"
 fi

@@ -21,25 +21,38 @@ void Conversation::reset() {
   cached_.clear();
   pending_.clear();
   said_.clear();
+  said_fed_.clear();
   reused_ = 0;
 }
 
 GenerationResult Conversation::reply(const std::string& prompt_text, const GenerationOptions& options,
                                      const TextCallback& on_text) {
   if (!tokenizer_) fail("a text prompt needs the model's tokenizer");
-  std::vector<int32_t> prompt;
-  if (decoder_ && !said_.empty() && prompt_text.size() > said_.size() && prompt_text.starts_with(said_)) {
-    // What the sequence says, then the rest of the text (its first token may be spelled
-    // apart from what precedes it, as llama.cpp's chat does too).
-    prompt = cached_;
+  const auto goes_on_from = [&](const std::string& said) {
+    return decoder_ && !said.empty() && prompt_text.size() > said.size() && prompt_text.starts_with(said);
+  };
+  std::vector<int32_t> prompt = cached_;
+  // What the sequence says with its last sampled id (a template that writes the EOS
+  // after the reply), or without it (one that does not, or a reply cut at its limit
+  // whose text the next turn leaves out); then the rest of the text, whose first token
+  // may be spelled apart from what precedes it (as in llama.cpp's chat).
+  std::string_view rest;
+  if (goes_on_from(said_)) {
     prompt.insert(prompt.end(), pending_.begin(), pending_.end());
-    const auto rest = tokenizer_->encode(std::string_view(prompt_text).substr(said_.size()), false);
-    prompt.insert(prompt.end(), rest.begin(), rest.end());
+    rest = std::string_view(prompt_text).substr(said_.size());
+  } else if (goes_on_from(said_fed_)) {
+    rest = std::string_view(prompt_text).substr(said_fed_.size());
   } else {
-    prompt = tokenizer_->encode(prompt_text, false);
+    prompt.clear();
+    rest = prompt_text;
   }
+  const auto rest_ids = tokenizer_->encode(rest, false);
+  prompt.insert(prompt.end(), rest_ids.begin(), rest_ids.end());
   GenerationResult result = reply(std::span<const int32_t>(prompt), options, on_text);
   said_ = prompt_text + result.raw_text;
+  // The reply's ids in the cache: all but the unfed last one, unless that was the EOS.
+  const size_t fed = result.tokens.size() - (result.end_token < 0 && !pending_.empty() ? 1 : 0);
+  said_fed_ = prompt_text + tokenizer_->decode({result.tokens.begin(), result.tokens.begin() + long(fed)}, false);
   return result;
 }
 
@@ -47,15 +60,15 @@ GenerationResult Conversation::reply(std::span<const int32_t> prompt, const Gene
                                      const TextCallback& on_text) {
   check_prompt(prompt, context_);
   const auto start = std::chrono::steady_clock::now();
-  said_.clear();  // a text reply sets it again
-  std::vector<int32_t> held = cached_;
-  held.insert(held.end(), pending_.begin(), pending_.end());
+  said_.clear();  // a text reply sets them again
+  said_fed_.clear();
   const size_t common =
-      size_t(std::mismatch(held.begin(), held.end(), prompt.begin(), prompt.end()).first - held.begin());
+      size_t(std::mismatch(cached_.begin(), cached_.end(), prompt.begin(), prompt.end()).first - cached_.begin());
   std::vector<float> logits;
-  // Reuse needs everything the sequence holds to be a prefix of the prompt (a cache
-  // cannot drop tokens) and at least one new token (whose logits start the reply).
-  if (decoder_ && common == held.size() && common < prompt.size()) {
+  // Reuse needs the cached ids to be a prefix of the prompt (a cache cannot drop
+  // tokens) and at least one new id (whose logits start the reply). The pending id is
+  // not in the cache: the prompt may go on with it or without it.
+  if (decoder_ && common == cached_.size() && common < prompt.size()) {
     reused_ = int(cached_.size());
     for (size_t i = cached_.size(); i < prompt.size(); ++i) {
       logits = decoder_->step(prompt[i]);

@@ -53,7 +53,8 @@ class Conversation {
   // The last reply's final sampled id (or its EOS), never fed: the sequence ends with
   // it, and the next turn feeds it first when its prompt goes on from there.
   std::vector<int32_t> pending_;
-  std::string said_;  // the text of cached_ + pending_ (text prompts only; else "")
+  // The text of cached_ + pending_, and of cached_ alone (text prompts only; else "").
+  std::string said_, said_fed_;
   int reused_ = 0;
 };
 

@@ -82,7 +82,7 @@ TEST(ServeCommand, AnswersLikeGenerateAndStopsOnSigterm) {
   ASSERT_FALSE(j.is_discarded()) << response;
   const auto reference = run_cli("generate -p 'Once upon a time' --kv fp32 --temp 0 -n 8", dir);
   ASSERT_EQ(reference.exit_code, 0) << reference.err;
-  EXPECT_EQ(j["choices"][0]["text"], reference.out) << response;
+  EXPECT_EQ(j["choices"][0]["text"].get<std::string>(), reference.out) << response;
 
   kill(pid, SIGTERM);
   int status = 0;

@@ -147,8 +147,14 @@ TEST(ConversationText, GoesOnFromTheTextTheCacheHolds) {
   const GenerationResult fresh = generate(model, &tokenizer, kv::parse_method("fp32"), held, greedy(6));
   EXPECT_EQ(r2.tokens, fresh.tokens);
   // A text that does not go on from it (an earlier turn edited) starts over.
-  chat.reply("<|begin_of_text|>Q: name a fruit.\nA:", greedy(2));
+  const std::string third = "<|begin_of_text|>Q: name a fruit.\nA:";
+  const GenerationResult r3 = chat.reply(third, greedy(5));
   EXPECT_EQ(chat.reused_tokens(), 0);
+  // One that leaves out the reply's last (unfed) id, as a template that does not write
+  // the EOS after a reply does, goes on from the ids before it.
+  const std::vector<int32_t> kept(r3.tokens.begin(), r3.tokens.end() - 1);
+  chat.reply(third + tokenizer.decode(kept) + "\nQ: why?\nA:", greedy(2));
+  EXPECT_EQ(chat.reused_tokens(), int(tokenizer.encode(third, false).size() + kept.size()));
 }
 
 }  // namespace

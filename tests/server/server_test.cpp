@@ -158,8 +158,8 @@ TEST_F(ServerTest, StreamingReassemblesToTheSameText) {
         if (!chat) text += ch["text"].get<std::string>();
       }
       const json& want = whole.json_body["choices"][0];
-      EXPECT_EQ(text, chat ? want["message"]["content"] : want["text"]);
-      EXPECT_EQ(finish, want["finish_reason"]);
+      EXPECT_EQ(text, (chat ? want["message"]["content"] : want["text"]).get<std::string>());
+      EXPECT_EQ(finish, want["finish_reason"].get<std::string>());
       EXPECT_EQ(usage_seen.has_value(), include_usage);
       if (usage_seen) {
         EXPECT_EQ(*usage_seen, whole.json_body["usage"]);
