@@ -115,7 +115,7 @@ int run(ChatOptions& o) {
     const double tps = r.decode_seconds > 0 ? double(r.tokens.size()) / r.decode_seconds : 0.0;
     fmt::print(stderr, "[{}] {} prompt tokens computed, {} reused from the cache; {} tokens at {:.1f} tok/s; "
                "stop: {}; KV {} ({:.2f}x compression against fp16)\n",
-               method_label(method), r.prompt_tokens, conversation.reused_tokens(), r.tokens.size(), tps,
+               method_label(method), r.prompt_tokens - r.cached_prompt_tokens, r.cached_prompt_tokens, r.tokens.size(), tps,
                r.stop_reason, human_bytes(double(r.memory.total())), r.memory.ratio());
   }
   return 0;

@@ -30,6 +30,7 @@ struct ServeOptions {
   ModelOptions model;
   std::string host = "127.0.0.1", alias, chat_template, device = "cpu";
   int port = 8080, context = 0, max_tokens = 256, http_threads = 8;
+  bool no_prompt_cache = false;
   double kv_mem_gib = 0;
 };
 
@@ -79,6 +80,7 @@ int run(ServeOptions& o) {
   options.port = o.port;
   options.default_max_tokens = o.max_tokens;
   options.threads = o.http_threads;
+  options.prompt_cache = !o.no_prompt_cache;
 
   // SIGINT / SIGTERM: the handler only writes the signal's number to a pipe (the one
   // async-signal-safe step; any thread may take the signal, OpenBLAS's among them), and
@@ -130,6 +132,9 @@ Command add_serve_command(CLI::App& app) {
   sub->add_option("-n,--n-predict", o->max_tokens, "tokens per request when it sets no max_tokens (-1: until EOS)")
       ->capture_default_str();
   sub->add_option("--http-threads", o->http_threads, "HTTP worker threads")->check(CLI::Range(1, 256))->capture_default_str();
+  sub->add_flag("--no-prompt-cache", o->no_prompt_cache,
+                "prefill every request's whole prompt (default: a request that goes on from the last one "
+                "computes only its new tokens)");
   sub->add_option("--device", o->device, "cpu, or cuda (bf16 weights on the GPU; fp16, kivi2/4, zipcache)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--kv-mem", o->kv_mem_gib, "--device cuda: GiB for the KV block pool (default: the context in fp16)");

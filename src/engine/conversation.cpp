@@ -59,6 +59,16 @@ GenerationResult Conversation::reply(const std::string& prompt_text, const Gener
 GenerationResult Conversation::reply(std::span<const int32_t> prompt, const GenerationOptions& options,
                                      const TextCallback& on_text) {
   check_prompt(prompt, context_);
+  try {
+    return reply_checked(prompt, options, on_text);
+  } catch (...) {
+    reset();  // the decoder may hold more than cached_ says: never reuse it
+    throw;
+  }
+}
+
+GenerationResult Conversation::reply_checked(std::span<const int32_t> prompt, const GenerationOptions& options,
+                                             const TextCallback& on_text) {
   const auto start = std::chrono::steady_clock::now();
   said_.clear();  // a text reply sets them again
   said_fed_.clear();
@@ -83,7 +93,7 @@ GenerationResult Conversation::reply(std::span<const int32_t> prompt, const Gene
   pending_.clear();
   const double prefill_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const DecodeStart start_at{cached_, int(prompt.size()) - reused_, prefill_seconds};
+  const DecodeStart start_at{cached_, int(prompt.size()), prefill_seconds, reused_};
   std::vector<int32_t> fed;
   GenerationResult result = decode_from(*decoder_, std::move(logits), start_at, config_, tokenizer_, options,
                                         context_, on_text, &fed);

@@ -1,6 +1,6 @@
-// A conversation whose KV cache carries over from turn to turn (`zipcache chat`). Each
-// turn's prompt is the whole conversation rendered again by the chat template; what the
-// cache already holds (the earlier turns and the reply just generated) is not computed
+// A conversation whose KV cache carries over from turn to turn (`zipcache chat`, and
+// the server's prompt cache). Each turn's prompt is the whole conversation rendered
+// again by the chat template; what the cache already holds (the earlier turns and the reply just generated) is not computed
 // again when it is a prefix of it, as llama.cpp's prompt cache does. Only the new
 // tokens go through the decoder, one decode step each: every cache method (ZipCache's
 // streaming chunks included) takes tokens after its prefill that way, while a second
@@ -9,7 +9,9 @@
 // The prefix is judged on text, not on tokens: a sampled reply is seldom the tokens the
 // tokenizer would give its text (BPE has many spellings of a string), so a re-rendered
 // conversation, tokenized whole, rarely starts with the cached ids. When the rendered
-// text starts with the text the cache holds, only the rest is tokenized and fed.
+// text starts with the text the cache holds, only the rest is tokenized and fed. A reply
+// whose text leaves ids out (a special token sampled under ignore_eos, skipped in the
+// text) does not match it, and the next turn starts over.
 #pragma once
 #include <memory>
 #include <span>
@@ -43,6 +45,9 @@ class Conversation {
   int reused_tokens() const { return reused_; }
 
  private:
+  GenerationResult reply_checked(std::span<const int32_t> prompt, const GenerationOptions& options,
+                                 const TextCallback& on_text);
+
   DecoderFactory make_decoder_;
   kv::MethodConfig method_;
   int context_;

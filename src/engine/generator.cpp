@@ -65,6 +65,7 @@ GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const 
   GenerationResult result;
   result.prompt_tokens = start_at.prompt_tokens;
   result.prefill_seconds = start_at.prefill_seconds;
+  result.cached_prompt_tokens = start_at.cached_prompt_tokens;
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
   std::optional<tok::StreamDecoder> detok;

@@ -36,6 +36,7 @@ struct GenerationResult {
   // removed ("" without a tokenizer): what the sequence now says (engine/conversation.h).
   std::string raw_text;
   int prompt_tokens = 0;
+  int cached_prompt_tokens = 0;      // of those, the ones a kept cache already held (engine/conversation.h)
   double prefill_seconds = 0, decode_seconds = 0;
   kv::MemoryReport memory;           // of all layers' caches at the end
 };
@@ -70,12 +71,13 @@ GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& confi
 void check_prompt(std::span<const int32_t> prompt, int context);
 
 // Where decoding starts: the tokens the decoder's cache holds (the sampler's repetition
-// history), of which the last prompt_tokens are this request's prompt, computed in
-// prefill_seconds.
+// history), of which the last prompt_tokens are this request's prompt, computed (all but
+// the first cached_prompt_tokens of it) in prefill_seconds.
 struct DecodeStart {
   std::span<const int32_t> history;
   int prompt_tokens = 0;
   double prefill_seconds = 0;
+  int cached_prompt_tokens = 0;  // of prompt_tokens, those not computed again
 };
 
 // The decode loop of generate_with from the logits of history's last token; the

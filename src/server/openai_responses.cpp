@@ -67,7 +67,8 @@ std::string finish_reason(const std::string& stop_reason) {
 json usage(const engine::GenerationResult& r) {
   const int completion = int(r.tokens.size());
   return {{"prompt_tokens", r.prompt_tokens}, {"completion_tokens", completion},
-          {"total_tokens", r.prompt_tokens + completion}};
+          {"total_tokens", r.prompt_tokens + completion},
+          {"prompt_tokens_details", {{"cached_tokens", r.cached_prompt_tokens}}}};
 }
 
 json zipcache_extension(const engine::GenerationResult& r, const std::string& kv_label) {

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "engine/conversation.h"
 #include "server/openai_protocol.h"
 #include "server/openai_responses.h"
 
@@ -27,6 +28,7 @@ struct Job {
   GenerationRequest request;
   ResponseHead head;
   std::vector<int32_t> prompt;
+  std::string chat_text;  // chat: the rendered messages (prompt is their tokens)
   kv::MethodConfig method;
   std::string kv_label;
   engine::GenerationOptions options;
@@ -61,6 +63,9 @@ struct Server::Impl {
   // requests wait here, on their HTTP worker thread; the other workers keep answering
   // /health and /v1/models meanwhile.
   std::mutex engine_mutex;
+  // The prompt cache (ServerOptions::prompt_cache): the last request's sequence, kept.
+  std::unique_ptr<engine::Conversation> conversation;
+  kv::MethodConfig conversation_method;
   std::atomic<bool> stopping{false};  // stop() was called: cancel generations, serve no more
   std::atomic<bool> running{false};   // run() is inside (or about to enter) listen_after_bind
   std::mutex bind_mutex;
@@ -124,6 +129,7 @@ Job Server::Impl::prepare(const json& body, Endpoint endpoint) const {
     }
     // Templates write BOS and the other special tokens themselves.
     job.prompt = engine.tokenizer->encode(text, /*add_special_tokens=*/false);
+    job.chat_text = std::move(text);
   } else if (r.prompt_text) {
     try {
       job.prompt = engine.tokenizer->encode(*r.prompt_text, /*add_special_tokens=*/true);
@@ -174,6 +180,21 @@ engine::GenerationResult Server::Impl::generate(Job& job, const engine::TextCall
                                                 const std::function<bool()>& client_gone) {
   std::lock_guard lock(engine_mutex);
   job.options.cancelled = [&] { return stopping.load() || (client_gone && client_gone()); };
+  if (options.prompt_cache) {
+    // The last request's sequence stays (llama.cpp's cache_prompt): a request whose
+    // prompt goes on from it, as a chat client's does when it sends the conversation
+    // again with one more turn, computes only its new tokens (engine/conversation.h).
+    // One sequence is kept, of the last request's KV method; another method's request
+    // frees it first (its KV memory, a GPU session's runner).
+    if (!conversation || !(conversation_method == job.method)) {
+      conversation.reset();
+      conversation = std::make_unique<engine::Conversation>(engine.make_decoder, job.method, context,
+                                                            *engine.config, engine.tokenizer);
+      conversation_method = job.method;
+    }
+    if (job.request.endpoint == Endpoint::Chat) return conversation->reply(job.chat_text, job.options, on_text);
+    return conversation->reply(std::span<const int32_t>(job.prompt), job.options, on_text);
+  }
   // Made per request and released before the lock: a request holds KV memory only while it runs.
   const std::unique_ptr<engine::Decoder> decoder = engine.make_decoder(job.method, context);
   if (!decoder) fail("the decoder factory gave no decoder for --kv {}", job.kv_label);

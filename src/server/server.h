@@ -44,6 +44,10 @@ struct ServerOptions {
   int default_max_tokens = 256;     // when a request gives none; -1: until EOS or a full context
   size_t max_body_bytes = size_t(8) << 20;  // larger bodies are answered 413
   int threads = 8;                  // HTTP worker threads (requests beyond wait in a queue)
+  // Keep the last request's sequence and reuse it for a request whose prompt goes on
+  // from it (a chat's next turn); off: every request prefills its whole prompt in a
+  // sequence of its own, freed after it.
+  bool prompt_cache = true;
 };
 
 class Server {

@@ -61,7 +61,8 @@ TEST_P(ConversationGolden, ReusedPrefixGivesTheReferenceContinuation) {
     const int n = int(g.greedy_ids.size());
     const GenerationResult r2 = chat.reply(g.prompt, greedy(n));
     EXPECT_EQ(chat.reused_tokens(), int(k));
-    EXPECT_EQ(r2.prompt_tokens, int(g.prompt.size() - k));
+    EXPECT_EQ(r2.prompt_tokens, int(g.prompt.size()));
+    EXPECT_EQ(r2.cached_prompt_tokens, int(k));
     ASSERT_EQ(int(r2.tokens.size()), n);
     // The cache holds the prompt and every reply token but the last (sampled, not fed).
     EXPECT_EQ(chat.cached_tokens(), int(g.prompt.size()) + n - 1);
@@ -90,7 +91,8 @@ TEST(Conversation, ExtendsOrStartsOver) {
   prompt.push_back(3);
   const GenerationResult r2 = chat.reply(prompt, greedy(4));
   EXPECT_EQ(chat.reused_tokens(), 7 + 5);  // the last reply token was never fed
-  EXPECT_EQ(r2.prompt_tokens, 2);
+  EXPECT_EQ(r2.prompt_tokens, 14);
+  EXPECT_EQ(r2.cached_prompt_tokens, 12);
   prompt[2] = 10;  // an earlier turn edited
   chat.reply(prompt, greedy(1));
   EXPECT_EQ(chat.reused_tokens(), 0);
@@ -99,6 +101,39 @@ TEST(Conversation, ExtendsOrStartsOver) {
   EXPECT_EQ(chat.cached_tokens(), 0);
   chat.reply(prompt, greedy(1));
   EXPECT_EQ(chat.reused_tokens(), 0);
+}
+
+// A decoder that fails mid-reply leaves a cache the conversation cannot account for:
+// it is dropped, and the next reply starts over.
+TEST(Conversation, AFailedReplyStartsOver) {
+  const auto names = golden_models();
+  ASSERT_FALSE(names.empty());
+  const model::Model model = model::Model::load(model::test::models_dir() + "/" + names.front());
+  struct Failing final : Decoder {
+    std::unique_ptr<Decoder> inner;
+    int steps_left = 0;
+    std::vector<float> prefill(std::span<const int32_t> p) override { return inner->prefill(p); }
+    std::vector<float> step(int32_t id) override {
+      if (steps_left-- == 0) zc::fail("device lost");
+      return inner->step(id);
+    }
+    kv::MemoryReport memory() const override { return inner->memory(); }
+  };
+  int made = 0;
+  const auto factory = [&](const kv::MethodConfig& m, int ctx) -> std::unique_ptr<Decoder> {
+    auto d = std::make_unique<Failing>();
+    d->inner = cpu_decoder(model, m, ctx);
+    d->steps_left = made++ == 0 ? 2 : 100;
+    return d;
+  };
+  Conversation chat(factory, kv::parse_method("fp16"), 64, model.config(), nullptr);
+  const std::vector<int32_t> prompt = {1, 5, 9};
+  EXPECT_THROW(chat.reply(prompt, greedy(6)), zc::Error);
+  EXPECT_EQ(chat.cached_tokens(), 0);
+  const GenerationResult r = chat.reply(prompt, greedy(6));
+  EXPECT_EQ(r.tokens.size(), 6u);
+  EXPECT_EQ(chat.reused_tokens(), 0);
+  EXPECT_EQ(made, 2);
 }
 
 // Bad prompts are refused before the cache is touched.
@@ -143,7 +178,8 @@ TEST(ConversationText, GoesOnFromTheTextTheCacheHolds) {
   held.insert(held.end(), r1.tokens.begin(), r1.tokens.end());
   const auto rest = tokenizer.encode("\nQ: and another?\nA:", false);
   held.insert(held.end(), rest.begin(), rest.end());
-  EXPECT_EQ(r2.prompt_tokens, int(held.size()) - chat.reused_tokens());
+  EXPECT_EQ(r2.prompt_tokens, int(held.size()));
+  EXPECT_EQ(r2.cached_prompt_tokens, chat.reused_tokens());
   const GenerationResult fresh = generate(model, &tokenizer, kv::parse_method("fp32"), held, greedy(6));
   EXPECT_EQ(r2.tokens, fresh.tokens);
   // A text that does not go on from it (an earlier turn edited) starts over.

@@ -152,7 +152,8 @@ TEST(OpenAiResponse, Shapes) {
   EXPECT_EQ(c["object"], "chat.completion");
   EXPECT_EQ(c["choices"][0]["message"], json({{"role", "assistant"}, {"content", "hello"}}));
   EXPECT_EQ(c["choices"][0]["finish_reason"], "stop");
-  EXPECT_EQ(c["usage"], json({{"prompt_tokens", 3}, {"completion_tokens", 2}, {"total_tokens", 5}}));
+  EXPECT_EQ(c["usage"], json({{"prompt_tokens", 3}, {"completion_tokens", 2}, {"total_tokens", 5},
+                              {"prompt_tokens_details", {{"cached_tokens", 0}}}}));
   EXPECT_EQ(c["zipcache"]["kv"], "kivi2");
   EXPECT_EQ(c["zipcache"]["kv_bytes"], 100);
   EXPECT_EQ(c["zipcache"]["fp16_kv_bytes"], 400);
