@@ -131,9 +131,7 @@ Command add_generate_command(CLI::App& app) {
   sub->add_option("-c,--ctx-size", o->gen.context, "context length (default: the model's)")
       ->check(non_negative_count());
   add_sampling_options(sub, o->gen, &o->seed_drawn);
-  sub->add_option("--device", o->device, "cpu, or cuda (bf16 weights on the GPU; fp16, kivi2/4, zipcache)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  sub->add_option("--kv-mem", o->kv_mem_gib, "--device cuda: GiB for the KV block pool (default: the context in fp16)");
+  add_device_options(sub, o->device, o->kv_mem_gib);
   return {sub, [o] { return run(*o); }};
 }
 

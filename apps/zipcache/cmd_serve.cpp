@@ -135,9 +135,7 @@ Command add_serve_command(CLI::App& app) {
   sub->add_flag("--no-prompt-cache", o->no_prompt_cache,
                 "prefill every request's whole prompt (default: a request that goes on from the last one "
                 "computes only its new tokens)");
-  sub->add_option("--device", o->device, "cpu, or cuda (bf16 weights on the GPU; fp16, kivi2/4, zipcache)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  sub->add_option("--kv-mem", o->kv_mem_gib, "--device cuda: GiB for the KV block pool (default: the context in fp16)");
+  add_device_options(sub, o->device, o->kv_mem_gib);
   return {sub, [o] { return run(*o); }};
 }
 

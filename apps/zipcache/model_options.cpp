@@ -29,6 +29,12 @@ void check_gib_option(const char* option, double gib, const char* when_unset) {
   if (!std::isfinite(gib) || gib < 0) fail("{} {}: GiB must be a positive number ({})", option, gib, when_unset);
 }
 
+void add_device_options(CLI::App* sub, std::string& device, double& kv_mem_gib) {
+  sub->add_option("--device", device, "cpu, or cuda (bf16 weights on the GPU; fp16, kivi2/4, zipcache)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--kv-mem", kv_mem_gib, "--device cuda: GiB for the KV block pool (default: the context in fp16)");
+}
+
 CLI::Option* add_seed_option(CLI::App* sub, const std::string& flags, uint64_t& seed, const std::string& help,
                              bool* drawn) {
   CLI::Option* opt = sub->add_option_function<std::string>(

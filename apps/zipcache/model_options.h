@@ -36,6 +36,9 @@ inline CLI::Range non_negative_count() { return CLI::Range(0, std::numeric_limit
 // A size in GiB given on the command line: 0 (the default) means "not given"
 // (`when_unset` says what happens then); a negative or non-finite size is refused.
 void check_gib_option(const char* option, double gib, const char* when_unset);
+// --device cpu|cuda and --kv-mem GiB of a command that runs one model on either, with the
+// KV pool defaulting to the context in fp16 (generate, chat, serve).
+void add_device_options(CLI::App* sub, std::string& device, double& kv_mem_gib);
 // A seed option (0 .. 2^64 - 1). Negative values are refused (CLI11 alone wraps "-1" to
 // 2^64 - 1 without a word); given `drawn`, -1 draws a random seed, llama.cpp's
 // convention, and sets *drawn so that the command can print the seed it used.
