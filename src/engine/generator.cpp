@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "engine/stop_strings.h"
+#include "engine/sequence_generation.h"
 
 namespace zc::engine {
 
@@ -62,77 +62,12 @@ GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const 
                              const model::ModelConfig& config, const tok::Tokenizer* tokenizer,
                              const GenerationOptions& options, int context, const TextCallback& on_text,
                              std::vector<int32_t>* fed) {
-  GenerationResult result;
-  result.prompt_tokens = start_at.prompt_tokens;
-  result.prefill_seconds = start_at.prefill_seconds;
-  result.cached_prompt_tokens = start_at.cached_prompt_tokens;
-  Sampler sampler(options.sampling);
-  StopMatcher stops(options.stop);
-  std::optional<tok::StreamDecoder> detok;
-  if (tokenizer) detok.emplace(*tokenizer, /*skip_special_tokens=*/true);
-  auto piece = [&](int32_t id) {
-    if (detok) return detok->step(id);
-    std::string text = std::to_string(id);
-    if (result.tokens.size() > 1) text.insert(text.begin(), ',');
-    return text;
-  };
-  const std::vector<int>& eos = config.eos_token_ids;
-  auto is_eos = [&](int32_t id) {
-    if (options.ignore_eos) return false;
-    if (std::find(eos.begin(), eos.end(), id) != eos.end()) return true;
-    if (!tokenizer) return false;
-    const auto& tok_eos = tokenizer->eos_ids();
-    return std::find(tok_eos.begin(), tok_eos.end(), id) != tok_eos.end();
-  };
-  auto emit = [&](const std::string& text) {
-    if (text.empty()) return;
-    result.text += text;
-    if (on_text) on_text(text);
-  };
-
-  std::vector<int32_t> history(start_at.history.begin(), start_at.history.end());
-  int position = int(history.size());
-  const auto start = std::chrono::steady_clock::now();
-  result.stop_reason = "max tokens";
-  for (int n = 0; options.max_tokens < 0 || n < options.max_tokens; ++n) {
-    const int32_t next = sampler.sample(logits, history);
-    if (is_eos(next)) {
-      result.stop_reason = "eos";
-      result.end_token = next;
-      break;
-    }
-    result.tokens.push_back(next);
-    history.push_back(next);
-    emit(stops.feed(piece(next)));
-    if (stops.stopped()) {
-      result.stop_reason = "stop string";
-      break;
-    }
-    if (position >= context) {
-      result.stop_reason = "context full";
-      break;
-    }
-    if (options.max_tokens >= 0 && n + 1 == options.max_tokens) break;
-    if (options.cancelled && options.cancelled()) {
-      result.stop_reason = "cancelled";
-      break;
-    }
-    logits = decoder.step(next);
-    if (fed) fed->push_back(next);
-    ++position;
+  SequenceGeneration generation(start_at, config, tokenizer, options, context, on_text);
+  while (const std::optional<int32_t> next = generation.advance(logits)) {
+    logits = decoder.step(*next);
+    if (fed) fed->push_back(*next);
   }
-  if (!stops.stopped()) {
-    if (detok) emit(stops.feed(detok->flush()));
-    emit(stops.flush());
-  }
-  if (tokenizer) {
-    std::vector<int32_t> sampled = result.tokens;
-    if (result.end_token >= 0) sampled.push_back(result.end_token);
-    result.raw_text = tokenizer->decode(sampled, /*skip_special_tokens=*/false);
-  }
-  result.decode_seconds = seconds_since(start);
-  result.memory = decoder.memory();
-  return result;
+  return generation.finish(decoder.memory());
 }
 
 GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& config,

@@ -1,0 +1,46 @@
+// A forward pass over several sequences at once, for serving concurrent requests
+// (engine/batch_scheduler.h): fixed slots, each free or holding one sequence; a slot
+// takes a prompt while the others are mid-generation, and one step feeds a token to
+// every busy slot (continuous batching, as vLLM and llama.cpp's server slots do). The
+// GPU runner steps its slots as one batch (apps/zipcache/gpu_decoder.h); the CPU's
+// sequential_batch steps them one after another.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/generator.h"
+#include "kv/cache.h"
+#include "kv/method.h"
+
+namespace zc::engine {
+
+class BatchDecoder {
+ public:
+  virtual ~BatchDecoder() = default;
+  virtual int slots() const = 0;
+  virtual int vocab() const = 0;
+  // Starts a sequence in free slot `slot` from `prompt` (at most the context); returns
+  // the logits of its last token.
+  virtual std::vector<float> prefill(int slot, std::span<const int32_t> prompt) = 0;
+  // Feeds ids[i] to busy slot slots[i] (distinct) and writes their next logits into
+  // logits, row i of vocab() floats.
+  virtual void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) = 0;
+  virtual kv::MemoryReport memory(int slot) const = 0;  // all layers of the slot's sequence
+  // Frees the slot's sequence (its KV memory); the slot is free again.
+  virtual void release(int slot) = 0;
+};
+
+// A batch decoder of `slots` slots through `method`, sequences of at most `context`
+// tokens.
+using BatchDecoderFactory =
+    std::function<std::unique_ptr<BatchDecoder>(const kv::MethodConfig& method, int context, int slots)>;
+
+// Slots made of single-sequence decoders from `make_decoder` (one made per prompt,
+// released with its slot), stepped one after another: the CPU model's batch.
+std::unique_ptr<BatchDecoder> sequential_batch(DecoderFactory make_decoder, const kv::MethodConfig& method,
+                                               int context, int slots, int vocab);
+
+}  // namespace zc::engine

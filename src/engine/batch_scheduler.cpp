@@ -1,0 +1,279 @@
+#include "engine/batch_scheduler.h"
+
+#include <chrono>
+
+#include "core/error.h"
+#include "engine/sequence_generation.h"
+
+namespace zc::engine {
+
+// ---- BatchTicket ----
+
+void BatchTicket::push(const std::string& text) {
+  {
+    std::lock_guard lock(mutex_);
+    text_ += text;
+  }
+  changed_.notify_all();
+}
+
+void BatchTicket::end(std::optional<GenerationResult> result, std::exception_ptr error) {
+  {
+    std::lock_guard lock(mutex_);
+    result_ = std::move(result);
+    error_ = error;
+    ended_ = true;
+  }
+  changed_.notify_all();
+}
+
+bool BatchTicket::wait_text(std::string* text) {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return ended_ || !text_.empty(); });
+  if (text_.empty()) return false;  // ended, nothing left
+  *text = std::move(text_);
+  text_.clear();
+  return true;
+}
+
+GenerationResult BatchTicket::result() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return ended_; });
+  if (error_) std::rethrow_exception(error_);
+  return *result_;
+}
+
+// ---- BatchScheduler ----
+
+struct BatchScheduler::Slot {
+  std::shared_ptr<BatchTicket> ticket;
+  std::unique_ptr<SequenceGeneration> generation;
+  int32_t next = 0;  // the token to feed at the next step
+};
+
+BatchScheduler::BatchScheduler(BatchDecoderFactory make_batch, const model::ModelConfig& config,
+                               const tok::Tokenizer* tokenizer, int context, int slots)
+    : make_batch_(std::move(make_batch)), config_(config), tokenizer_(tokenizer), context_(context), slots_(slots) {
+  if (!make_batch_) fail("batch scheduler: no batch decoder factory");
+  if (slots < 1) fail("batch scheduler: {} slots; at least 1", slots);
+  if (context < 2) fail("batch scheduler: a context of {} tokens; at least 2", context);
+  running_.resize(size_t(slots));
+  thread_ = std::thread([this] { loop(); });
+}
+
+BatchScheduler::~BatchScheduler() { stop(); }
+
+std::shared_ptr<BatchTicket> BatchScheduler::submit(BatchJob job) {
+  check_prompt(job.prompt, context_);
+  auto ticket = std::make_shared<BatchTicket>();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) fail("the server is stopping");
+    waiting_.push_back(Waiting{std::move(job), ticket});
+  }
+  wake_.notify_all();
+  return ticket;
+}
+
+void BatchScheduler::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+BatchScheduler::Stats BatchScheduler::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void BatchScheduler::loop() {
+  for (;;) {
+    bool any_running = false;
+    for (const auto& s : running_) any_running = any_running || s != nullptr;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || any_running || !waiting_.empty(); });
+      if (stopping_) break;
+    }
+    while (admit_one()) {
+    }
+    step_all();
+  }
+  // Stopping: running jobs end as cancelled (their text so far is theirs), waiting ones fail.
+  for (int s = 0; s < slots_; ++s) {
+    if (running_[size_t(s)]) {
+      running_[size_t(s)]->generation->cancel();
+      finish(s);
+    }
+  }
+  std::deque<Waiting> left;
+  {
+    std::lock_guard lock(mutex_);
+    left.swap(waiting_);
+  }
+  for (Waiting& w : left) w.ticket->end(std::nullopt, std::make_exception_ptr(Error("the server is stopping")));
+  batch_.reset();
+}
+
+bool BatchScheduler::admit_one() {
+  int free_slot = -1, busy = 0;
+  for (int s = 0; s < slots_; ++s) {
+    if (running_[size_t(s)])
+      ++busy;
+    else if (free_slot < 0)
+      free_slot = s;
+  }
+  if (free_slot < 0) return false;
+  Waiting w;
+  {
+    std::lock_guard lock(mutex_);
+    if (waiting_.empty() || stopping_) return false;
+    // First come, first served: a job of another method than the batch's waits for the
+    // running jobs to end, and holds back the jobs behind it.
+    if (batch_ && busy > 0 && !(waiting_.front().job.method == batch_method_)) return false;
+    w = std::move(waiting_.front());
+    waiting_.pop_front();
+  }
+  if (w.ticket->cancelled()) {  // gone before it started
+    GenerationResult r;
+    r.prompt_tokens = int(w.job.prompt.size());
+    r.stop_reason = "cancelled";
+    w.ticket->end(std::move(r), nullptr);
+    return true;
+  }
+  if (!batch_ || !(batch_method_ == w.job.method)) {
+    batch_.reset();  // every slot is free here: its memory goes before the next batch's
+    try {
+      batch_ = make_batch_(w.job.method, context_, slots_);
+      if (!batch_) fail("the batch decoder factory gave no batch");
+      batch_method_ = w.job.method;
+    } catch (...) {
+      batch_.reset();
+      w.ticket->end(std::nullopt, std::current_exception());
+      return true;
+    }
+  }
+  start(free_slot, std::move(w));
+  return true;
+}
+
+void BatchScheduler::start(int slot, Waiting w) {
+  auto run = std::make_unique<Slot>();
+  run->ticket = w.ticket;
+  std::vector<float> logits;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    logits = batch_->prefill(slot, w.job.prompt);
+  } catch (...) {
+    w.ticket->end(std::nullopt, std::current_exception());
+    release(slot);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.prefills;
+  }
+  const double prefill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const DecodeStart start_at{w.job.prompt, int(w.job.prompt.size()), prefill_seconds};
+  GenerationOptions options = std::move(w.job.options);
+  std::function<bool()> client_cancelled = std::move(options.cancelled);
+  BatchTicket* ticket = run->ticket.get();
+  options.cancelled = [this, ticket, client_cancelled] {
+    if (ticket->cancelled() || (client_cancelled && client_cancelled())) return true;
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  };
+  run->generation = std::make_unique<SequenceGeneration>(
+      start_at, config_, tokenizer_, options, context_, [ticket](const std::string& text) { ticket->push(text); });
+  running_[size_t(slot)] = std::move(run);
+  try {
+    const std::optional<int32_t> next = running_[size_t(slot)]->generation->advance(logits);
+    if (next) {
+      running_[size_t(slot)]->next = *next;
+      return;
+    }
+  } catch (...) {  // e.g. NaN logits
+    Slot& s = *running_[size_t(slot)];
+    s.ticket->end(std::nullopt, std::current_exception());
+    running_[size_t(slot)].reset();
+    release(slot);
+    return;
+  }
+  finish(slot);
+}
+
+void BatchScheduler::step_all() {
+  std::vector<int> slots;
+  std::vector<int32_t> ids;
+  for (int s = 0; s < slots_; ++s) {
+    if (running_[size_t(s)]) slots.push_back(s), ids.push_back(running_[size_t(s)]->next);
+  }
+  if (slots.empty()) return;
+  try {
+    batch_->step(slots, ids, logits_);
+  } catch (...) {
+    // The batch's state is not known after a failed step: every running job fails with
+    // the error, and the batch is made again for the next job.
+    fail_running(std::current_exception());
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.steps;
+    stats_.step_rows += static_cast<long long>(slots.size());
+    stats_.max_rows = std::max(stats_.max_rows, int(slots.size()));
+  }
+  const size_t vocab = size_t(batch_->vocab());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!running_[size_t(slots[i])]) continue;  // failed with the batch (release)
+    Slot& s = *running_[size_t(slots[i])];
+    try {
+      const std::optional<int32_t> next =
+          s.generation->advance(std::span<const float>(logits_.data() + i * vocab, vocab));
+      if (next) {
+        s.next = *next;
+        continue;
+      }
+    } catch (...) {
+      s.ticket->end(std::nullopt, std::current_exception());
+      running_[size_t(slots[i])].reset();
+      release(slots[i]);
+      continue;
+    }
+    finish(slots[i]);
+  }
+}
+
+void BatchScheduler::finish(int slot) {
+  std::unique_ptr<Slot> s = std::move(running_[size_t(slot)]);
+  try {
+    GenerationResult r = s->generation->finish(batch_ ? batch_->memory(slot) : kv::MemoryReport{});
+    s->ticket->end(std::move(r), nullptr);
+  } catch (...) {
+    s->ticket->end(std::nullopt, std::current_exception());
+  }
+  release(slot);
+}
+
+void BatchScheduler::release(int slot) {
+  if (!batch_) return;
+  try {
+    batch_->release(slot);
+  } catch (...) {
+    // A batch that cannot free a slot is not used again.
+    fail_running(std::current_exception());
+  }
+}
+
+void BatchScheduler::fail_running(std::exception_ptr error) {
+  for (auto& s : running_) {
+    if (s) s->ticket->end(std::nullopt, error);
+    s.reset();
+  }
+  batch_.reset();
+}
+
+}  // namespace zc::engine
