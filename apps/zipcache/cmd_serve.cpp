@@ -1,6 +1,7 @@
 // `zipcache serve`: the OpenAI-compatible HTTP server (src/server/) over a model folder,
 // on the CPU or the GPU, with one KV cache method by default and any other per request
 // ("kv" in the request body). Ctrl-C / SIGTERM stop it cleanly.
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -29,7 +30,7 @@ namespace {
 struct ServeOptions {
   ModelOptions model;
   std::string host = "127.0.0.1", alias, chat_template, device = "cpu";
-  int port = 8080, context = 0, max_tokens = 256, http_threads = 8;
+  int port = 8080, context = 0, max_tokens = 256, http_threads = 0, parallel = 1;
   bool no_prompt_cache = false;
   double kv_mem_gib = 0;
 };
@@ -70,8 +71,9 @@ int run(ServeOptions& o) {
   if (o.device == "cuda") {
     if (const std::string why = GpuSession::unsupported(model.config(), methods.front()); !why.empty())
       fail("--device cuda: {}", why);
-    gpu = std::make_unique<GpuSession>(model, context, size_t(o.kv_mem_gib * 1073741824.0));
+    gpu = std::make_unique<GpuSession>(model, context, size_t(o.kv_mem_gib * 1073741824.0), o.parallel);
     engine.make_decoder = gpu->factory();
+    engine.make_batch = gpu->batch_factory();
   } else {
     engine.make_decoder = [&model](const kv::MethodConfig& m, int ctx) { return engine::cpu_decoder(model, m, ctx); };
   }
@@ -79,8 +81,13 @@ int run(ServeOptions& o) {
   options.host = o.host;
   options.port = o.port;
   options.default_max_tokens = o.max_tokens;
-  options.threads = o.http_threads;
+  options.threads = o.http_threads > 0 ? o.http_threads : std::max(8, o.parallel + 2);
   options.prompt_cache = !o.no_prompt_cache;
+  options.parallel = o.parallel;
+  // Each generation streams on an HTTP thread of its own, and /health needs one more.
+  if (o.http_threads > 0 && o.http_threads < o.parallel + 1)
+    fail("--http-threads {}: at least --parallel + 1 = {} (a thread per generation, one for /health)", o.http_threads,
+         o.parallel + 1);
 
   // SIGINT / SIGTERM: the handler only writes the signal's number to a pipe (the one
   // async-signal-safe step; any thread may take the signal, OpenBLAS's among them), and
@@ -100,8 +107,8 @@ int run(ServeOptions& o) {
     if (signal != 0) fmt::print(stderr, "\nstopping (signal {})\n", int(signal));
     server.stop();
   });
-  fmt::print(stderr, "serving {} (--kv {}, context {}, {}) at http://{}:{}/v1 ; Ctrl-C stops\n", dir,
-             method_label(methods.front()), context, o.device, o.host, port);
+  fmt::print(stderr, "serving {} (--kv {}, context {}, {}, {} at once) at http://{}:{}/v1 ; Ctrl-C stops\n", dir,
+             method_label(methods.front()), context, o.device, o.parallel, o.host, port);
   std::fflush(stderr);
   server.run();
   const unsigned char wake = 0;  // run() may end without a signal
@@ -131,10 +138,16 @@ Command add_serve_command(CLI::App& app) {
       ->check(non_negative_count());
   sub->add_option("-n,--n-predict", o->max_tokens, "tokens per request when it sets no max_tokens (-1: until EOS)")
       ->capture_default_str();
-  sub->add_option("--http-threads", o->http_threads, "HTTP worker threads")->check(CLI::Range(1, 256))->capture_default_str();
+  sub->add_option("--http-threads", o->http_threads, "HTTP worker threads (default: 8, or --parallel + 2 if more)")
+      ->check(CLI::Range(2, 258));
+  sub->add_option("--parallel,--np", o->parallel,
+                  "generations at once: concurrent requests share a batch of this many slots (continuous "
+                  "batching); 1: one at a time, with the prompt cache")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   sub->add_flag("--no-prompt-cache", o->no_prompt_cache,
-                "prefill every request's whole prompt (default: a request that goes on from the last one "
-                "computes only its new tokens)");
+                "prefill every request's whole prompt (default with --parallel 1: a request that goes on from "
+                "the last one computes only its new tokens)");
   add_device_options(sub, o->device, o->kv_mem_gib);
   return {sub, [o] { return run(*o); }};
 }

@@ -59,6 +59,101 @@ class GpuDecoder final : public engine::Decoder {
   int context_, tokens_ = 0;
 };
 
+// Slots over one GpuRunner of `slots` sequences. The runner steps every sequence and
+// needs each to hold a token, so a free slot holds a one-token placeholder that the
+// steps feed and nobody reads, started over before it fills its context.
+class GpuBatch final : public engine::BatchDecoder {
+ public:
+  GpuBatch(std::unique_ptr<cuda::GpuRunner> runner, int context, int vocab)
+      : runner_(std::move(runner)), context_(context), vocab_(size_t(vocab)),
+        busy_(size_t(runner_->batch()), false), length_(size_t(runner_->batch()), 0) {
+    for (int s = 0; s < slots(); ++s) park(s);
+  }
+  ~GpuBatch() override {
+    try {
+      runner_->synchronize();  // no kernel may still read pages the pool hands out again
+    } catch (...) {
+    }
+  }
+  int slots() const override { return runner_->batch(); }
+  int vocab() const override { return int(vocab_); }
+
+  std::vector<float> prefill(int slot, std::span<const int32_t> prompt) override {
+    check_slot(slot);
+    if (busy_[size_t(slot)]) fail("batch slot {} is busy", slot);
+    if (prompt.empty() || int(prompt.size()) > context_)
+      fail("--device cuda: a prompt of {} tokens in a sequence of at most {}", prompt.size(), context_);
+    clear(slot);
+    runner_->prefill(slot, prompt);
+    busy_[size_t(slot)] = true;
+    length_[size_t(slot)] = int(prompt.size());
+    return runner_->logits_host(slot);
+  }
+
+  void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) override {
+    if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
+    std::vector<int32_t> all(size_t(this->slots()), kPlaceholder);
+    std::vector<bool> fed(all.size(), false);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const int s = slots[i];
+      check_slot(s);
+      if (!busy_[size_t(s)] || fed[size_t(s)]) fail("batch slot {} is free or given twice", s);
+      if (length_[size_t(s)] >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
+      all[size_t(s)] = ids[i];
+      fed[size_t(s)] = true;
+    }
+    // A placeholder about to fill its context starts over.
+    for (int s = 0; s < this->slots(); ++s) {
+      if (!busy_[size_t(s)] && length_[size_t(s)] >= context_) park(s);
+    }
+    runner_->decode(all);
+    for (int s = 0; s < this->slots(); ++s) ++length_[size_t(s)];
+    const size_t v = vocab_;
+    logits.resize(slots.size() * v);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      cuda::check(cudaMemcpyAsync(logits.data() + i * v, runner_->logits() + size_t(slots[i]) * v, v * sizeof(float),
+                                  cudaMemcpyDeviceToHost, runner_->stream()),
+                  "cudaMemcpyAsync logits");
+    }
+    runner_->synchronize();
+  }
+
+  kv::MemoryReport memory(int slot) const override {
+    if (slot < 0 || slot >= slots() || !busy_[size_t(slot)]) return {};
+    return runner_->cache().memory(slot);
+  }
+  void release(int slot) override {
+    check_slot(slot);
+    if (busy_[size_t(slot)]) park(slot);
+  }
+
+ private:
+  static constexpr int32_t kPlaceholder = 0;
+  void check_slot(int slot) const {
+    if (slot < 0 || slot >= slots()) fail("batch slot {} of {}", slot, slots());
+  }
+  // Frees the slot's sequence. The stream is drained first: pages a queued kernel still
+  // reads must not be handed out again.
+  void clear(int slot) {
+    runner_->synchronize();
+    runner_->cache().reset(slot);
+    busy_[size_t(slot)] = false;
+    length_[size_t(slot)] = 0;
+  }
+  void park(int slot) {
+    clear(slot);
+    const int32_t one[1] = {kPlaceholder};
+    runner_->prefill(slot, std::span<const int32_t>(one, 1));
+    length_[size_t(slot)] = 1;
+  }
+
+  std::unique_ptr<cuda::GpuRunner> runner_;
+  int context_;
+  size_t vocab_;
+  std::vector<bool> busy_;
+  std::vector<int> length_;  // tokens each sequence holds (placeholders included)
+};
+
 }  // namespace
 
 struct GpuSession::Impl {
@@ -74,23 +169,23 @@ struct GpuSession::Impl {
 };
 
 namespace {
-size_t pool_size(const model::ModelConfig& c, int context, size_t requested) {
+size_t pool_size(const model::ModelConfig& c, int context, size_t requested, int sequences) {
   if (requested > 0) return requested;
-  // An fp16 cache of the whole context (compressed methods need less), plus slack for
+  // fp16 caches of the whole context (compressed methods need less), plus slack for
   // partly filled pages.
   const size_t fp16 = size_t(2) * 2 * size_t(c.n_kv_heads) * size_t(c.head_dim) * size_t(c.n_layers) *
-                      (size_t(context) + 64);
+                      (size_t(context) + 64) * size_t(std::max(1, sequences));
   size_t free_mem = 0, total = 0;
   cuda::check(cudaMemGetInfo(&free_mem, &total), "cudaMemGetInfo");
   return std::min(fp16 + fp16 / 8 + (size_t(16) << 20), free_mem / 10 * 9);
 }
 }  // namespace
 
-GpuSession::GpuSession(const model::Model& model, int context, size_t kv_mem_bytes) {
+GpuSession::GpuSession(const model::Model& model, int context, size_t kv_mem_bytes, int sequences) {
   std::string why;
   if (!cuda::device_available(&why)) fail("--device cuda: no usable GPU ({})", why);
   auto gpu = cuda::GpuModel::upload(model.config(), model.weights());
-  cuda::KvPool pool(pool_size(model.config(), context, kv_mem_bytes));
+  cuda::KvPool pool(pool_size(model.config(), context, kv_mem_bytes, sequences));
   impl_ = std::make_unique<Impl>(Impl{std::move(gpu), std::move(pool), context, nullptr});
 }
 
@@ -111,6 +206,18 @@ std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig& met
     runner = std::make_unique<cuda::GpuRunner>(impl_->gpu, method, impl_->pool, 1, impl_->context);
   }
   return std::make_unique<GpuDecoder>(std::move(runner), impl_->idle, context);
+}
+
+engine::BatchDecoderFactory GpuSession::batch_factory() {
+  return [this](const kv::MethodConfig& method, int context, int slots) -> std::unique_ptr<engine::BatchDecoder> {
+    if (context < 2 || context > impl_->context) {
+      fail("--device cuda: sequences of {} tokens, the GPU session holds at most {}", context, impl_->context);
+    }
+    impl_->idle.reset();  // a single-sequence runner's buffers go first
+    return std::make_unique<GpuBatch>(
+        std::make_unique<cuda::GpuRunner>(impl_->gpu, method, impl_->pool, slots, context), context,
+        impl_->gpu.config().vocab_size);
+  };
 }
 
 void GpuSession::warm_up(const kv::MethodConfig& method) {
@@ -144,7 +251,7 @@ std::string GpuSession::unsupported(const model::ModelConfig& c, const kv::Metho
 #else
 
 struct GpuSession::Impl {};
-GpuSession::GpuSession(const model::Model&, int, size_t) {
+GpuSession::GpuSession(const model::Model&, int, size_t, int) {
   fail("--device cuda: this zipcache was built without CUDA (nvcc was not found at configure time)");
 }
 std::unique_ptr<engine::Decoder> GpuSession::decoder(const kv::MethodConfig&) { return nullptr; }
@@ -154,6 +261,7 @@ void GpuSession::warm_up(const kv::MethodConfig&, std::span<const int32_t>) {}
 std::string GpuSession::unsupported(const model::ModelConfig&, const kv::MethodConfig&) {
   return "this zipcache was built without CUDA (nvcc was not found at configure time)";
 }
+engine::BatchDecoderFactory GpuSession::batch_factory() { return {}; }
 
 #endif
 

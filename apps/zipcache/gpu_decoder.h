@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include "engine/batch_decoder.h"
 #include "engine/generator.h"
 #include "kv/method.h"
 #include "model/forward.h"
@@ -19,9 +20,10 @@ namespace zc::app {
 // decoders.
 class GpuSession {
  public:
-  // kv_mem_bytes 0: enough for an fp16 cache of `context` tokens (at most 90% of the
-  // free memory). Throws zc::Error when there is no GPU or the build has no CUDA.
-  GpuSession(const model::Model& model, int context, size_t kv_mem_bytes);
+  // kv_mem_bytes 0: enough for fp16 caches of `sequences` sequences of `context` tokens
+  // (at most 90% of the free memory). Throws zc::Error when there is no GPU or the build
+  // has no CUDA.
+  GpuSession(const model::Model& model, int context, size_t kv_mem_bytes, int sequences = 1);
   ~GpuSession();
   std::unique_ptr<engine::Decoder> decoder(const kv::MethodConfig& method);
   // A decoder of at most `context` tokens (at most the session's).
@@ -34,6 +36,11 @@ class GpuSession {
   void warm_up(const kv::MethodConfig& method, std::span<const int32_t> prompt);
   // decoder(method, context) as an engine::DecoderFactory (the session must outlive it).
   engine::DecoderFactory factory();
+  // Batches of slots stepped together on the GPU runner (continuous batching for
+  // `serve --parallel`), as an engine::BatchDecoderFactory; the session must outlive it.
+  // A free slot holds a one-token placeholder sequence (the runner steps every
+  // sequence), so a batch costs a step of `slots` rows whatever is busy.
+  engine::BatchDecoderFactory batch_factory();
 
   // Why the GPU cannot run `method` on this model ("" when it can), without a GPU:
   // the checks of the GPU cache (head_dim, query heads per KV head, the methods and

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "engine/batch_scheduler.h"
 #include "engine/conversation.h"
 #include "server/openai_protocol.h"
 #include "server/openai_responses.h"
@@ -66,6 +67,9 @@ struct Server::Impl {
   // The prompt cache (ServerOptions::prompt_cache): the last request's sequence, kept.
   std::unique_ptr<engine::Conversation> conversation;
   kv::MethodConfig conversation_method;
+  // ServerOptions::parallel > 1: the requests' generations, batched. Its thread calls no
+  // client: text reaches each request's HTTP thread through its ticket.
+  std::unique_ptr<engine::BatchScheduler> scheduler;
   std::atomic<bool> stopping{false};  // stop() was called: cancel generations, serve no more
   std::atomic<bool> running{false};   // run() is inside (or about to enter) listen_after_bind
   std::mutex bind_mutex;
@@ -90,6 +94,19 @@ Server::Impl::Impl(Engine e, ServerOptions o) : engine(std::move(e)), options(st
   if (options.default_max_tokens < -1)
     fail("server: default_max_tokens {} must be 0 or more, or -1", options.default_max_tokens);
   if (options.threads < 2) fail("server: {} threads; at least 2 (one for /health while one generates)", options.threads);
+  if (options.parallel < 1) fail("server: {} parallel generations; at least 1", options.parallel);
+  if (options.parallel > 1) {
+    if (context < 2) fail("server: a context of {} tokens; at least 2", context);
+    engine::BatchDecoderFactory make_batch = engine.make_batch;
+    if (!make_batch) {
+      make_batch = [make_decoder = engine.make_decoder, vocab = engine.config->vocab_size](
+                       const kv::MethodConfig& m, int ctx, int slots) {
+        return engine::sequential_batch(make_decoder, m, ctx, slots, vocab);
+      };
+    }
+    scheduler = std::make_unique<engine::BatchScheduler>(std::move(make_batch), *engine.config, engine.tokenizer,
+                                                         context, options.parallel);
+  }
   started = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   const size_t threads = size_t(options.threads);
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -178,6 +195,16 @@ Job Server::Impl::prepare(const json& body, Endpoint endpoint) const {
 
 engine::GenerationResult Server::Impl::generate(Job& job, const engine::TextCallback& on_text,
                                                 const std::function<bool()>& client_gone) {
+  if (scheduler) {
+    // The scheduler's stop() cancels what runs when the server stops.
+    const auto ticket = scheduler->submit(engine::BatchJob{job.prompt, job.method, job.options});
+    std::string text;
+    while (ticket->wait_text(&text)) {
+      if (on_text) on_text(text);
+      if (client_gone && client_gone()) ticket->cancel();
+    }
+    return ticket->result();
+  }
   std::lock_guard lock(engine_mutex);
   job.options.cancelled = [&] { return stopping.load() || (client_gone && client_gone()); };
   if (options.prompt_cache) {
@@ -325,8 +352,13 @@ void Server::run() {
   impl_->running = false;
 }
 
+engine::BatchScheduler::Stats Server::batch_stats() const {
+  return impl_->scheduler ? impl_->scheduler->stats() : engine::BatchScheduler::Stats{};
+}
+
 void Server::stop() {
   impl_->stopping = true;
+  if (impl_->scheduler) impl_->scheduler->stop();
   // httplib's stop() acts only once listening has begun; wait for that if run() is on its way.
   while (impl_->running && !impl_->http.is_running()) std::this_thread::yield();
   impl_->http.stop();

@@ -1,7 +1,9 @@
 // An OpenAI-compatible HTTP server over the engine (cpp-httplib): GET /health,
 // GET /v1/models, POST /v1/chat/completions and POST /v1/completions, streamed as
-// Server-Sent Events on request. The engine runs one generation at a time; HTTP
-// requests are served by a thread pool, so /health answers while a generation runs.
+// Server-Sent Events on request. HTTP requests are served by a thread pool, so /health
+// answers while generations run. With ServerOptions::parallel = 1 the engine runs one
+// generation at a time (later requests wait); with more, concurrent requests share a
+// batch of that many slots (engine/batch_scheduler.h: continuous batching).
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -11,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/batch_scheduler.h"
 #include "engine/generator.h"
 #include "kv/method.h"
 #include "model/config.h"
@@ -33,6 +36,9 @@ struct Engine {
   // ChatML stands in for a model trained without them, which emits them as text).
   std::vector<std::string> chat_stop;
   engine::DecoderFactory make_decoder;           // one decoder per request, released after it
+  // Batches for ServerOptions::parallel > 1; empty: engine::sequential_batch over
+  // make_decoder (slots stepped one after another: the CPU's).
+  engine::BatchDecoderFactory make_batch;
   kv::MethodConfig default_method;               // when a request has no "kv"
   int context = 0;                               // tokens per sequence; 0: max_position_embeddings
   std::string model_name = "zipcache";           // "model" in responses and /v1/models
@@ -47,13 +53,19 @@ struct ServerOptions {
   // Keep the last request's sequence and reuse it for a request whose prompt goes on
   // from it (a chat's next turn); off: every request prefills its whole prompt in a
   // sequence of its own, freed after it.
+  // (parallel = 1 only.)
   bool prompt_cache = true;
+  // Generations at once: concurrent requests take the slots of one batch, each step
+  // feeding every busy slot, and wait for a free slot beyond that (vLLM's and
+  // llama.cpp's continuous batching). 1: one at a time, with the prompt cache.
+  int parallel = 1;
 };
 
 class Server {
  public:
   // Throws zc::Error for an Engine without config, tokenizer or make_decoder, a context
-  // over the model's max_position_embeddings, default_max_tokens < -1 or threads < 2.
+  // over the model's max_position_embeddings, default_max_tokens < -1, threads < 2 or
+  // parallel < 1.
   Server(Engine engine, ServerOptions options);
   ~Server();  // stops the server if it runs; the thread in run() must be joined first
   Server(const Server&) = delete;
@@ -67,6 +79,8 @@ class Server {
   void run();
   // Thread-safe, idempotent: ends run() and cancels a generation in progress.
   void stop();
+  // What the batch has run so far (ServerOptions::parallel > 1; zeros otherwise).
+  engine::BatchScheduler::Stats batch_stats() const;
 
   struct Impl;
 

@@ -1,0 +1,88 @@
+// `zipcache serve --device cuda --parallel 4` on the bundled model: concurrent requests
+// share the GPU runner's batch (continuous batching). The line-retrieval prompts are
+// answered as `generate` answers them on the CPU, with requests of other KV methods and
+// lengths running beside them. Skipped (with the reason) where no GPU or no CUDA build.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "run_cli.h"
+#include "serve_process.h"
+
+namespace {
+
+using zc::test::body_of;
+using zc::test::http_post;
+using zc::test::run_cli;
+using zc::test::ServeProcess;
+using zc::test::TempDir;
+
+std::string first_number(const std::string& s) {
+  const size_t at = s.find_first_of("0123456789");
+  if (at == std::string::npos) return "";
+  return s.substr(at, s.find_first_not_of("0123456789", at) - at);
+}
+
+TEST(GpuServe, BatchedRequestsAnswerAsTheCpu) {
+  TempDir dir;
+  const auto all =
+      nlohmann::json::parse(zc::test::read_text(std::string(ZC_SOURCE_DIR) + "/tests/data/bundled_prompts.json"));
+  ServeProcess serve(dir, {"--device", "cuda", "--kv", "fp16", "--parallel", "4"});
+  const std::string log = serve.log();
+  if (serve.port() == 0 && (log.find("no usable GPU") != std::string::npos ||
+                            log.find("without CUDA") != std::string::npos ||
+                            log.find("built without the HTTP server") != std::string::npos)) {
+    GTEST_SKIP() << log;
+  }
+  ASSERT_GT(serve.port(), 0) << log;
+
+  struct Request {
+    nlohmann::json body;
+    std::string want_number;  // "" for requests only checked for an answer
+    std::string response;
+  };
+  std::vector<Request> requests;
+  for (const auto& c : all["cases"]) {
+    const std::string prompt = c["prompt"].get<std::string>();
+    std::ofstream(dir / "prompt.txt") << prompt;
+    const auto cpu = run_cli("generate -f " + (dir / "prompt.txt").string() + " --temp 0 -n 24 --kv fp16", dir);
+    ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+    ASSERT_EQ(first_number(cpu.out), first_number(c["answer"].get<std::string>())) << cpu.out;
+    for (int copy = 0; copy < 2; ++copy) {
+      requests.push_back({{{"prompt", prompt}, {"max_tokens", 24}, {"temperature", 0}}, first_number(cpu.out), ""});
+    }
+    for (const char* kv : {"kivi2", "zipcache"})
+      requests.push_back({{{"prompt", prompt}, {"max_tokens", 24}, {"temperature", 0}, {"kv", kv}}, "", ""});
+  }
+  for (const char* text : {"Once upon a time", "The little dog"}) {
+    requests.push_back(
+        {{{"prompt", text}, {"max_tokens", 200}, {"ignore_eos", true}, {"stream", true}, {"temperature", 0.8}}, "", ""});
+  }
+  std::vector<std::thread> clients;
+  for (auto& r : requests)
+    clients.emplace_back([&r, port = serve.port()] { r.response = http_post(port, "/v1/completions", r.body.dump()); });
+  for (auto& t : clients) t.join();
+  for (const auto& r : requests) {
+    SCOPED_TRACE(r.body.value("kv", "fp16") + (r.body.value("stream", false) ? " streamed" : ""));
+    ASSERT_NE(r.response.find("200 OK"), std::string::npos) << r.response;
+    if (r.body.value("stream", false)) {
+      EXPECT_NE(r.response.find("data: [DONE]"), std::string::npos) << r.response;
+      EXPECT_EQ(r.response.find("\"error\""), std::string::npos) << r.response;
+      continue;
+    }
+    const auto j = nlohmann::json::parse(body_of(r.response), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.response;
+    const std::string text = j["choices"][0]["text"].get<std::string>();
+    std::printf("%-9s batched GPU answer:%s\n", r.body.value("kv", "fp16").c_str(), text.c_str());
+    if (!r.want_number.empty()) {
+      EXPECT_EQ(first_number(text), r.want_number) << text;
+    }
+  }
+  const int status = serve.stop();
+  EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << serve.log();
+}
+
+}  // namespace

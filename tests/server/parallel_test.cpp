@@ -1,0 +1,130 @@
+// The server with ServerOptions::parallel > 1 (continuous batching) on the bundled tiny
+// model: concurrent requests, streamed or not, chat or completion, of several KV
+// methods, each get the answer the engine gives them alone, while the batch steps
+// several of them at once.
+#include <atomic>
+#include <chrono>
+#include <random>
+
+#include "server_fixture.h"
+
+namespace zc::server::testing {
+namespace {
+
+struct Case {
+  json body;
+  std::string path;
+  std::string want;
+  int want_tokens = 0;
+};
+
+std::string streamed_text(const std::string& body, bool chat) {
+  std::string text;
+  for (const std::string& p : sse_payloads(body)) {
+    if (p == "[DONE]") continue;
+    const json j = json::parse(p);
+    if (!j.contains("choices") || j["choices"].empty()) continue;
+    const json& c = j["choices"][0];
+    if (chat && c["delta"].contains("content")) text += c["delta"]["content"].get<std::string>();
+    if (!chat && c.contains("text")) text += c["text"].get<std::string>();
+  }
+  return text;
+}
+
+TEST(ServerParallel, ConcurrentRequestsEqualTheEngineAlone) {
+  ServerOptions options;
+  options.parallel = 3;
+  RunningServer server(make_engine(256), options);
+  std::mt19937 rng(5);
+  const auto& tk = bundle().tokenizer;
+  std::vector<Case> cases;
+  const char* methods[] = {"fp16", "fp16", "kivi2", "fp16", "zipcache", "fp16", "fp16", "fp16"};
+  for (int i = 0; i < 8; ++i) {
+    Case c;
+    const int n = 1 + int(rng() % 60), max_tokens = 1 + int(rng() % 40);
+    std::vector<int32_t> ids;
+    for (int k = 0; k < n; ++k) ids.push_back(int32_t(2 + rng() % 4000));
+    const bool chat = i % 4 == 3, stream = i % 2 == 1;
+    if (chat) {
+      const json messages = {{{"role", "user"}, {"content", "Tell me about the cat number " + std::to_string(i)}}};
+      ids = tk.encode(chatml(messages, true, json::object()), false);
+      c.body = {{"messages", messages}};
+      c.path = "/v1/chat/completions";
+    } else {
+      c.body = {{"prompt", ids}};
+      c.path = "/v1/completions";
+    }
+    c.body["max_tokens"] = max_tokens;
+    c.body["temperature"] = 0;
+    c.body["ignore_eos"] = true;
+    c.body["stream"] = stream;
+    c.body["kv"] = methods[i];
+    const auto want = direct(ids, max_tokens, methods[i], {}, true);
+    c.want = want.text;
+    c.want_tokens = int(want.tokens.size());
+    cases.push_back(std::move(c));
+  }
+  std::vector<Reply> replies(cases.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < cases.size(); ++i)
+    clients.emplace_back([&, i] { replies[i] = post(server, cases[i].path, cases[i].body); });
+  EXPECT_EQ(get(server, "/health").status, 200);
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE("request " + std::to_string(i) + ": " + cases[i].body.dump());
+    const Reply& r = replies[i];
+    ASSERT_EQ(r.status, 200) << r.body;
+    const bool chat = cases[i].path == "/v1/chat/completions";
+    if (cases[i].body["stream"].get<bool>()) {
+      EXPECT_EQ(streamed_text(r.body, chat), cases[i].want);
+    } else {
+      const json& c = r.json_body["choices"][0];
+      EXPECT_EQ(chat ? c["message"]["content"] : c["text"], cases[i].want);
+      EXPECT_EQ(r.json_body["usage"]["completion_tokens"].get<int>(), cases[i].want_tokens);
+      EXPECT_EQ(r.json_body["zipcache"]["kv"], cases[i].body["kv"]);
+    }
+  }
+  const engine::BatchScheduler::Stats st = server.server().batch_stats();
+  EXPECT_GE(st.max_rows, 2) << "no step ran two requests together";
+  EXPECT_LE(st.max_rows, 3);
+  EXPECT_EQ(st.prefills, 8);
+}
+
+// A client that leaves a stream frees its slot: the requests behind it do not wait for
+// thousands of tokens nobody reads.
+TEST(ServerParallel, ClientGoneFreesItsSlot) {
+  ServerOptions options;
+  options.parallel = 2;
+  RunningServer server(make_engine(), options);
+  const json body = {{"prompt", "Once"}, {"max_tokens", 3500}, {"ignore_eos", true}, {"stream", true}, {"temperature", 0}};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> leavers;
+  for (int i = 0; i < 2; ++i) {
+    leavers.emplace_back([&] {
+      auto c = server.client();
+      int chunks = 0;
+      httplib::Request req;
+      req.method = "POST";
+      req.path = "/v1/completions";
+      req.body = body.dump();
+      req.set_header("Content-Type", "application/json");
+      req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+      EXPECT_FALSE(c.send(req));  // the receiver ended it
+    });
+  }
+  for (auto& t : leavers) t.join();
+  const Reply r = post(server, "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 1}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto few = direct(bundle().tokenizer.encode("Once", true), 50, "fp16", {}, true);
+  EXPECT_LT(seconds, 20 * (few.decode_seconds + few.prefill_seconds) + 5.0);
+}
+
+TEST(ServerParallel, RefusesNoSlots) {
+  ServerOptions options;
+  options.parallel = 0;
+  EXPECT_THROW(Server(make_engine(), options), zc::Error);
+}
+
+}  // namespace
+}  // namespace zc::server::testing
