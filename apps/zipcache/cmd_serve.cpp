@@ -16,6 +16,7 @@
 #include "chat_prompt.h"
 #include "commands.h"
 #include "core/error.h"
+#include "engine/batch_decoder.h"
 #include "gpu_decoder.h"
 #include "model/forward.h"
 #include "model_options.h"
@@ -76,6 +77,9 @@ int run(ServeOptions& o) {
     engine.make_batch = gpu->batch_factory();
   } else {
     engine.make_decoder = [&model](const kv::MethodConfig& m, int ctx) { return engine::cpu_decoder(model, m, ctx); };
+    engine.make_batch = [&model](const kv::MethodConfig& m, int ctx, int slots) {
+      return engine::cpu_batch(model, m, ctx, slots);
+    };
   }
   server::ServerOptions options;
   options.host = o.host;

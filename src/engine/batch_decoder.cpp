@@ -1,6 +1,7 @@
 #include "engine/batch_decoder.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/error.h"
 
@@ -61,7 +62,67 @@ class SequentialBatch final : public BatchDecoder {
   std::vector<std::unique_ptr<Decoder>> decoders_;
 };
 
+class CpuBatch final : public BatchDecoder {
+ public:
+  CpuBatch(const model::Model& model, kv::MethodConfig method, int context, int slots)
+      : model_(model), method_(std::move(method)), context_(context), seqs_(size_t(slots)) {
+    if (slots < 1) fail("a batch of {} slots; at least 1", slots);
+    // The context is checked here, not at the first prompt.
+    (void)model_.new_sequence(method_, context_);
+  }
+  int slots() const override { return int(seqs_.size()); }
+  int vocab() const override { return model_.config().vocab_size; }
+
+  std::vector<float> prefill(int slot, std::span<const int32_t> prompt) override {
+    std::optional<model::SequenceState>& s = at(slot);
+    if (s) fail("batch slot {} is busy", slot);
+    model::SequenceState seq = model_.new_sequence(method_, context_);
+    std::vector<float> logits = model_.forward(seq, prompt);  // throws before the slot is taken
+    s = std::move(seq);
+    return logits;
+  }
+
+  void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) override {
+    if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
+    std::vector<model::ForwardRequest> batch(slots.size());
+    for (size_t i = 0; i < slots.size(); ++i) {
+      std::optional<model::SequenceState>& s = at(slots[i]);
+      if (!s) fail("batch slot {} is free", slots[i]);
+      batch[i].seq = &*s;
+      batch[i].tokens = ids.subspan(i, 1);
+    }
+    // Model::forward checks every request (a slot given twice, a full context) before
+    // any cache changes.
+    const std::vector<std::vector<float>> rows = model_.forward(batch);
+    const size_t v = size_t(vocab());
+    logits.resize(rows.size() * v);
+    for (size_t i = 0; i < rows.size(); ++i) std::copy(rows[i].begin(), rows[i].end(), logits.begin() + std::ptrdiff_t(i * v));
+  }
+
+  kv::MemoryReport memory(int slot) const override {
+    const std::optional<model::SequenceState>& s = seqs_.at(size_t(slot));
+    return s ? s->memory() : kv::MemoryReport{};
+  }
+  void release(int slot) override { at(slot).reset(); }
+
+ private:
+  std::optional<model::SequenceState>& at(int slot) {
+    if (slot < 0 || slot >= slots()) fail("batch slot {} of {}", slot, slots());
+    return seqs_[size_t(slot)];
+  }
+
+  const model::Model& model_;
+  kv::MethodConfig method_;
+  int context_;
+  std::vector<std::optional<model::SequenceState>> seqs_;
+};
+
 }  // namespace
+
+std::unique_ptr<BatchDecoder> cpu_batch(const model::Model& model, const kv::MethodConfig& method, int context,
+                                        int slots) {
+  return std::make_unique<CpuBatch>(model, method, context, slots);
+}
 
 std::unique_ptr<BatchDecoder> sequential_batch(DecoderFactory make_decoder, const kv::MethodConfig& method,
                                                int context, int slots, int vocab) {

@@ -2,8 +2,8 @@
 // (engine/batch_scheduler.h): fixed slots, each free or holding one sequence; a slot
 // takes a prompt while the others are mid-generation, and one step feeds a token to
 // every busy slot (continuous batching, as vLLM and llama.cpp's server slots do). The
-// GPU runner steps its slots as one batch (apps/zipcache/gpu_decoder.h); the CPU's
-// sequential_batch steps them one after another.
+// GPU runner steps its slots as one batch (apps/zipcache/gpu_decoder.h), and so does the
+// CPU model (cpu_batch); sequential_batch steps any decoders one after another.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -14,6 +14,7 @@
 #include "engine/generator.h"
 #include "kv/cache.h"
 #include "kv/method.h"
+#include "model/forward.h"
 
 namespace zc::engine {
 
@@ -38,8 +39,15 @@ class BatchDecoder {
 using BatchDecoderFactory =
     std::function<std::unique_ptr<BatchDecoder>(const kv::MethodConfig& method, int context, int slots)>;
 
+// The CPU model's batch: one SequenceState per busy slot, and a step is one
+// Model::forward over all of them (their rows stacked for the matrix products, so the
+// weights are read once per step, not once per slot).
+std::unique_ptr<BatchDecoder> cpu_batch(const model::Model& model, const kv::MethodConfig& method, int context,
+                                        int slots);
+
 // Slots made of single-sequence decoders from `make_decoder` (one made per prompt,
-// released with its slot), stepped one after another: the CPU model's batch.
+// released with its slot), stepped one after another: any backend's decoders batched
+// in time only.
 std::unique_ptr<BatchDecoder> sequential_batch(DecoderFactory make_decoder, const kv::MethodConfig& method,
                                                int context, int slots, int vocab);
 

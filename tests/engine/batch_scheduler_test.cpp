@@ -30,11 +30,17 @@ GenerationOptions greedy(int max_tokens) {
   return o;
 }
 
-BatchDecoderFactory cpu_batches(const model::Model& model) {
+// Single-sequence decoders stepped in turn.
+BatchDecoderFactory sequential_batches(const model::Model& model) {
   return [&model](const kv::MethodConfig& m, int context, int slots) {
     return sequential_batch([&model](const kv::MethodConfig& mm, int c) { return cpu_decoder(model, mm, c); }, m,
                             context, slots, model.config().vocab_size);
   };
+}
+
+// The model's own batch: one forward over every busy slot's row.
+BatchDecoderFactory stacked_batches(const model::Model& model) {
+  return [&model](const kv::MethodConfig& m, int context, int slots) { return cpu_batch(model, m, context, slots); };
 }
 
 // Every golden case three times at once through 3 slots (more jobs than slots): each job's greedy
@@ -44,7 +50,9 @@ class BatchGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BatchGolden, ConcurrentJobsGiveTheReferenceContinuations) {
   const model::Model model = model::Model::load(model::test::models_dir() + "/" + GetParam());
-  BatchScheduler scheduler(cpu_batches(model), model.config(), nullptr, 512, 3);
+  for (const bool stacked : {true, false}) {
+  SCOPED_TRACE(stacked ? "cpu_batch" : "sequential_batch");
+  BatchScheduler scheduler(stacked ? stacked_batches(model) : sequential_batches(model), model.config(), nullptr, 512, 3);
   std::vector<model::test::GoldenCase> cases;
   for (int rep = 0; rep < 3; ++rep) {
     for (auto& g : golden_cases(GetParam())) cases.push_back(std::move(g));
@@ -74,8 +82,10 @@ TEST_P(BatchGolden, ConcurrentJobsGiveTheReferenceContinuations) {
   if (cases.size() >= 3) {
     EXPECT_EQ(st.max_rows, 3);
   }
-  std::printf("[ measure  ] %s: greedy matched %zu of %zu tokens, %lld steps of %.2f rows\n", GetParam().c_str(),
-              matched, total, st.steps, double(st.step_rows) / double(std::max(1LL, st.steps)));
+  std::printf("[ measure  ] %s (%s): greedy matched %zu of %zu tokens, %lld steps of %.2f rows\n",
+              GetParam().c_str(), stacked ? "cpu_batch" : "sequential_batch", matched, total, st.steps,
+              double(st.step_rows) / double(std::max(1LL, st.steps)));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, BatchGolden, ::testing::ValuesIn(golden_models()));
@@ -107,7 +117,7 @@ TEST(BatchScheduler, JobsEqualOneSequenceGenerations) {
         if (j == 5) job.options.stop = {","};     // without a tokenizer the text is ids joined by commas
         jobs.push_back(job);
       }
-      BatchScheduler scheduler(cpu_batches(model), model.config(), nullptr, context, slots);
+      BatchScheduler scheduler(sequential_batches(model), model.config(), nullptr, context, slots);
       std::vector<std::shared_ptr<BatchTicket>> tickets(jobs.size());
       std::vector<std::thread> clients;
       for (size_t j = 0; j < jobs.size(); ++j)
