@@ -118,6 +118,12 @@ int run(ServeOptions& o) {
   const unsigned char wake = 0;  // run() may end without a signal
   if (write(g_signal_pipe[1], &wake, 1) != 1) server.stop();
   watcher.join();
+  if (o.parallel > 1) {
+    const auto st = server.batch_stats();
+    fmt::print(stderr, "batch: {} steps of {:.2f} requests on average ({} at most), {} prompts, {} waits for KV memory\n",
+               st.steps, st.steps ? double(st.step_rows) / double(st.steps) : 0.0, st.max_rows, st.prefills,
+               st.memory_waits);
+  }
   return 0;
 }
 #else

@@ -11,6 +11,8 @@
 #include "cuda/engine/gpu_model.h"
 #include "cuda/engine/gpu_runner.h"
 #include "cuda/kv/gpu_cache.h"
+#include "cuda/kv/kv_page.h"
+#include "cuda/kv/kv_pool.h"
 #endif
 
 namespace zc::app {
@@ -64,9 +66,12 @@ class GpuDecoder final : public engine::Decoder {
 // steps feed and nobody reads, started over before it fills its context.
 class GpuBatch final : public engine::BatchDecoder {
  public:
-  GpuBatch(std::unique_ptr<cuda::GpuRunner> runner, int context, int vocab)
-      : runner_(std::move(runner)), context_(context), vocab_(size_t(vocab)),
+  GpuBatch(std::unique_ptr<cuda::GpuRunner> runner, const cuda::KvPool& pool, int context, int vocab)
+      : runner_(std::move(runner)), pool_(pool), context_(context), vocab_(size_t(vocab)),
         busy_(size_t(runner_->batch()), false), length_(size_t(runner_->batch()), 0) {
+    const cuda::GpuKvShape& shape = runner_->cache().shape();
+    page_bytes_ = size_t(cuda::kPageTokens) * size_t(shape.head_dim) * 2 * sizeof(uint16_t) * size_t(shape.n_kv_heads) *
+                  size_t(shape.n_layers);
     for (int s = 0; s < slots(); ++s) park(s);
   }
   ~GpuBatch() override {
@@ -84,7 +89,21 @@ class GpuBatch final : public engine::BatchDecoder {
     if (prompt.empty() || int(prompt.size()) > context_)
       fail("--device cuda: a prompt of {} tokens in a sequence of at most {}", prompt.size(), context_);
     clear(slot);
-    runner_->prefill(slot, prompt);
+    try {
+      runner_->prefill(slot, prompt);
+      // The running sequences need room to grow (new window pages, ZipCache's and
+      // KIVI's compressed chunks): a prompt that leaves less than two fp16 pages per
+      // layer and KV head for each of them waits (engine::BatchScheduler) rather than
+      // make a later step run out.
+      const int others = busy_count();
+      if (others > 0 && pool_.free_bytes() < size_t(2 * (others + 1)) * page_bytes_) {
+        throw OutOfMemory(fmt::format("kv pool: a {}-token prompt leaves too little room for {} running sequences",
+                                      prompt.size(), others));
+      }
+    } catch (...) {
+      park(slot);  // the slot holds its placeholder again: the runner steps every sequence
+      throw;
+    }
     busy_[size_t(slot)] = true;
     length_[size_t(slot)] = int(prompt.size());
     return runner_->logits_host(slot);
@@ -129,6 +148,7 @@ class GpuBatch final : public engine::BatchDecoder {
 
  private:
   static constexpr int32_t kPlaceholder = 0;
+  int busy_count() const { return int(std::count(busy_.begin(), busy_.end(), true)); }
   void check_slot(int slot) const {
     if (slot < 0 || slot >= slots()) fail("batch slot {} of {}", slot, slots());
   }
@@ -148,8 +168,10 @@ class GpuBatch final : public engine::BatchDecoder {
   }
 
   std::unique_ptr<cuda::GpuRunner> runner_;
+  const cuda::KvPool& pool_;
   int context_;
   size_t vocab_;
+  size_t page_bytes_ = 0;  // an fp16 page (32 tokens) of every layer and KV head
   std::vector<bool> busy_;
   std::vector<int> length_;  // tokens each sequence holds (placeholders included)
 };
@@ -215,7 +237,7 @@ engine::BatchDecoderFactory GpuSession::batch_factory() {
     }
     impl_->idle.reset();  // a single-sequence runner's buffers go first
     return std::make_unique<GpuBatch>(
-        std::make_unique<cuda::GpuRunner>(impl_->gpu, method, impl_->pool, slots, context), context,
+        std::make_unique<cuda::GpuRunner>(impl_->gpu, method, impl_->pool, slots, context), impl_->pool, context,
         impl_->gpu.config().vocab_size);
   };
 }

@@ -130,7 +130,7 @@ bool BatchScheduler::admit_one() {
   Waiting w;
   {
     std::lock_guard lock(mutex_);
-    if (waiting_.empty() || stopping_) return false;
+    if (waiting_.empty() || stopping_ || memory_wait_) return false;
     // First come, first served: a job of another method than the batch's waits for the
     // running jobs to end, and holds back the jobs behind it.
     if (batch_ && busy > 0 && !(waiting_.front().job.method == batch_method_)) return false;
@@ -167,6 +167,21 @@ void BatchScheduler::start(int slot, Waiting w) {
   const auto t0 = std::chrono::steady_clock::now();
   try {
     logits = batch_->prefill(slot, w.job.prompt);
+  } catch (const OutOfMemory&) {
+    release(slot);
+    bool others = false;
+    for (const auto& r : running_) others = others || r != nullptr;
+    if (others) {
+      // The KV memory is taken by the running jobs: this one waits, first in line,
+      // until one of them ends and frees its memory (vLLM's admission by free blocks).
+      std::lock_guard lock(mutex_);
+      waiting_.push_front(std::move(w));
+      memory_wait_ = true;
+      ++stats_.memory_waits;
+      return;
+    }
+    w.ticket->end(std::nullopt, std::current_exception());  // it does not fit even alone
+    return;
   } catch (...) {
     w.ticket->end(std::nullopt, std::current_exception());
     release(slot);
@@ -259,6 +274,10 @@ void BatchScheduler::finish(int slot) {
 }
 
 void BatchScheduler::release(int slot) {
+  {
+    std::lock_guard lock(mutex_);
+    memory_wait_ = false;  // memory was freed: a job waiting for it may try again
+  }
   if (!batch_) return;
   try {
     batch_->release(slot);
@@ -269,6 +288,10 @@ void BatchScheduler::release(int slot) {
 }
 
 void BatchScheduler::fail_running(std::exception_ptr error) {
+  {
+    std::lock_guard lock(mutex_);
+    memory_wait_ = false;  // the batch and its memory go
+  }
   for (auto& s : running_) {
     if (s) s->ticket->end(std::nullopt, error);
     s.reset();

@@ -7,6 +7,10 @@
 // and then the batch is made again for it (nothing behind it is admitted first, so no
 // job waits forever).
 //
+// A prompt that the batch's KV memory cannot take while other jobs hold it
+// (zc::OutOfMemory from the prefill) waits, first in line, until one of them ends; one
+// that does not fit even alone fails with that error.
+//
 // A job's text comes to its BatchTicket as it is generated; the client thread takes it
 // from there, so a slow client never holds the batch up.
 #pragma once
@@ -82,6 +86,7 @@ class BatchScheduler {
     long long step_rows = 0;   // busy slots summed over the steps (mean batch = step_rows / steps)
     int max_rows = 0;          // the largest step
     long long prefills = 0;
+    long long memory_waits = 0;  // prefills put back to wait for KV memory the running jobs held
   };
   Stats stats() const;
 
@@ -108,6 +113,7 @@ class BatchScheduler {
   std::condition_variable wake_;
   std::deque<Waiting> waiting_;
   bool stopping_ = false;
+  bool memory_wait_ = false;  // the first waiting job needs memory a running job must free
   Stats stats_;
 
   // The scheduler thread's own state.

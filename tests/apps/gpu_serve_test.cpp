@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -83,6 +84,48 @@ TEST(GpuServe, BatchedRequestsAnswerAsTheCpu) {
   }
   const int status = serve.stop();
   EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << serve.log();
+}
+
+// A KV pool too small for every slot's prompt at once (--kv-mem 0.01 GiB holds about
+// 3500 fp16 tokens of this model; the eight retrieval prompts have 7828):
+// prompts that do not fit beside the running ones wait for memory instead of failing.
+TEST(GpuServe, PromptsWaitForKvMemory) {
+  TempDir dir;
+  const auto all =
+      nlohmann::json::parse(zc::test::read_text(std::string(ZC_SOURCE_DIR) + "/tests/data/bundled_prompts.json"));
+  ServeProcess serve(dir, {"--device", "cuda", "--kv", "fp16", "--parallel", "8", "--kv-mem", "0.01"});
+  const std::string log = serve.log();
+  if (serve.port() == 0 && (log.find("no usable GPU") != std::string::npos ||
+                            log.find("without CUDA") != std::string::npos ||
+                            log.find("built without the HTTP server") != std::string::npos)) {
+    GTEST_SKIP() << log;
+  }
+  ASSERT_GT(serve.port(), 0) << log;
+  std::vector<std::string> responses(8), want(8);
+  std::vector<nlohmann::json> bodies;
+  for (size_t i = 0; i < responses.size(); ++i) {
+    const auto& c = all["cases"][i % all["cases"].size()];
+    bodies.push_back({{"prompt", c["prompt"]}, {"max_tokens", 24}, {"temperature", 0}});
+    want[i] = first_number(c["answer"].get<std::string>());
+  }
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < responses.size(); ++i)
+    clients.emplace_back([&, i] { responses[i] = http_post(serve.port(), "/v1/completions", bodies[i].dump()); });
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < responses.size(); ++i) {
+    ASSERT_NE(responses[i].find("200 OK"), std::string::npos) << responses[i];
+    const auto j = nlohmann::json::parse(body_of(responses[i]), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << responses[i];
+    EXPECT_EQ(first_number(j["choices"][0]["text"].get<std::string>()), want[i]) << responses[i];
+  }
+  const int status = serve.stop();
+  EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << serve.log();
+  // "batch: ... N waits for KV memory": some prompt did wait.
+  const std::string end = serve.log();
+  const size_t at = end.find(" waits for KV memory");
+  ASSERT_NE(at, std::string::npos) << end;
+  const size_t from = end.rfind(' ', at - 1);
+  EXPECT_GT(std::atoi(end.c_str() + from + 1), 0) << end;
 }
 
 }  // namespace

@@ -48,6 +48,8 @@ void answers_like_generate(const std::vector<std::string>& extra) {
   ASSERT_NE(status, -1) << "serve did not stop on SIGTERM within 30 s";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << serve.log();
   EXPECT_NE(serve.log().find("stopping"), std::string::npos);
+  const bool batched = !extra.empty();
+  EXPECT_EQ(serve.log().find("batch: ") != std::string::npos, batched) << serve.log();
 }
 
 TEST(ServeCommand, AnswersLikeGenerateAndStopsOnSigterm) { answers_like_generate({}); }

@@ -76,6 +76,8 @@ TEST(ChunkAllocator, OutOfMemoryNamesWhatIsLeft) {
   EXPECT_NE(msg.find("a 304 B chunk does not fit"), std::string::npos) << msg;
   EXPECT_NE(msg.find("0.000 GiB never used"), std::string::npos) << msg;
   EXPECT_EQ(a.used(), 256u) << "a refused request changes nothing";
+  // A server tells running out (it may wait for memory) from other errors by its type.
+  EXPECT_THROW((void)a.alloc(300), zc::OutOfMemory);
   EXPECT_THROW(ChunkAllocator(8), zc::Error);
   EXPECT_THROW(ChunkAllocator((size_t(16) << 32) + 16), zc::Error);
   EXPECT_THROW((void)a.alloc(0), zc::Error);

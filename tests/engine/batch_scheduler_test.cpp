@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -147,6 +148,8 @@ struct Script {
   int fail_make = -1;          // the n-th batch made throws
   int fail_rows = 0;           // a step of this many rows or more throws (0: none)
   int32_t nan_after = -1;      // a row whose fed token is this gives NaN logits
+  int memory_slots = 0;        // > 0: a prefill beside this many busy slots is out of memory
+  size_t memory_tokens = 1000; // a longer prompt is out of memory even alone
   std::atomic<int> steps{0};
   // Each step takes this long, so that jobs submitted one after another overlap.
   std::chrono::microseconds step_time{1000};
@@ -160,6 +163,9 @@ class ScriptedBatch final : public BatchDecoder {
   int vocab() const override { return 50; }
   std::vector<float> prefill(int slot, std::span<const int32_t> prompt) override {
     EXPECT_FALSE(busy_.at(size_t(slot)));
+    const long busy = std::count(busy_.begin(), busy_.end(), true);
+    if ((s_.memory_slots > 0 && busy >= s_.memory_slots) || prompt.size() > s_.memory_tokens)
+      throw OutOfMemory("kv pool: out of memory");
     busy_[size_t(slot)] = true;
     ++s_.prefills;
     return one_hot(prompt.back());
@@ -313,6 +319,24 @@ TEST(BatchScheduler, FailuresReachTheirJobsAndTheSchedulerGoesOn) {
     EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
   }
   EXPECT_EQ(scheduler.submit(job({1}, 10))->result().tokens, counting(2, 10));
+}
+
+// Prompts the KV memory cannot take beside the running jobs wait for one to end; one
+// that does not fit alone fails with the memory error.
+TEST(BatchScheduler, PromptsWaitForMemory) {
+  Script s;
+  s.memory_slots = 2;
+  s.memory_tokens = 20;
+  const model::ModelConfig c = scripted_config();
+  BatchScheduler scheduler(scripted(s), c, nullptr, 64, 4);
+  std::vector<std::shared_ptr<BatchTicket>> t;
+  for (int j = 0; j < 6; ++j) t.push_back(scheduler.submit(job({int32_t(j)}, 10)));
+  for (int j = 0; j < 6; ++j) EXPECT_EQ(t[size_t(j)]->result().tokens, counting(j + 1, 10)) << j;
+  const BatchScheduler::Stats st = scheduler.stats();
+  EXPECT_EQ(st.max_rows, 2);
+  EXPECT_GE(st.memory_waits, 1);
+  EXPECT_THROW(scheduler.submit(job(std::vector<int32_t>(30, 1), 2))->result(), zc::OutOfMemory);
+  EXPECT_EQ(scheduler.submit(job({1}, 2))->result().tokens, counting(2, 2));
 }
 
 TEST(BatchScheduler, StopEndsRunningAndWaitingJobs) {

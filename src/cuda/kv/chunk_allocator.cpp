@@ -37,10 +37,11 @@ uint32_t ChunkAllocator::alloc(size_t bytes) {
     free_[whole - size].push_back(static_cast<uint32_t>(unit + size / 16));
     ++splits_;
   } else {
-    fail("kv pool: out of memory: a {} B chunk does not fit ({:.3f} of {:.3f} GiB in use, {:.3f} GiB "
-         "never used, {:.3f} GiB free in smaller chunks); give the KV cache more memory (--kv-mem) or run "
-         "fewer/shorter sequences",
-         size, pool_gib(used_), pool_gib(capacity_), pool_gib(capacity_ - top_), pool_gib(top_ - used_));
+    throw OutOfMemory(fmt::format(
+        "kv pool: out of memory: a {} B chunk does not fit ({:.3f} of {:.3f} GiB in use, {:.3f} GiB "
+        "never used, {:.3f} GiB free in smaller chunks); give the KV cache more memory (--kv-mem) or run "
+        "fewer/shorter sequences",
+        size, pool_gib(used_), pool_gib(capacity_), pool_gib(capacity_ - top_), pool_gib(top_ - used_)));
   }
   used_ += size;
   peak_ = std::max(peak_, used_);
