@@ -88,6 +88,7 @@ int run(ServeOptions& o) {
   options.threads = o.http_threads > 0 ? o.http_threads : std::max(8, o.parallel + 2);
   options.prompt_cache = !o.no_prompt_cache;
   options.parallel = o.parallel;
+  options.log = [](const std::string& line) { fmt::print(stderr, "serve: {}\n", line); };
   // Each generation streams on an HTTP thread of its own, and /health needs one more.
   if (o.http_threads > 0 && o.http_threads < o.parallel + 1)
     fail("--http-threads {}: at least --parallel + 1 = {} (a thread per generation, one for /health)", o.http_threads,

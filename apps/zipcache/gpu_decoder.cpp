@@ -11,8 +11,7 @@
 #include "cuda/engine/gpu_model.h"
 #include "cuda/engine/gpu_runner.h"
 #include "cuda/kv/gpu_cache.h"
-#include "cuda/kv/kv_page.h"
-#include "cuda/kv/kv_pool.h"
+#include "gpu_batch.h"
 #endif
 
 namespace zc::app {
@@ -59,121 +58,6 @@ class GpuDecoder final : public engine::Decoder {
   std::unique_ptr<cuda::GpuRunner> runner_;
   std::unique_ptr<cuda::GpuRunner>& idle_;
   int context_, tokens_ = 0;
-};
-
-// Slots over one GpuRunner of `slots` sequences. The runner steps every sequence and
-// needs each to hold a token, so a free slot holds a one-token placeholder that the
-// steps feed and nobody reads, started over before it fills its context.
-class GpuBatch final : public engine::BatchDecoder {
- public:
-  GpuBatch(std::unique_ptr<cuda::GpuRunner> runner, const cuda::KvPool& pool, int context, int vocab)
-      : runner_(std::move(runner)), pool_(pool), context_(context), vocab_(size_t(vocab)),
-        busy_(size_t(runner_->batch()), false), length_(size_t(runner_->batch()), 0) {
-    const cuda::GpuKvShape& shape = runner_->cache().shape();
-    page_bytes_ = size_t(cuda::kPageTokens) * size_t(shape.head_dim) * 2 * sizeof(uint16_t) * size_t(shape.n_kv_heads) *
-                  size_t(shape.n_layers);
-    for (int s = 0; s < slots(); ++s) park(s);
-  }
-  ~GpuBatch() override {
-    try {
-      runner_->synchronize();  // no kernel may still read pages the pool hands out again
-    } catch (...) {
-    }
-  }
-  int slots() const override { return runner_->batch(); }
-  int vocab() const override { return int(vocab_); }
-
-  std::vector<float> prefill(int slot, std::span<const int32_t> prompt) override {
-    check_slot(slot);
-    if (busy_[size_t(slot)]) fail("batch slot {} is busy", slot);
-    if (prompt.empty() || int(prompt.size()) > context_)
-      fail("--device cuda: a prompt of {} tokens in a sequence of at most {}", prompt.size(), context_);
-    clear(slot);
-    try {
-      runner_->prefill(slot, prompt);
-      // The running sequences need room to grow (new window pages, ZipCache's and
-      // KIVI's compressed chunks): a prompt that leaves less than two fp16 pages per
-      // layer and KV head for each of them waits (engine::BatchScheduler) rather than
-      // make a later step run out.
-      const int others = busy_count();
-      if (others > 0 && pool_.free_bytes() < size_t(2 * (others + 1)) * page_bytes_) {
-        throw OutOfMemory(fmt::format("kv pool: a {}-token prompt leaves too little room for {} running sequences",
-                                      prompt.size(), others));
-      }
-    } catch (...) {
-      park(slot);  // the slot holds its placeholder again: the runner steps every sequence
-      throw;
-    }
-    busy_[size_t(slot)] = true;
-    length_[size_t(slot)] = int(prompt.size());
-    return runner_->logits_host(slot);
-  }
-
-  void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) override {
-    if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
-    std::vector<int32_t> all(size_t(this->slots()), kPlaceholder);
-    std::vector<bool> fed(all.size(), false);
-    for (size_t i = 0; i < slots.size(); ++i) {
-      const int s = slots[i];
-      check_slot(s);
-      if (!busy_[size_t(s)] || fed[size_t(s)]) fail("batch slot {} is free or given twice", s);
-      if (length_[size_t(s)] >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
-      all[size_t(s)] = ids[i];
-      fed[size_t(s)] = true;
-    }
-    // A placeholder about to fill its context starts over.
-    for (int s = 0; s < this->slots(); ++s) {
-      if (!busy_[size_t(s)] && length_[size_t(s)] >= context_) park(s);
-    }
-    runner_->decode(all);
-    for (int s = 0; s < this->slots(); ++s) ++length_[size_t(s)];
-    const size_t v = vocab_;
-    logits.resize(slots.size() * v);
-    for (size_t i = 0; i < slots.size(); ++i) {
-      cuda::check(cudaMemcpyAsync(logits.data() + i * v, runner_->logits() + size_t(slots[i]) * v, v * sizeof(float),
-                                  cudaMemcpyDeviceToHost, runner_->stream()),
-                  "cudaMemcpyAsync logits");
-    }
-    runner_->synchronize();
-  }
-
-  kv::MemoryReport memory(int slot) const override {
-    if (slot < 0 || slot >= slots() || !busy_[size_t(slot)]) return {};
-    return runner_->cache().memory(slot);
-  }
-  void release(int slot) override {
-    check_slot(slot);
-    if (busy_[size_t(slot)]) park(slot);
-  }
-
- private:
-  static constexpr int32_t kPlaceholder = 0;
-  int busy_count() const { return int(std::count(busy_.begin(), busy_.end(), true)); }
-  void check_slot(int slot) const {
-    if (slot < 0 || slot >= slots()) fail("batch slot {} of {}", slot, slots());
-  }
-  // Frees the slot's sequence. The stream is drained first: pages a queued kernel still
-  // reads must not be handed out again.
-  void clear(int slot) {
-    runner_->synchronize();
-    runner_->cache().reset(slot);
-    busy_[size_t(slot)] = false;
-    length_[size_t(slot)] = 0;
-  }
-  void park(int slot) {
-    clear(slot);
-    const int32_t one[1] = {kPlaceholder};
-    runner_->prefill(slot, std::span<const int32_t>(one, 1));
-    length_[size_t(slot)] = 1;
-  }
-
-  std::unique_ptr<cuda::GpuRunner> runner_;
-  const cuda::KvPool& pool_;
-  int context_;
-  size_t vocab_;
-  size_t page_bytes_ = 0;  // an fp16 page (32 tokens) of every layer and KV head
-  std::vector<bool> busy_;
-  std::vector<int> length_;  // tokens each sequence holds (placeholders included)
 };
 
 }  // namespace
@@ -236,9 +120,8 @@ engine::BatchDecoderFactory GpuSession::batch_factory() {
       fail("--device cuda: sequences of {} tokens, the GPU session holds at most {}", context, impl_->context);
     }
     impl_->idle.reset();  // a single-sequence runner's buffers go first
-    return std::make_unique<GpuBatch>(
-        std::make_unique<cuda::GpuRunner>(impl_->gpu, method, impl_->pool, slots, context), impl_->pool, context,
-        impl_->gpu.config().vocab_size);
+    return make_gpu_batch(std::make_unique<cuda::GpuRunner>(impl_->gpu, method, impl_->pool, slots, context),
+                          impl_->pool, context, impl_->gpu.config().vocab_size);
   };
 }
 

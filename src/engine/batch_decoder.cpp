@@ -19,7 +19,7 @@ class SequentialBatch final : public BatchDecoder {
   int slots() const override { return int(decoders_.size()); }
   int vocab() const override { return vocab_; }
 
-  std::vector<float> prefill(int slot, std::span<const int32_t> prompt) override {
+  std::vector<float> prefill(int slot, std::span<const int32_t> prompt, int /*max_new_tokens*/) override {
     std::unique_ptr<Decoder>& d = at(slot);
     if (d) fail("batch slot {} is busy", slot);
     d = make_decoder_(method_, context_);
@@ -73,7 +73,7 @@ class CpuBatch final : public BatchDecoder {
   int slots() const override { return int(seqs_.size()); }
   int vocab() const override { return model_.config().vocab_size; }
 
-  std::vector<float> prefill(int slot, std::span<const int32_t> prompt) override {
+  std::vector<float> prefill(int slot, std::span<const int32_t> prompt, int /*max_new_tokens*/) override {
     std::optional<model::SequenceState>& s = at(slot);
     if (s) fail("batch slot {} is busy", slot);
     model::SequenceState seq = model_.new_sequence(method_, context_);

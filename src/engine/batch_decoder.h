@@ -24,8 +24,10 @@ class BatchDecoder {
   virtual int slots() const = 0;
   virtual int vocab() const = 0;
   // Starts a sequence in free slot `slot` from `prompt` (at most the context); returns
-  // the logits of its last token.
-  virtual std::vector<float> prefill(int slot, std::span<const int32_t> prompt) = 0;
+  // the logits of its last token. max_new_tokens: the most tokens the slot will be fed
+  // after it, for a batch with a memory budget to keep room for them (zc::OutOfMemory
+  // when it cannot beside the busy slots; the slot stays free).
+  virtual std::vector<float> prefill(int slot, std::span<const int32_t> prompt, int max_new_tokens) = 0;
   // Feeds ids[i] to busy slot slots[i] (distinct) and writes their next logits into
   // logits, row i of vocab() floats.
   virtual void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) = 0;

@@ -1,5 +1,6 @@
 #include "engine/batch_scheduler.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/error.h"
@@ -166,7 +167,9 @@ void BatchScheduler::start(int slot, Waiting w) {
   std::vector<float> logits;
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    logits = batch_->prefill(slot, w.job.prompt);
+    const int room = context_ - int(w.job.prompt.size());  // tokens the sequence may still take
+    const int max_tokens = w.job.options.max_tokens;
+    logits = batch_->prefill(slot, w.job.prompt, max_tokens < 0 ? room : std::min(max_tokens, room));
   } catch (const OutOfMemory&) {
     release(slot);
     bool others = false;

@@ -80,6 +80,8 @@ struct Server::Impl {
   Job prepare(const json& body, Endpoint endpoint) const;
   engine::GenerationResult generate(Job& job, const engine::TextCallback& on_text,
                                     const std::function<bool()>& client_gone);
+  engine::GenerationResult generate_unlogged(Job& job, const engine::TextCallback& on_text,
+                                             const std::function<bool()>& client_gone);
   void answer(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   void stream(httplib::Response& res, std::shared_ptr<Job> job);
 };
@@ -195,6 +197,16 @@ Job Server::Impl::prepare(const json& body, Endpoint endpoint) const {
 
 engine::GenerationResult Server::Impl::generate(Job& job, const engine::TextCallback& on_text,
                                                 const std::function<bool()>& client_gone) {
+  try {
+    return generate_unlogged(job, on_text, client_gone);
+  } catch (const std::exception& e) {
+    if (options.log) options.log(fmt::format("a {}-token request failed: {}", job.prompt.size(), e.what()));
+    throw;
+  }
+}
+
+engine::GenerationResult Server::Impl::generate_unlogged(Job& job, const engine::TextCallback& on_text,
+                                                         const std::function<bool()>& client_gone) {
   if (scheduler) {
     // The scheduler's stop() cancels what runs when the server stops.
     const auto ticket = scheduler->submit(engine::BatchJob{job.prompt, job.method, job.options});

@@ -59,6 +59,9 @@ struct ServerOptions {
   // feeding every busy slot, and wait for a free slot beyond that (vLLM's and
   // llama.cpp's continuous batching). 1: one at a time, with the prompt cache.
   int parallel = 1;
+  // Told of every generation that failed after its request was accepted (the KV pool
+  // out of memory, NaN logits, a device error): the operator's log. Empty: none.
+  std::function<void(const std::string&)> log;
 };
 
 class Server {

@@ -161,7 +161,9 @@ class ScriptedBatch final : public BatchDecoder {
   ScriptedBatch(Script& s, int slots) : s_(s), busy_(size_t(slots), false) {}
   int slots() const override { return int(busy_.size()); }
   int vocab() const override { return 50; }
-  std::vector<float> prefill(int slot, std::span<const int32_t> prompt) override {
+  std::vector<float> prefill(int slot, std::span<const int32_t> prompt, int max_new_tokens) override {
+    EXPECT_GE(max_new_tokens, 0);
+    EXPECT_LE(size_t(max_new_tokens) + prompt.size(), 64u);
     EXPECT_FALSE(busy_.at(size_t(slot)));
     const long busy = std::count(busy_.begin(), busy_.end(), true);
     if ((s_.memory_slots > 0 && busy >= s_.memory_slots) || prompt.size() > s_.memory_tokens)

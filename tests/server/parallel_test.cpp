@@ -4,6 +4,7 @@
 // several of them at once.
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <random>
 
 #include "server_fixture.h"
@@ -118,6 +119,37 @@ TEST(ServerParallel, ClientGoneFreesItsSlot) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto few = direct(bundle().tokenizer.encode("Once", true), 50, "fp16", {}, true);
   EXPECT_LT(seconds, 20 * (few.decode_seconds + few.prefill_seconds) + 5.0);
+}
+
+// A generation that fails after its request was accepted reaches the client as an
+// error and the operator's log, for both ways of running requests.
+TEST(ServerParallel, FailedGenerationsAreLogged) {
+  struct Failing final : engine::Decoder {
+    std::vector<float> prefill(std::span<const int32_t>) override { zc::fail("device lost"); }
+    std::vector<float> step(int32_t) override { zc::fail("device lost"); }
+    kv::MemoryReport memory() const override { return {}; }
+  };
+  for (const int parallel : {1, 2}) {
+    SCOPED_TRACE("parallel " + std::to_string(parallel));
+    Engine e = make_engine();
+    e.make_decoder = [](const kv::MethodConfig&, int) { return std::make_unique<Failing>(); };
+    ServerOptions options;
+    options.parallel = parallel;
+    options.prompt_cache = false;
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    options.log = [&](const std::string& line) {
+      std::lock_guard lock(mutex);
+      lines.push_back(line);
+    };
+    RunningServer server(std::move(e), options);
+    const Reply r = post(server, "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 3}});
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("device lost"), std::string::npos) << r.body;
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("device lost"), std::string::npos) << lines[0];
+  }
 }
 
 TEST(ServerParallel, RefusesNoSlots) {
