@@ -27,18 +27,23 @@ std::string first_number(const std::string& s) {
   return s.substr(at, s.find_first_not_of("0123456789", at) - at);
 }
 
+// Why a server that did not start cannot run here (no GPU, no CUDA or no HTTP server in
+// this build), or "" (it started, or failed for another reason: the test's to report).
+std::string cannot_serve_on_gpu(const ServeProcess& serve) {
+  const std::string log = serve.log();
+  if (serve.port() != 0) return "";
+  for (const char* reason : {"no usable GPU", "without CUDA", "built without the HTTP server"})
+    if (log.find(reason) != std::string::npos) return log;
+  return "";
+}
+
 TEST(GpuServe, BatchedRequestsAnswerAsTheCpu) {
   TempDir dir;
   const auto all =
       nlohmann::json::parse(zc::test::read_text(std::string(ZC_SOURCE_DIR) + "/tests/data/bundled_prompts.json"));
   ServeProcess serve(dir, {"--device", "cuda", "--kv", "fp16", "--parallel", "4"});
-  const std::string log = serve.log();
-  if (serve.port() == 0 && (log.find("no usable GPU") != std::string::npos ||
-                            log.find("without CUDA") != std::string::npos ||
-                            log.find("built without the HTTP server") != std::string::npos)) {
-    GTEST_SKIP() << log;
-  }
-  ASSERT_GT(serve.port(), 0) << log;
+  if (const std::string why = cannot_serve_on_gpu(serve); !why.empty()) GTEST_SKIP() << why;
+  ASSERT_GT(serve.port(), 0) << serve.log();
 
   struct Request {
     nlohmann::json body;
@@ -94,13 +99,8 @@ TEST(GpuServe, PromptsWaitForKvMemory) {
   const auto all =
       nlohmann::json::parse(zc::test::read_text(std::string(ZC_SOURCE_DIR) + "/tests/data/bundled_prompts.json"));
   ServeProcess serve(dir, {"--device", "cuda", "--kv", "fp16", "--parallel", "8", "--kv-mem", "0.01"});
-  const std::string log = serve.log();
-  if (serve.port() == 0 && (log.find("no usable GPU") != std::string::npos ||
-                            log.find("without CUDA") != std::string::npos ||
-                            log.find("built without the HTTP server") != std::string::npos)) {
-    GTEST_SKIP() << log;
-  }
-  ASSERT_GT(serve.port(), 0) << log;
+  if (const std::string why = cannot_serve_on_gpu(serve); !why.empty()) GTEST_SKIP() << why;
+  ASSERT_GT(serve.port(), 0) << serve.log();
   std::vector<std::string> responses(8), want(8);
   std::vector<nlohmann::json> bodies;
   for (size_t i = 0; i < responses.size(); ++i) {

@@ -101,17 +101,7 @@ TEST(ServerParallel, ClientGoneFreesItsSlot) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> leavers;
   for (int i = 0; i < 2; ++i) {
-    leavers.emplace_back([&] {
-      auto c = server.client();
-      int chunks = 0;
-      httplib::Request req;
-      req.method = "POST";
-      req.path = "/v1/completions";
-      req.body = body.dump();
-      req.set_header("Content-Type", "application/json");
-      req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
-      EXPECT_FALSE(c.send(req));  // the receiver ended it
-    });
+    leavers.emplace_back([&] { EXPECT_TRUE(leave_stream(server, body, 3)); });
   }
   for (auto& t : leavers) t.join();
   const Reply r = post(server, "/v1/completions", json{{"prompt", "Once"}, {"max_tokens", 1}});

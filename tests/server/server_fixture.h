@@ -137,6 +137,20 @@ inline std::vector<std::string> sse_payloads(const std::string& body) {
   return out;
 }
 
+// Sends a streamed request and leaves after `chunks` chunks, as a client that goes away;
+// true when the client ended it (not the server).
+inline bool leave_stream(const RunningServer& s, const json& body, int chunks) {
+  auto c = s.client();
+  int seen = 0;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++seen < chunks; };
+  return !c.send(req);
+}
+
 // Greedy generation run directly on the engine, the reference the server must equal.
 inline engine::GenerationResult direct(const std::vector<int32_t>& ids, int max_tokens,
                                        const std::string& kv = "fp16", std::vector<std::string> stop = {},
