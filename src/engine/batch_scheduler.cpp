@@ -87,7 +87,10 @@ void BatchScheduler::stop() {
 
 BatchScheduler::Stats BatchScheduler::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  Stats st = stats_;
+  st.running = busy_;
+  st.waiting = int(waiting_.size());
+  return st;
 }
 
 void BatchScheduler::loop() {
@@ -101,7 +104,9 @@ void BatchScheduler::loop() {
     }
     while (admit_one()) {
     }
+    count_busy();
     step_all();
+    count_busy();
   }
   // Stopping: running jobs end as cancelled (their text so far is theirs), waiting ones fail.
   for (int s = 0; s < slots_; ++s) {
@@ -117,6 +122,12 @@ void BatchScheduler::loop() {
   }
   for (Waiting& w : left) w.ticket->end(std::nullopt, std::make_exception_ptr(Error("the server is stopping")));
   batch_.reset();
+}
+
+void BatchScheduler::count_busy() {
+  int n = 0;
+  for (const auto& r : running_) n += r != nullptr;
+  busy_ = n;
 }
 
 bool BatchScheduler::admit_one() {
@@ -214,9 +225,9 @@ void BatchScheduler::start(int slot, Waiting w) {
       return;
     }
   } catch (...) {  // e.g. NaN logits
-    Slot& s = *running_[size_t(slot)];
-    s.ticket->end(std::nullopt, std::current_exception());
-    running_[size_t(slot)].reset();
+    const std::unique_ptr<Slot> s = std::move(running_[size_t(slot)]);
+    count_busy();
+    s->ticket->end(std::nullopt, std::current_exception());
     release(slot);
     return;
   }
@@ -256,8 +267,9 @@ void BatchScheduler::step_all() {
         continue;
       }
     } catch (...) {
-      s.ticket->end(std::nullopt, std::current_exception());
-      running_[size_t(slots[i])].reset();
+      const std::unique_ptr<Slot> failed = std::move(running_[size_t(slots[i])]);
+      count_busy();
+      failed->ticket->end(std::nullopt, std::current_exception());
       release(slots[i]);
       continue;
     }
@@ -267,6 +279,7 @@ void BatchScheduler::step_all() {
 
 void BatchScheduler::finish(int slot) {
   std::unique_ptr<Slot> s = std::move(running_[size_t(slot)]);
+  count_busy();  // before the client hears of the end
   try {
     GenerationResult r = s->generation->finish(batch_ ? batch_->memory(slot) : kv::MemoryReport{});
     s->ticket->end(std::move(r), nullptr);
@@ -295,9 +308,11 @@ void BatchScheduler::fail_running(std::exception_ptr error) {
     std::lock_guard lock(mutex_);
     memory_wait_ = false;  // the batch and its memory go
   }
-  for (auto& s : running_) {
+  std::vector<std::unique_ptr<Slot>> failed;
+  for (auto& s : running_) failed.push_back(std::move(s));
+  count_busy();
+  for (auto& s : failed) {
     if (s) s->ticket->end(std::nullopt, error);
-    s.reset();
   }
   batch_.reset();
 }

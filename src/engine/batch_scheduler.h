@@ -87,6 +87,8 @@ class BatchScheduler {
     int max_rows = 0;          // the largest step
     long long prefills = 0;
     long long memory_waits = 0;  // prefills put back to wait for KV memory the running jobs held
+    int running = 0;             // jobs in slots now
+    int waiting = 0;             // jobs queued now
   };
   Stats stats() const;
 
@@ -103,6 +105,7 @@ class BatchScheduler {
   void finish(int slot);   // ends the slot's job with its result and frees the slot
   void release(int slot);  // frees the slot; a failure fails every running job
   void fail_running(std::exception_ptr error);
+  void count_busy();  // busy_ from running_
 
   BatchDecoderFactory make_batch_;
   const model::ModelConfig& config_;
@@ -120,6 +123,7 @@ class BatchScheduler {
   std::unique_ptr<BatchDecoder> batch_;
   kv::MethodConfig batch_method_;
   std::vector<std::unique_ptr<Slot>> running_;  // [slots_], null: free
+  std::atomic<int> busy_{0};                     // non-null entries of running_, for stats()
   std::vector<float> logits_;
   std::thread thread_;
 };

@@ -16,6 +16,7 @@
 #include "engine/conversation.h"
 #include "server/openai_protocol.h"
 #include "server/openai_responses.h"
+#include "server/server_metrics.h"
 
 namespace zc::server {
 
@@ -49,7 +50,7 @@ void send_json(httplib::Response& res, const json& j) {
 
 // The routes and the methods they take, for telling 405 from 404.
 const std::vector<std::pair<std::string, std::string>> kRoutes = {
-    {"/health", "GET"}, {"/v1/models", "GET"}, {"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"}};
+    {"/health", "GET"}, {"/metrics", "GET"}, {"/v1/models", "GET"}, {"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"}};
 
 }  // namespace
 
@@ -70,6 +71,8 @@ struct Server::Impl {
   // ServerOptions::parallel > 1: the requests' generations, batched. Its thread calls no
   // client: text reaches each request's HTTP thread through its ticket.
   std::unique_ptr<engine::BatchScheduler> scheduler;
+  ServerMetrics metrics;
+  std::atomic<int> computing{0};  // --parallel 1: generations holding the engine (0 or 1)
   std::atomic<bool> stopping{false};  // stop() was called: cancel generations, serve no more
   std::atomic<bool> running{false};   // run() is inside (or about to enter) listen_after_bind
   std::mutex bind_mutex;
@@ -197,9 +200,13 @@ Job Server::Impl::prepare(const json& body, Endpoint endpoint) const {
 
 engine::GenerationResult Server::Impl::generate(Job& job, const engine::TextCallback& on_text,
                                                 const std::function<bool()>& client_gone) {
+  metrics.started();
   try {
-    return generate_unlogged(job, on_text, client_gone);
+    engine::GenerationResult r = generate_unlogged(job, on_text, client_gone);
+    metrics.finished(r);
+    return r;
   } catch (const std::exception& e) {
+    metrics.failed();
     if (options.log) options.log(fmt::format("a {}-token request failed: {}", job.prompt.size(), e.what()));
     throw;
   }
@@ -218,6 +225,11 @@ engine::GenerationResult Server::Impl::generate_unlogged(Job& job, const engine:
     return ticket->result();
   }
   std::lock_guard lock(engine_mutex);
+  ++computing;
+  struct Done {
+    std::atomic<int>& n;
+    ~Done() { --n; }
+  } done{computing};
   job.options.cancelled = [&] { return stopping.load() || (client_gone && client_gone()); };
   if (options.prompt_cache) {
     // The last request's sequence stays (llama.cpp's cache_prompt): a request whose
@@ -299,6 +311,12 @@ void Server::Impl::add_routes() {
   };
   http.Get("/health", guarded([](const httplib::Request&, httplib::Response& res) {
     send_json(res, {{"status", "ok"}});
+  }));
+  http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
+    const engine::BatchScheduler::Stats st = scheduler ? scheduler->stats() : engine::BatchScheduler::Stats{};
+    const int running = scheduler ? st.running : computing.load();
+    res.status = 200;
+    res.set_content(metrics.prometheus(running, st), "text/plain; version=0.0.4");
   }));
   http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
     send_json(res, model_list(engine.model_name, started, context));

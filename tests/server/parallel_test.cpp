@@ -4,6 +4,9 @@
 // several of them at once.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <map>
+#include <sstream>
 #include <mutex>
 #include <random>
 
@@ -11,6 +14,21 @@
 
 namespace zc::server::testing {
 namespace {
+
+// GET /metrics as name -> value (Prometheus' text format; comment lines skipped).
+std::map<std::string, double> metrics(const RunningServer& server) {
+  const Reply r = get(server, "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type.rfind("text/plain", 0), 0u) << r.content_type;
+  std::map<std::string, double> m;
+  std::istringstream lines(r.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t sp = line.find(' ');
+    m[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+  }
+  return m;
+}
 
 struct Case {
   json body;
@@ -89,6 +107,90 @@ TEST(ServerParallel, ConcurrentRequestsEqualTheEngineAlone) {
   EXPECT_GE(st.max_rows, 2) << "no step ran two requests together";
   EXPECT_LE(st.max_rows, 3);
   EXPECT_EQ(st.prefills, 8);
+  auto m = metrics(server);
+  int generated = 0;
+  for (const Case& c : cases) generated += c.want_tokens;
+  EXPECT_EQ(m["zipcache_requests_succeeded_total"], 8);
+  EXPECT_EQ(m["zipcache_requests_failed_total"], 0);
+  EXPECT_EQ(m["zipcache_requests_running"], 0);
+  EXPECT_EQ(m["zipcache_requests_waiting"], 0);
+  EXPECT_EQ(m["zipcache_generation_tokens_total"], generated);
+  EXPECT_EQ(m["zipcache_batch_steps_total"], double(st.steps));
+  EXPECT_EQ(m["zipcache_batch_rows_total"], double(st.step_rows));
+}
+
+// /metrics while requests run, the decoders held at their first step by a gate: one
+// generating and two waiting for the engine (--parallel 1), or three between the slots
+// and the queue (--parallel 3: the first one's step holds the scheduler before the others
+// are admitted); once the gate opens, every counter adds up.
+TEST(ServerParallel, MetricsCountRunningAndWaiting) {
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable opened;
+    bool open = false;
+  };
+  struct Gated final : engine::Decoder {
+    std::unique_ptr<engine::Decoder> inner;
+    Gate* gate = nullptr;
+    std::vector<float> prefill(std::span<const int32_t> p) override { return inner->prefill(p); }
+    std::vector<float> step(int32_t id) override {
+      std::unique_lock lock(gate->mutex);
+      gate->opened.wait(lock, [&] { return gate->open; });
+      return inner->step(id);
+    }
+    kv::MemoryReport memory() const override { return inner->memory(); }
+  };
+  for (const int parallel : {1, 3}) {
+    SCOPED_TRACE("parallel " + std::to_string(parallel));
+    Gate gate;
+    Engine e = make_engine();
+    e.make_decoder = [&gate](const kv::MethodConfig& m, int ctx) {
+      auto d = std::make_unique<Gated>();
+      d->inner = engine::cpu_decoder(bundle().model, m, ctx);
+      d->gate = &gate;
+      return d;
+    };
+    ServerOptions options;
+    options.parallel = parallel;
+    options.prompt_cache = false;
+    RunningServer server(std::move(e), options);
+    std::vector<std::thread> clients;
+    std::vector<int> status(3, 0);
+    for (int i = 0; i < 3; ++i) {
+      clients.emplace_back([&, i] {
+        status[size_t(i)] = post(server, "/v1/completions",
+                                 json{{"prompt", {5, 6, 7}}, {"max_tokens", 5}, {"ignore_eos", true}})
+                                .status;
+      });
+    }
+    std::map<std::string, double> m;
+    for (int i = 0; i < 2000; ++i) {
+      m = metrics(server);
+      if (m["zipcache_requests_running"] >= 1 && m["zipcache_requests_running"] + m["zipcache_requests_waiting"] == 3)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(m["zipcache_requests_running"] + m["zipcache_requests_waiting"], 3);
+    if (parallel == 1) {
+      EXPECT_EQ(m["zipcache_requests_running"], 1);
+    } else {
+      EXPECT_GE(m["zipcache_requests_running"], 1);
+    }
+    {
+      std::lock_guard lock(gate.mutex);
+      gate.open = true;
+    }
+    gate.opened.notify_all();
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(status, std::vector<int>(3, 200));
+    m = metrics(server);
+    EXPECT_EQ(m["zipcache_requests_succeeded_total"], 3);
+    EXPECT_EQ(m["zipcache_requests_failed_total"], 0);
+    EXPECT_EQ(m["zipcache_requests_running"], 0);
+    EXPECT_EQ(m["zipcache_requests_waiting"], 0);
+    EXPECT_EQ(m["zipcache_prompt_tokens_total"], 9);
+    EXPECT_EQ(m["zipcache_generation_tokens_total"], 15);
+  }
 }
 
 // A client that leaves a stream frees its slot: the requests behind it do not wait for
