@@ -89,7 +89,6 @@ BatchScheduler::Stats BatchScheduler::stats() const {
   std::lock_guard lock(mutex_);
   Stats st = stats_;
   st.running = busy_;
-  st.waiting = int(waiting_.size());
   return st;
 }
 

@@ -88,7 +88,6 @@ class BatchScheduler {
     long long prefills = 0;
     long long memory_waits = 0;  // prefills put back to wait for KV memory the running jobs held
     int running = 0;             // jobs in slots now
-    int waiting = 0;             // jobs queued now
   };
   Stats stats() const;
 

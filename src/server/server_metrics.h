@@ -22,7 +22,6 @@ class ServerMetrics {
   // running: generations being computed now (the rest of in_flight wait); batch: the
   // scheduler's counts (zeros without one).
   std::string prometheus(int running, const engine::BatchScheduler::Stats& batch) const;
-  int in_flight() const { return in_flight_; }
 
  private:
   std::atomic<int> in_flight_{0};

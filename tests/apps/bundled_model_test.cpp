@@ -11,6 +11,7 @@
 
 namespace {
 
+using zc::test::first_number;
 using zc::test::run_cli;
 using zc::test::TempDir;
 
@@ -18,13 +19,6 @@ const std::string kRepo = ZC_SOURCE_DIR;
 
 nlohmann::json prompts() {
   return nlohmann::json::parse(zc::test::read_text(kRepo + "/tests/data/bundled_prompts.json"));
-}
-
-// The number inside "is <N>" of an answer, or the first number.
-std::string first_number(const std::string& s) {
-  const size_t at = s.find_first_of("0123456789");
-  if (at == std::string::npos) return "";
-  return s.substr(at, s.find_first_not_of("0123456789", at) - at);
 }
 
 TEST(BundledModel, LineRetrievalWithEveryKvMethod) {

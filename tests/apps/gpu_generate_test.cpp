@@ -10,14 +10,9 @@
 
 namespace {
 
+using zc::test::first_number;
 using zc::test::run_cli;
 using zc::test::TempDir;
-
-std::string first_number(const std::string& s) {
-  const size_t at = s.find_first_of("0123456789");
-  if (at == std::string::npos) return "";
-  return s.substr(at, s.find_first_not_of("0123456789", at) - at);
-}
 
 TEST(GpuGenerate, BundledModelAnswersOnTheGpu) {
   TempDir dir;

@@ -17,15 +17,10 @@ namespace {
 
 using zc::test::body_of;
 using zc::test::http_post;
+using zc::test::first_number;
 using zc::test::run_cli;
 using zc::test::ServeProcess;
 using zc::test::TempDir;
-
-std::string first_number(const std::string& s) {
-  const size_t at = s.find_first_of("0123456789");
-  if (at == std::string::npos) return "";
-  return s.substr(at, s.find_first_not_of("0123456789", at) - at);
-}
 
 // Why a server that did not start cannot run here (no GPU, no CUDA or no HTTP server in
 // this build), or "" (it started, or failed for another reason: the test's to report).

@@ -25,6 +25,13 @@ inline std::string read_text(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// The first run of digits in s ("" when none): the number of a line-retrieval answer.
+inline std::string first_number(const std::string& s) {
+  const size_t at = s.find_first_of("0123456789");
+  if (at == std::string::npos) return "";
+  return s.substr(at, s.find_first_not_of("0123456789", at) - at);
+}
+
 class TempDir {
  public:
   TempDir() {
