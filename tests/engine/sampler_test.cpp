@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -92,6 +93,116 @@ TEST(Sampler, DistributionMatchesReference) {
     const auto want = reference(std::vector<double>(logits.begin(), logits.end()), sp, history);
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < n; ++i) EXPECT_NEAR(got[i], want[i], 1e-9) << "trial " << trial << " token " << i;
+  }
+}
+
+// A second reference for large vocabularies (the one above is quadratic): the whole
+// vocabulary sorted by logit (stable, so ties rank the lower id first), softmax over
+// the top-k, the top-p prefix, the min-p prefix, renormalized, as HF's processors do.
+std::vector<double> sorted_reference(const std::vector<float>& logits, const SamplingParams& sp) {
+  const size_t n = logits.size();
+  std::vector<double> x(logits.begin(), logits.end());
+  for (auto& v : x) v /= sp.temperature;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] > x[b]; });
+  size_t keep = sp.top_k > 0 ? std::min(n, size_t(sp.top_k)) : n;
+  double total = 0;
+  for (size_t i = 0; i < keep; ++i) total += std::exp(x[order[i]] - x[order[0]]);
+  std::vector<double> prob(keep);
+  for (size_t i = 0; i < keep; ++i) prob[i] = std::exp(x[order[i]] - x[order[0]]) / total;
+  if (sp.top_p < 1) {
+    double mass = 0;
+    for (size_t i = 0; i < keep; ++i) {
+      mass += prob[i];
+      if (mass >= sp.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  size_t cut = 1;
+  while (cut < keep && (sp.min_p <= 0 || prob[cut] >= sp.min_p * prob[0])) ++cut;
+  keep = cut;
+  double kept = 0;
+  for (size_t i = 0; i < keep; ++i) kept += prob[i];
+  std::vector<double> p(n, 0.0);
+  for (size_t i = 0; i < keep; ++i) p[order[i]] = prob[i] / kept;
+  return p;
+}
+
+// Logits of a vocabulary of n: peaked (a few tokens far ahead, as a language model's
+// usually are), flat, tied (whole numbers: many exact ties across every cut) or
+// masked (a third of the tokens at -inf).
+std::vector<float> shaped_logits(uint64_t seed, size_t n, int shape) {
+  zc::Rng rng(seed);
+  std::vector<float> x(n);
+  for (auto& v : x) v = rng.normal(0.0f, shape == 1 ? 0.3f : 2.0f);
+  if (shape == 0) {
+    for (int i = 0; i < 5; ++i) x[size_t(rng.integer(0, int64_t(n) - 1))] += 12.0f - 2.0f * float(i);
+  } else if (shape == 2) {
+    for (auto& v : x) v = std::round(v);
+  } else if (shape == 3) {
+    for (size_t i = 0; i < n; ++i)
+      if (i % 3 == 1) x[i] = -INFINITY;
+  }
+  return x;
+}
+
+TEST(Sampler, LargeVocabulariesMatchSortedReference) {
+  zc::Rng rng(11);
+  int trials = 0;
+  for (const size_t n : {size_t(1), size_t(2), size_t(7), size_t(1000), size_t(32000), size_t(128256)}) {
+    for (int shape = 0; shape < 4; ++shape) {
+      for (int combo = 0; combo < (n > 32000 ? 3 : 6); ++combo) {
+        SamplingParams sp;
+        sp.temperature = float(0.3 + 1.2 * rng.uniform());
+        const int64_t ks[] = {0, 1, 40, int64_t(n), int64_t(n) + 5};
+        sp.top_k = int(ks[rng.integer(0, 4)]);
+        const float ps[] = {1.0f, 0.5f, 0.9f, 0.999f};
+        sp.top_p = ps[rng.integer(0, 3)];
+        sp.min_p = rng.uniform() < 0.5 ? 0.0f : float(0.2 * rng.uniform());
+        const auto logits = shaped_logits(uint64_t(trials), n, shape);
+        const auto want = sorted_reference(logits, sp);
+        const auto got = Sampler(sp).distribution(logits, {});
+        ASSERT_EQ(got.size(), n);
+        // Sums of up to 128256 terms in another order differ by ~1e-12 relative; a
+        // wrong cut or tie rule moves whole probabilities.
+        size_t wrong = 0, first = n;
+        for (size_t i = 0; i < n; ++i) {
+          if (std::abs(got[i] - want[i]) > 1e-9 * want[i] || (got[i] == 0) != (want[i] == 0)) {
+            if (wrong++ == 0) first = i;
+          }
+        }
+        EXPECT_EQ(wrong, 0u) << "n " << n << " shape " << shape << " T " << sp.temperature << " top_k " << sp.top_k
+                             << " top_p " << sp.top_p << " min_p " << sp.min_p << ": first at token " << first
+                             << " (" << (first < n ? got[first] : 0) << " vs " << (first < n ? want[first] : 0) << ")";
+        // A seeded draw walks the kept tokens in id order with the seed's first uniform.
+        sp.seed = uint64_t(1000 + trials);
+        double u = zc::Rng(sp.seed).uniform();
+        int32_t expect = -1;
+        for (size_t i = 0; i < n && expect < 0; ++i) {
+          if (want[i] <= 0) continue;
+          if (u < want[i]) expect = int32_t(i);
+          u -= want[i];
+        }
+        if (expect >= 0) {
+          EXPECT_EQ(Sampler(sp).sample(logits, {}), expect) << "n " << n << " shape " << shape;
+        }
+        ++trials;
+      }
+    }
+  }
+}
+
+TEST(Sampler, EveryTokenMaskedIsAnError) {
+  SamplingParams sp;
+  const std::vector<float> logits(50, -INFINITY);
+  try {
+    Sampler(sp).sample(logits, {});
+    FAIL() << "all -inf accepted";
+  } catch (const zc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("-inf"), std::string::npos) << e.what();
   }
 }
 
