@@ -5,7 +5,10 @@
 # 4096 hidden, 32/8 heads of 128, 14336 intermediate), or --layers N of it.
 # The vocabulary is the bundled tokenizer's (4096 ids), so the output layer is smaller
 # than Llama 3's (128256): the products per token are the 8B's but for the lm head.
-# Usage: python3 tools/make_synthetic_model.py OUT_DIR [--layers N] [--seed S]
+# --tokenizer DIR takes DIR's tokenizer.json and tokenizer_config.json instead (e.g. a
+# Llama 3 folder's) with its vocabulary size, BOS and EOS: the real lm head, and the
+# sampling work of a 128256-token vocabulary.
+# Usage: python3 tools/make_synthetic_model.py OUT_DIR [--layers N] [--seed S] [--tokenizer DIR]
 import argparse, json, os, shutil
 import torch
 from safetensors.torch import save_file
@@ -14,12 +17,28 @@ p = argparse.ArgumentParser()
 p.add_argument("out")
 p.add_argument("--layers", type=int, default=32)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--tokenizer")
 a = p.parse_args()
 src = os.path.join(os.path.dirname(__file__), "..", "models", "zipcache-tiny-19m")
 os.makedirs(a.out, exist_ok=True)
 for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
     shutil.copy(os.path.join(src, f), a.out)
 base = json.load(open(os.path.join(src, "config.json")))
+if a.tokenizer:
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(a.tokenizer, f), a.out)
+    tok = json.load(open(os.path.join(a.tokenizer, "tokenizer.json")))
+    ids = {t: i for t, i in tok["model"]["vocab"].items()}
+    ids.update({t["content"]: t["id"] for t in tok.get("added_tokens", [])})
+    tc = json.load(open(os.path.join(a.tokenizer, "tokenizer_config.json")))
+    def token_id(name):
+        t = tc.get(name)
+        t = t.get("content") if isinstance(t, dict) else t
+        return ids[t] if t in ids else None
+    base = dict(base, vocab_size=max(ids.values()) + 1, bos_token_id=token_id("bos_token"),
+                eos_token_id=token_id("eos_token"))
+    json.dump({"bos_token_id": base["bos_token_id"], "eos_token_id": base["eos_token_id"]},
+              open(os.path.join(a.out, "generation_config.json"), "w"), indent=2)
 H, I, NH, NKV, D, V = 4096, 14336, 32, 8, 128, base["vocab_size"]
 cfg = dict(base, hidden_size=H, intermediate_size=I, num_hidden_layers=a.layers, num_attention_heads=NH,
            num_key_value_heads=NKV, head_dim=D, max_position_embeddings=8192, rope_theta=500000.0)
