@@ -11,6 +11,10 @@ void add_sampling_options(CLI::App* sub, engine::GenerationOptions& gen, bool* s
   sub->add_option("--min-p", gen.sampling.min_p, "min-p (0: off)");
   sub->add_option("--repeat-penalty", gen.sampling.repeat_penalty, "repetition penalty (1: off)");
   sub->add_option("--repeat-last-n", gen.sampling.repeat_last_n, "history the penalty sees (-1: all)");
+  sub->add_option("--frequency-penalty", gen.sampling.frequency_penalty,
+                  "subtracted from a token's logit per time it was generated (OpenAI's; 0: off)");
+  sub->add_option("--presence-penalty", gen.sampling.presence_penalty,
+                  "subtracted from the logit of every token generated so far (OpenAI's; 0: off)");
   add_seed_option(sub, "-s,--seed", gen.sampling.seed, "sampling seed (-1: a random one, printed on stderr)",
                   seed_drawn);
   sub->add_option("--stop", gen.stop, "stop string (repeatable)");

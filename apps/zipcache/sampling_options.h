@@ -6,7 +6,8 @@
 
 namespace zc::app {
 
-// Adds --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed
+// Adds --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n,
+// --frequency-penalty, --presence-penalty, -s/--seed
 // (-1 draws one and sets *seed_drawn), --stop and --ignore-eos.
 void add_sampling_options(CLI::App* sub, engine::GenerationOptions& gen, bool* seed_drawn);
 

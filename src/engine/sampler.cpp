@@ -15,6 +15,10 @@ void SamplingParams::validate() const {
   if (min_p < 0.0f || min_p > 1.0f) fail("--min-p must be in [0, 1], got {}", min_p);
   if (!(repeat_penalty > 0.0f)) fail("--repeat-penalty must be > 0, got {}", repeat_penalty);
   if (repeat_last_n < -1) fail("--repeat-last-n must be -1 (all) or >= 0, got {}", repeat_last_n);
+  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
+    fail("--frequency-penalty must be in [-2, 2], got {}", frequency_penalty);
+  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f))
+    fail("--presence-penalty must be in [-2, 2], got {}", presence_penalty);
 }
 
 namespace {
@@ -107,6 +111,11 @@ const Sampler::Kept& Sampler::filter(std::span<const float> logits, std::span<co
       x[size_t(t)] = x[size_t(t)] > 0 ? x[size_t(t)] / params_.repeat_penalty : x[size_t(t)] * params_.repeat_penalty;
     }
   }
+  // Frequency and presence penalties over the tokens drawn so far.
+  for (const auto& [t, count] : drawn_) {
+    if (t < 0 || size_t(t) >= n) continue;
+    x[size_t(t)] -= double(count) * params_.frequency_penalty + params_.presence_penalty;
+  }
   Kept& kept = kept_;
   kept.ids.clear();
   kept.p.clear();
@@ -190,8 +199,13 @@ std::vector<double> Sampler::distribution(std::span<const float> logits, std::sp
 }
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
-  if (params_.temperature <= 0.0f && params_.repeat_penalty == 1.0f) return argmax(logits);
-  const Kept& kept = filter(logits, history);
+  if (params_.temperature <= 0.0f && params_.repeat_penalty == 1.0f && !additive_penalties()) return argmax(logits);
+  const int32_t token = draw(filter(logits, history));
+  if (additive_penalties()) ++drawn_[token];
+  return token;
+}
+
+int32_t Sampler::draw(const Kept& kept) {
   // The walk over the kept tokens in id order, as over the whole distribution.
   double u = rng_.uniform();
   int32_t last = kept.ids.front();

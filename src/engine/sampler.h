@@ -1,7 +1,8 @@
 // Choosing the next token from logits: greedy, temperature, top-k, top-p, min-p and
 // repetition penalty, with a seed, in the order HF transformers applies them
 // (repetition penalty, temperature, top-k, top-p, min-p), so a seed and options
-// mean the same thing as there.
+// mean the same thing as there; OpenAI's frequency and presence penalties come right
+// after the repetition penalty (vLLM's order).
 //
 // Cost per token is O(vocab) plus a sort of the candidates a filter actually ranks
 // (sampler.cpp): a full sort of Llama 3's 128256 logits per token took 17-25 ms on a
@@ -9,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "core/rng.h"
@@ -22,6 +24,10 @@ struct SamplingParams {
   float min_p = 0.05f;           // <= 0: off; keeps tokens with p >= min_p * p_max
   float repeat_penalty = 1.0f;   // 1: off; HF's rule: logit > 0 ? logit / r : logit * r
   int repeat_last_n = 64;        // tokens of history the penalty looks at (-1: all)
+  // OpenAI's additive penalties over the tokens this sampler has drawn (the output, not
+  // the prompt, as vLLM counts them): logit -= count * frequency + (count > 0) * presence.
+  float frequency_penalty = 0.0f;  // [-2, 2]; 0: off
+  float presence_penalty = 0.0f;   // [-2, 2]; 0: off
   uint64_t seed = 0;
 
   // Throws zc::Error naming the bad option.
@@ -40,10 +46,11 @@ struct SamplerCandidate {
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
-  // history: the tokens so far (prompt and generated), for the repetition penalty.
+  // history: the tokens so far (prompt and generated), for the repetition penalty. The
+  // token drawn counts as output for the frequency and presence penalties.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
-  // The probabilities the sampler draws from after every filter (zeros for removed
-  // tokens); for greedy, one-hot. Exposed for tests.
+  // The probabilities the next sample() draws from after every filter (zeros for
+  // removed tokens); for greedy, one-hot. Exposed for tests.
   std::vector<double> distribution(std::span<const float> logits, std::span<const int32_t> history) const;
 
  private:
@@ -54,9 +61,13 @@ class Sampler {
     std::vector<double> p;
   };
   const Kept& filter(std::span<const float> logits, std::span<const int32_t> history) const;
+  int32_t draw(const Kept& kept);  // the seeded walk over the kept tokens
+
+  bool additive_penalties() const { return params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f; }
 
   SamplingParams params_;
   Rng rng_;
+  std::unordered_map<int32_t, int> drawn_;  // output token -> times drawn (additive penalties)
   mutable Kept kept_;
   mutable std::vector<double> x_;      // the logits after penalty and temperature
   mutable std::vector<double> e_;      // exp(x - max)

@@ -105,13 +105,6 @@ void refuse_unsupported(const json& body) {
   if (auto n = integer(body, "n", 1, 128); n && *n != 1)
     bad("n", fmt::format("only 1 choice per request is supported, got {}", *n));
   if (auto b = integer(body, "best_of", 1, 128); b && *b != 1) bad("best_of", "only 1 is supported");
-  // frequency/presence penalties subtract from logits; the engine's repetition penalty
-  // is HF's multiplicative one (sent as "repetition_penalty", as vLLM takes it), so they
-  // are not mapped onto it.
-  for (const char* name : {"frequency_penalty", "presence_penalty"}) {
-    if (auto p = number(body, name, -2.0, 2.0); p && *p != 0.0)
-      bad(name, "not supported (only 0); use \"repetition_penalty\" (HF's multiplicative penalty)");
-  }
   if (const json* lp = member(body, "logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
     bad("logprobs", "log probabilities are not supported");
   if (member(body, "top_logprobs")) bad("top_logprobs", "log probabilities are not supported");
@@ -159,6 +152,9 @@ void parse_common(const json& body, GenerationRequest& r) {
   // -1 is vLLM's "off"; 0 is the engine's.
   if (auto k = integer(body, "top_k", -1, std::numeric_limits<int>::max())) r.sampling.top_k = int(std::max<int64_t>(*k, 0));
   if (auto m = number(body, "min_p", 0.0, 1.0)) r.sampling.min_p = float(*m);
+  // OpenAI's additive penalties over the generated tokens (engine::SamplingParams).
+  if (auto f = number(body, "frequency_penalty", -2.0, 2.0)) r.sampling.frequency_penalty = float(*f);
+  if (auto pp = number(body, "presence_penalty", -2.0, 2.0)) r.sampling.presence_penalty = float(*pp);
   if (auto rp = number(body, "repetition_penalty", 0.0, 10.0)) {
     if (*rp == 0.0) bad("repetition_penalty", "must be greater than 0 (1: off)");
     r.sampling.repeat_penalty = float(*rp);

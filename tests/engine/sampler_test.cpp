@@ -195,6 +195,53 @@ TEST(Sampler, LargeVocabulariesMatchSortedReference) {
   }
 }
 
+// OpenAI's additive penalties, simulated in the test: each greedy step takes the argmax
+// of logit - count * frequency - (count > 0) * presence over the tokens drawn before it
+// (the first index on ties), and a sampled step's distribution is the reference's over
+// the penalized logits.
+TEST(Sampler, FrequencyAndPresencePenaltiesCountDrawnTokens) {
+  zc::Rng rng(21);
+  for (int trial = 0; trial < 40; ++trial) {
+    const size_t n = size_t(rng.integer(1, 30));
+    const auto logits = random_logits(uint64_t(500 + trial), n);
+    SamplingParams sp;
+    sp.temperature = 0;
+    sp.frequency_penalty = float(4.0 * rng.uniform() - 2.0);
+    sp.presence_penalty = float(4.0 * rng.uniform() - 2.0);
+    Sampler greedy(sp);
+    std::map<int32_t, int> counts;
+    for (int step = 0; step < 25; ++step) {
+      size_t best = 0;
+      double top = -INFINITY;
+      for (size_t i = 0; i < n; ++i) {
+        const int c = counts.count(int32_t(i)) ? counts[int32_t(i)] : 0;
+        const double v = double(logits[i]) - c * double(sp.frequency_penalty) - (c > 0 ? double(sp.presence_penalty) : 0.0);
+        if (v > top) top = v, best = i;
+      }
+      ASSERT_EQ(greedy.sample(logits, {}), int32_t(best)) << "trial " << trial << " step " << step;
+      counts[int32_t(best)]++;
+    }
+    // Sampled: the next draw's distribution after the same history of drawn tokens.
+    SamplingParams hot = sp;
+    hot.temperature = float(0.5 + rng.uniform());
+    hot.top_k = 0, hot.top_p = 1.0f, hot.min_p = 0.0f;
+    Sampler sampler(hot);
+    std::map<int32_t, int> drawn;
+    for (int step = 0; step < 5; ++step) drawn[sampler.sample(logits, {})]++;
+    std::vector<double> penalized(logits.begin(), logits.end());
+    for (const auto& [t, c] : drawn) penalized[size_t(t)] -= c * double(hot.frequency_penalty) + double(hot.presence_penalty);
+    const auto want = reference(penalized, hot, {});
+    const auto got = sampler.distribution(logits, {});
+    for (size_t i = 0; i < n; ++i) EXPECT_NEAR(got[i], want[i], 1e-9) << "trial " << trial << " token " << i;
+  }
+  SamplingParams bad;
+  bad.frequency_penalty = 2.5f;
+  EXPECT_THROW(Sampler{bad}, zc::Error);
+  bad = {};
+  bad.presence_penalty = NAN;
+  EXPECT_THROW(Sampler{bad}, zc::Error);
+}
+
 TEST(Sampler, EveryTokenMaskedIsAnError) {
   SamplingParams sp;
   const std::vector<float> logits(50, -INFINITY);

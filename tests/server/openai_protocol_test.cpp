@@ -47,8 +47,11 @@ TEST(OpenAiRequest, ChatOptions) {
                      {"logprobs", false},
                      {"tool_choice", "none"},
                      {"user", "u"},
-                     {"frequency_penalty", 0}};
+                     {"frequency_penalty", 0.5},
+                     {"presence_penalty", -1.25}};
   const auto r = parse_chat_request(body);
+  EXPECT_FLOAT_EQ(r.sampling.frequency_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(r.sampling.presence_penalty, -1.25f);
   EXPECT_EQ(r.messages[0]["content"], "a\nb");
   EXPECT_TRUE(r.messages[1]["content"].is_null());
   EXPECT_EQ(r.messages[2]["name"], "bob");  // passed through to the template
