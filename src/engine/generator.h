@@ -25,6 +25,12 @@ struct GenerationOptions {
   // Asked before each decode step; true ends the generation with stop reason
   // "cancelled" (a server's client that went away). Empty: never.
   std::function<bool()> cancelled;
+  // -1: none; 0 to kMaxTopLogprobs: each generated token's log probability
+  // (GenerationResult::logprobs) with this many most likely alternatives.
+  int logprobs = -1;
+  // Called with each token's entry as it is sampled, before its text is streamed (on
+  // the thread that samples: a batch's scheduler, not the client's).
+  std::function<void(const TokenLogprob&)> on_logprob;
 };
 
 struct GenerationResult {
@@ -39,6 +45,7 @@ struct GenerationResult {
   int cached_prompt_tokens = 0;      // of those, the ones a kept cache already held (engine/conversation.h)
   double prefill_seconds = 0, decode_seconds = 0;
   kv::MemoryReport memory;           // of all layers' caches at the end
+  std::vector<TokenLogprob> logprobs;  // one per token of `tokens` when options.logprobs >= 0
 };
 
 using TextCallback = std::function<void(const std::string&)>;

@@ -46,6 +46,34 @@ int32_t argmax(std::span<const float> logits) {
   return best;
 }
 
+TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top) {
+  const size_t n = logits.size();
+  if (id < 0 || size_t(id) >= n) fail("logprobs: token {} outside {} logits", id, n);
+  if (top < 0 || top > kMaxTopLogprobs) fail("logprobs: {} alternatives; 0 to {}", top, kMaxTopLogprobs);
+  reject_nan(logits);
+  // log p_i = l_i - (max + log sum_j exp(l_j - max)), in double.
+  double mx = -INFINITY;
+  for (const float v : logits) mx = std::max(mx, double(v));
+  if (!std::isfinite(mx)) fail("logprobs: the largest logit is {}", mx);
+  double sum = 0;
+  for (const float v : logits) sum += std::exp(double(v) - mx);
+  const double lse = mx + std::log(sum);
+  TokenLogprob out;
+  out.id = id;
+  out.logprob = double(logits[size_t(id)]) - lse;
+  if (top > 0) {
+    const size_t k = std::min(size_t(top), n);
+    std::vector<int32_t> best(n);
+    std::iota(best.begin(), best.end(), 0);
+    const auto before = [&](int32_t a, int32_t b) {
+      return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
+    };
+    std::partial_sort(best.begin(), best.begin() + long(k), best.end(), before);
+    for (size_t i = 0; i < k; ++i) out.top.emplace_back(best[i], double(logits[size_t(best[i])]) - lse);
+  }
+  return out;
+}
+
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {
   params_.validate();
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <span>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/rng.h"
@@ -76,5 +77,17 @@ class Sampler {
 
 // Index of the largest logit (the first on ties); NaN logits are an error.
 int32_t argmax(std::span<const float> logits);
+
+// A generated token's log probability under the model: the log-softmax of the raw
+// logits, before penalties, temperature and filters (what vLLM reports by default and
+// OpenAI's logprobs mean), and the `top` most likely tokens'.
+struct TokenLogprob {
+  int32_t id = 0;
+  double logprob = 0;
+  std::vector<std::pair<int32_t, double>> top;  // most likely first (the lower id on ties)
+};
+inline constexpr int kMaxTopLogprobs = 20;
+// Throws zc::Error for NaN logits, an id outside them or top outside [0, kMaxTopLogprobs].
+TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top);
 
 }  // namespace zc::engine

@@ -57,6 +57,11 @@ std::optional<int32_t> SequenceGeneration::advance(std::span<const float> logits
     result_.end_token = next;
     return std::nullopt;
   }
+  if (options_.logprobs >= 0) {
+    TokenLogprob entry = token_logprob(logits, next, options_.logprobs);
+    if (options_.on_logprob) options_.on_logprob(entry);
+    result_.logprobs.push_back(std::move(entry));
+  }
   result_.tokens.push_back(next);
   history_.push_back(next);
   emit(stops_.feed(piece(next)));

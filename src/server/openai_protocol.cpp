@@ -105,9 +105,6 @@ void refuse_unsupported(const json& body) {
   if (auto n = integer(body, "n", 1, 128); n && *n != 1)
     bad("n", fmt::format("only 1 choice per request is supported, got {}", *n));
   if (auto b = integer(body, "best_of", 1, 128); b && *b != 1) bad("best_of", "only 1 is supported");
-  if (const json* lp = member(body, "logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
-    bad("logprobs", "log probabilities are not supported");
-  if (member(body, "top_logprobs")) bad("top_logprobs", "log probabilities are not supported");
   if (const json* lb = member(body, "logit_bias"); lb && !(lb->is_object() && lb->empty()))
     bad("logit_bias", "not supported");
   for (const char* name : {"tools", "functions"}) {
@@ -248,6 +245,11 @@ GenerationRequest parse_chat_request(const json& body) {
     r.template_extra = *kw;
   }
   parse_common(body, r);
+  // OpenAI's chat form: "logprobs": true, and "top_logprobs" alternatives (0-20) with it.
+  const bool logprobs = boolean(body, "logprobs").value_or(false);
+  const auto top = integer(body, "top_logprobs", 0, engine::kMaxTopLogprobs);
+  if (top && !logprobs) bad("top_logprobs", "only allowed when logprobs is true");
+  if (logprobs) r.logprobs = int(top.value_or(0));
   return r;
 }
 
@@ -277,6 +279,8 @@ GenerationRequest parse_completion_request(const json& body) {
     bad("prompt", fmt::format("expected a string or a list of token ids, got {}", prompt->type_name()));
   }
   parse_common(body, r);
+  // The legacy form: "logprobs": n alternatives (OpenAI takes up to 5, vLLM 20).
+  if (auto n = integer(body, "logprobs", 0, engine::kMaxTopLogprobs)) r.logprobs = int(*n);
   return r;
 }
 

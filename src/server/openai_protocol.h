@@ -55,6 +55,9 @@ struct GenerationRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage
+  // -1: none; else each token's log probability and this many alternatives (chat:
+  // "logprobs": true and "top_logprobs"; completions: "logprobs": n).
+  int logprobs = -1;
   bool ignore_eos = false;             // zipcache extension
   std::optional<std::string> kv;       // zipcache extension: a --kv spec for this request
 };
@@ -64,7 +67,7 @@ nlohmann::json parse_body(const std::string& body);
 
 // Checks every field of a body from parse_body. Throws ApiError (400) naming the field
 // for a wrong type, a value out of range, an unknown field, or a feature not supported
-// (n != 1, logprobs, tools, frequency/presence penalties, ...).
+// (n != 1, tools, echo, ...).
 GenerationRequest parse_chat_request(const nlohmann::json& body);
 GenerationRequest parse_completion_request(const nlohmann::json& body);
 

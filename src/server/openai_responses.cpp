@@ -35,13 +35,14 @@ json base(const ResponseHead& head, bool chunk) {
 }
 
 // One choice of a chunk: chat carries a delta, completions the text itself.
-json chunk_choice(const ResponseHead& head, const json& delta_or_text, const json& finish) {
+json chunk_choice(const ResponseHead& head, const json& delta_or_text, const json& finish,
+                  const json& logprobs = nullptr) {
   json c = {{"index", 0}};
   if (head.endpoint == Endpoint::Chat)
     c["delta"] = delta_or_text;
   else
     c["text"] = delta_or_text;
-  c["logprobs"] = nullptr;
+  c["logprobs"] = logprobs;
   c["finish_reason"] = finish;
   return c;
 }
@@ -81,14 +82,15 @@ json zipcache_extension(const engine::GenerationResult& r, const std::string& kv
           {"stop_reason", r.stop_reason}};
 }
 
-json completion(const ResponseHead& head, const engine::GenerationResult& r, const std::string& kv_label) {
+json completion(const ResponseHead& head, const engine::GenerationResult& r, const std::string& kv_label,
+               const json& logprobs) {
   json out = base(head, false);
   json choice = {{"index", 0}};
   if (head.endpoint == Endpoint::Chat)
     choice["message"] = {{"role", "assistant"}, {"content", r.text}};
   else
     choice["text"] = r.text;
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = logprobs;
   choice["finish_reason"] = finish_reason(r.stop_reason);
   out["choices"] = json::array({choice});
   out["usage"] = usage(r);
@@ -102,17 +104,18 @@ json role_chunk(const ResponseHead& head) {
   return out;
 }
 
-json text_chunk(const ResponseHead& head, const std::string& text) {
+json text_chunk(const ResponseHead& head, const std::string& text, const json& logprobs) {
   json out = base(head, true);
   const json payload = head.endpoint == Endpoint::Chat ? json{{"content", text}} : json(text);
-  out["choices"] = json::array({chunk_choice(head, payload, nullptr)});
+  out["choices"] = json::array({chunk_choice(head, payload, nullptr, logprobs)});
   return out;
 }
 
-json final_chunk(const ResponseHead& head, const engine::GenerationResult& r, const std::string& kv_label) {
+json final_chunk(const ResponseHead& head, const engine::GenerationResult& r, const std::string& kv_label,
+                 const json& logprobs) {
   json out = base(head, true);
   const json payload = head.endpoint == Endpoint::Chat ? json::object() : json("");
-  out["choices"] = json::array({chunk_choice(head, payload, finish_reason(r.stop_reason))});
+  out["choices"] = json::array({chunk_choice(head, payload, finish_reason(r.stop_reason), logprobs)});
   out["zipcache"] = zipcache_extension(r, kv_label);
   return out;
 }

@@ -35,15 +35,17 @@ nlohmann::json usage(const engine::GenerationResult& r);
 nlohmann::json zipcache_extension(const engine::GenerationResult& r, const std::string& kv_label);
 
 // The whole non-streamed answer: chat.completion or text_completion.
+// logprobs: the choice's "logprobs" (openai_logprobs.h; null when not asked for).
 nlohmann::json completion(const ResponseHead& head, const engine::GenerationResult& r,
-                          const std::string& kv_label);
+                          const std::string& kv_label, const nlohmann::json& logprobs = nullptr);
 
 // Stream chunks, in the order they are sent: role (chat only), text pieces, the last
 // chunk with finish_reason (and the zipcache extension), the usage chunk (when asked).
 nlohmann::json role_chunk(const ResponseHead& head);
-nlohmann::json text_chunk(const ResponseHead& head, const std::string& text);
+// logprobs: those of the tokens the chunk brings (null when not asked for).
+nlohmann::json text_chunk(const ResponseHead& head, const std::string& text, const nlohmann::json& logprobs = nullptr);
 nlohmann::json final_chunk(const ResponseHead& head, const engine::GenerationResult& r,
-                           const std::string& kv_label);
+                           const std::string& kv_label, const nlohmann::json& logprobs = nullptr);
 nlohmann::json usage_chunk(const ResponseHead& head, const engine::GenerationResult& r);
 
 // "data: <json>\n\n"; invalid UTF-8 (none is expected) is replaced, never thrown.

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "engine/batch_scheduler.h"
 #include "engine/conversation.h"
+#include "server/openai_logprobs.h"
 #include "server/openai_protocol.h"
 #include "server/openai_responses.h"
 #include "server/server_metrics.h"
@@ -87,6 +88,7 @@ struct Server::Impl {
                                              const std::function<bool()>& client_gone);
   void answer(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   void stream(httplib::Response& res, std::shared_ptr<Job> job);
+  TokenText token_text() const;  // a token id's own text, for logprobs
 };
 
 Server::Impl::Impl(Engine e, ServerOptions o) : engine(std::move(e)), options(std::move(o)) {
@@ -194,6 +196,7 @@ Job Server::Impl::prepare(const json& body, Endpoint endpoint) const {
       if (std::find(o.stop.begin(), o.stop.end(), s) == o.stop.end()) o.stop.push_back(s);
   }
   o.ignore_eos = r.ignore_eos;
+  o.logprobs = r.logprobs;
   job.head = make_head(endpoint, engine.model_name);
   return job;
 }
@@ -257,7 +260,14 @@ void Server::Impl::answer(const httplib::Request& req, httplib::Response& res, E
   auto job = std::make_shared<Job>(prepare(parse_body(req.body), endpoint));
   if (job->request.stream) return stream(res, std::move(job));
   const engine::GenerationResult r = generate(*job, {}, {});
-  send_json(res, completion(job->head, r, job->kv_label));
+  json logprobs = nullptr;
+  if (job->options.logprobs >= 0) logprobs = logprobs_object(endpoint, r.logprobs, token_text(), nullptr);
+  send_json(res, completion(job->head, r, job->kv_label, logprobs));
+}
+
+TokenText Server::Impl::token_text() const {
+  const tok::Tokenizer* tokenizer = engine.tokenizer;
+  return [tokenizer](int32_t id) { return tokenizer ? tokenizer->decode({id}, false) : std::to_string(id); };
 }
 
 // Server-Sent Events through httplib's chunked provider, which runs after the handler
@@ -272,11 +282,32 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Job> job) {
       if (!gone && !sink.write(s.data(), s.size())) gone = true;
     };
     const ResponseHead& head = job->head;
+    // Log probabilities come from the sampling thread (a batch's scheduler) before their
+    // token's text; each text chunk takes those that arrived before it, and the last
+    // chunk what is left (tokens whose text a stop string cut).
+    std::mutex logprobs_mutex;
+    std::vector<engine::TokenLogprob> pending;
+    size_t text_offset = 0;
+    const TokenText text_of = token_text();
+    if (job->options.logprobs >= 0) {
+      job->options.on_logprob = [&](const engine::TokenLogprob& e) {
+        std::lock_guard lock(logprobs_mutex);
+        pending.push_back(e);
+      };
+    }
+    const auto take_logprobs = [&]() -> json {
+      if (job->options.logprobs < 0) return nullptr;
+      std::lock_guard lock(logprobs_mutex);
+      json out = logprobs_object(head.endpoint, pending, text_of, &text_offset);
+      pending.clear();
+      return out;
+    };
     try {
       if (head.endpoint == Endpoint::Chat) send(sse_event(role_chunk(head)));
       const engine::GenerationResult r = generate(
-          *job, [&](const std::string& text) { send(sse_event(text_chunk(head, text))); }, [&] { return gone; });
-      send(sse_event(final_chunk(head, r, job->kv_label)));
+          *job, [&](const std::string& text) { send(sse_event(text_chunk(head, text, take_logprobs()))); },
+          [&] { return gone; });
+      send(sse_event(final_chunk(head, r, job->kv_label, take_logprobs())));
       if (job->request.include_usage) send(sse_event(usage_chunk(head, r)));
     } catch (const zc::Error& e) {
       send(sse_event(error_body(e.what(), "invalid_request_error")));

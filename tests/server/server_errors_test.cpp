@@ -70,7 +70,7 @@ TEST_F(ServerErrorsTest, ChatFields) {
                400, "messages[0].content[0]");
   expect_error(post(*server_, path, with(with(kChat, "max_completion_tokens", 3), "max_tokens", 3)), 400,
                "max_completion_tokens");
-  expect_error(post(*server_, path, with(kChat, "logprobs", true)), 400, "logprobs");
+  expect_error(post(*server_, path, with(kChat, "logprobs", 2)), 400, "logprobs");
   expect_error(post(*server_, path, with(kChat, "tools", {{{"type", "function"}}})), 400, "tools");
   expect_error(post(*server_, path, with(kChat, "response_format", {{"type", "json_object"}})), 400, "response_format");
   expect_error(post(*server_, path, with(kChat, "chat_template_kwargs", 3)), 400, "chat_template_kwargs");
@@ -98,7 +98,7 @@ TEST_F(ServerErrorsTest, CommonFields) {
   expect_error(post(*server_, path, with(kCompletion, "frequency_penalty", 2.5)), 400, "frequency_penalty");
   expect_error(post(*server_, path, with(kCompletion, "presence_penalty", "x")), 400, "presence_penalty");
   expect_error(post(*server_, path, with(kCompletion, "repetition_penalty", 0)), 400, "repetition_penalty");
-  expect_error(post(*server_, path, with(kCompletion, "logprobs", 1)), 400, "logprobs");
+  expect_error(post(*server_, path, with(kCompletion, "logprobs", 99)), 400, "logprobs");
   expect_error(post(*server_, path, with(kCompletion, "echo", true)), 400, "echo");
   expect_error(post(*server_, path, with(kCompletion, "max_token", 4)), 400, "max_token", "unknown field");
   expect_error(post(*server_, path, with(kCompletion, "kv", "nosuch")), 400, "kv", "unknown method");
