@@ -87,7 +87,7 @@ class GpuBatch final : public engine::BatchDecoder {
     return runner_->logits_host(slot);
   }
 
-  void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) override {
+  std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
     if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
     std::vector<int32_t> all(size_t(this->slots()), kPlaceholder);
     std::vector<bool> fed(all.size(), false);
@@ -106,14 +106,20 @@ class GpuBatch final : public engine::BatchDecoder {
     runner_->decode(all);
     for (int s = 0; s < this->slots(); ++s) ++length_[size_t(s)];
     for (const int s : slots) growth_[size_t(s)].remaining = std::max(0, growth_[size_t(s)].remaining - 1);
+    // Row i is slot slots[i]'s: one copy per run of consecutive slots (all of them in a
+    // full batch), into pinned memory.
     const size_t v = vocab_;
-    logits.resize(slots.size() * v);
-    for (size_t i = 0; i < slots.size(); ++i) {
-      cuda::check(cudaMemcpyAsync(logits.data() + i * v, runner_->logits() + size_t(slots[i]) * v, v * sizeof(float),
-                                  cudaMemcpyDeviceToHost, runner_->stream()),
+    logits_.reserve(size_t(this->slots()) * v);
+    for (size_t i = 0; i < slots.size();) {
+      size_t run = 1;
+      while (i + run < slots.size() && slots[i + run] == slots[i] + int(run)) ++run;
+      cuda::check(cudaMemcpyAsync(logits_.get() + i * v, runner_->logits() + size_t(slots[i]) * v,
+                                  run * v * sizeof(float), cudaMemcpyDeviceToHost, runner_->stream()),
                   "cudaMemcpyAsync logits");
+      i += run;
     }
     runner_->synchronize();
+    return {logits_.get(), slots.size() * v};
   }
 
   kv::MemoryReport memory(int slot) const override {
@@ -173,6 +179,7 @@ class GpuBatch final : public engine::BatchDecoder {
   std::vector<Growth> growth_;  // of busy slots
   cuda::DeviceBuffer<float> zeros_;          // a placeholder token's k / v row
   cuda::DeviceBuffer<uint16_t> zeros_bf16_;  // and its q / k row for ZipCache's probe pass
+  cuda::PinnedBuffer<float> logits_;         // the last step's rows (step)
 };
 
 }  // namespace

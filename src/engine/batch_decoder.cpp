@@ -32,8 +32,9 @@ class SequentialBatch final : public BatchDecoder {
     }
   }
 
-  void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) override {
+  std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
     if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
+    std::vector<float>& logits = logits_;
     logits.resize(slots.size() * size_t(vocab_));
     for (size_t i = 0; i < slots.size(); ++i) {
       std::unique_ptr<Decoder>& d = at(slots[i]);
@@ -42,6 +43,7 @@ class SequentialBatch final : public BatchDecoder {
       if (int(row.size()) != vocab_) fail("a decoder gave {} logits, the vocabulary has {}", row.size(), vocab_);
       std::copy(row.begin(), row.end(), logits.begin() + std::ptrdiff_t(i) * vocab_);
     }
+    return logits;
   }
 
   kv::MemoryReport memory(int slot) const override {
@@ -60,6 +62,7 @@ class SequentialBatch final : public BatchDecoder {
   kv::MethodConfig method_;
   int context_, vocab_;
   std::vector<std::unique_ptr<Decoder>> decoders_;
+  std::vector<float> logits_;  // the last step's rows
 };
 
 class CpuBatch final : public BatchDecoder {
@@ -82,7 +85,7 @@ class CpuBatch final : public BatchDecoder {
     return logits;
   }
 
-  void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) override {
+  std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
     if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
     std::vector<model::ForwardRequest> batch(slots.size());
     for (size_t i = 0; i < slots.size(); ++i) {
@@ -95,8 +98,9 @@ class CpuBatch final : public BatchDecoder {
     // any cache changes.
     const std::vector<std::vector<float>> rows = model_.forward(batch);
     const size_t v = size_t(vocab());
-    logits.resize(rows.size() * v);
-    for (size_t i = 0; i < rows.size(); ++i) std::copy(rows[i].begin(), rows[i].end(), logits.begin() + std::ptrdiff_t(i * v));
+    logits_.resize(rows.size() * v);
+    for (size_t i = 0; i < rows.size(); ++i) std::copy(rows[i].begin(), rows[i].end(), logits_.begin() + std::ptrdiff_t(i * v));
+    return logits_;
   }
 
   kv::MemoryReport memory(int slot) const override {
@@ -115,6 +119,7 @@ class CpuBatch final : public BatchDecoder {
   kv::MethodConfig method_;
   int context_;
   std::vector<std::optional<model::SequenceState>> seqs_;
+  std::vector<float> logits_;  // the last step's rows
 };
 
 }  // namespace

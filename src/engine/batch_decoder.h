@@ -28,9 +28,10 @@ class BatchDecoder {
   // after it, for a batch with a memory budget to keep room for them (zc::OutOfMemory
   // when it cannot beside the busy slots; the slot stays free).
   virtual std::vector<float> prefill(int slot, std::span<const int32_t> prompt, int max_new_tokens) = 0;
-  // Feeds ids[i] to busy slot slots[i] (distinct) and writes their next logits into
-  // logits, row i of vocab() floats.
-  virtual void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) = 0;
+  // Feeds ids[i] to busy slot slots[i] (distinct) and returns their next logits, row i
+  // of vocab() floats for slots[i], in the batch's own memory (the GPU batch's is pinned
+  // host memory the rows are copied to), valid until the next call.
+  virtual std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) = 0;
   virtual kv::MemoryReport memory(int slot) const = 0;  // all layers of the slot's sequence
   // Frees the slot's sequence (its KV memory); the slot is free again.
   virtual void release(int slot) = 0;

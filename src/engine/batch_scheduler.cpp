@@ -241,8 +241,9 @@ void BatchScheduler::step_all() {
     if (running_[size_t(s)]) slots.push_back(s), ids.push_back(running_[size_t(s)]->next);
   }
   if (slots.empty()) return;
+  std::span<const float> logits;
   try {
-    batch_->step(slots, ids, logits_);
+    logits = batch_->step(slots, ids);
   } catch (...) {
     // The batch's state is not known after a failed step: every running job fails with
     // the error, and the batch is made again for the next job.
@@ -266,8 +267,7 @@ void BatchScheduler::step_all() {
   std::vector<Advanced> advanced(slots.size());
   parallel_for(slots.size(), [&](size_t i) {
     try {
-      advanced[i].next = running_[size_t(slots[i])]->generation->advance(
-          std::span<const float>(logits_.data() + i * vocab, vocab));
+      advanced[i].next = running_[size_t(slots[i])]->generation->advance(logits.subspan(i * vocab, vocab));
     } catch (...) {
       advanced[i].error = std::current_exception();
     }

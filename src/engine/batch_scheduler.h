@@ -123,7 +123,6 @@ class BatchScheduler {
   kv::MethodConfig batch_method_;
   std::vector<std::unique_ptr<Slot>> running_;  // [slots_], null: free
   std::atomic<int> busy_{0};                     // non-null entries of running_, for stats()
-  std::vector<float> logits_;
   std::thread thread_;
 };
 

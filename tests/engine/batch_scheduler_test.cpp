@@ -172,10 +172,11 @@ class ScriptedBatch final : public BatchDecoder {
     ++s_.prefills;
     return one_hot(prompt.back());
   }
-  void step(std::span<const int> slots, std::span<const int32_t> ids, std::vector<float>& logits) override {
+  std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
     ++s_.steps;
     std::this_thread::sleep_for(s_.step_time);
     if (s_.fail_rows > 0 && int(slots.size()) >= s_.fail_rows) fail("device lost");
+    std::vector<float>& logits = logits_;
     logits.clear();
     for (size_t i = 0; i < slots.size(); ++i) {
       EXPECT_TRUE(busy_.at(size_t(slots[i])));
@@ -183,6 +184,7 @@ class ScriptedBatch final : public BatchDecoder {
       if (ids[i] == s_.nan_after) row[3] = std::nanf("");
       logits.insert(logits.end(), row.begin(), row.end());
     }
+    return logits;
   }
   kv::MemoryReport memory(int) const override { return {}; }
   void release(int slot) override {
@@ -198,6 +200,7 @@ class ScriptedBatch final : public BatchDecoder {
   }
   Script& s_;
   std::vector<bool> busy_;
+  std::vector<float> logits_;
 };
 
 BatchDecoderFactory scripted(Script& s) {

@@ -35,11 +35,11 @@ TEST(ServerLogprobs, CompletionsGiveTheLegacyShape) {
   const json& lp = r.json_body["choices"][0]["logprobs"];
   const auto want = direct_logprobs(bundle().tokenizer.encode(prompt), 9, 3);
   ASSERT_EQ(lp["tokens"].size(), want.tokens.size());
-  ASSERT_EQ(r.json_body["usage"]["completion_tokens"], want.tokens.size());
+  ASSERT_EQ(r.json_body["usage"]["completion_tokens"].get<size_t>(), want.tokens.size());
   std::string joined;
   for (size_t i = 0; i < want.tokens.size(); ++i) {
-    EXPECT_EQ(lp["tokens"][i], token_text(want.tokens[i]));
-    EXPECT_EQ(lp["text_offset"][i], joined.size());
+    EXPECT_EQ(lp["tokens"][i].get<std::string>(), token_text(want.tokens[i]));
+    EXPECT_EQ(lp["text_offset"][i].get<size_t>(), joined.size());
     joined += lp["tokens"][i].get<std::string>();
     EXPECT_NEAR(lp["token_logprobs"][i].get<double>(), want.logprobs[i].logprob, 1e-9);
     const json& top = lp["top_logprobs"][i];
@@ -49,7 +49,7 @@ TEST(ServerLogprobs, CompletionsGiveTheLegacyShape) {
     }
     EXPECT_LE(top.size(), 4u);  // the three asked for and the sampled token
   }
-  EXPECT_EQ(joined, r.json_body["choices"][0]["text"]);
+  EXPECT_EQ(joined, r.json_body["choices"][0]["text"].get<std::string>());
   // Not asked: null, as before.
   const Reply plain = post(server, "/v1/completions", json{{"prompt", prompt}, {"max_tokens", 2}});
   EXPECT_TRUE(plain.json_body["choices"][0]["logprobs"].is_null());
@@ -100,7 +100,7 @@ TEST(ServerLogprobs, ChatStreamedAndBatchedEqualTheWholeAnswer) {
     EXPECT_DOUBLE_EQ(e["top_logprobs"][0]["logprob"].get<double>(), e["logprob"].get<double>());
     EXPECT_GE(e["logprob"].get<double>(), e["top_logprobs"][1]["logprob"].get<double>());
   }
-  EXPECT_EQ(text, whole.json_body["choices"][0]["message"]["content"]);
+  EXPECT_EQ(text, whole.json_body["choices"][0]["message"]["content"].get<std::string>());
 
   ServerOptions batched;
   batched.parallel = 2;
@@ -125,7 +125,7 @@ TEST(ServerLogprobs, BadRequestsNameTheField) {
     body[field] = value;
     const Reply r = post(server, path, body);
     EXPECT_EQ(r.status, 400) << field << " = " << value.dump() << ": " << r.body;
-    EXPECT_EQ(r.json_body["error"]["param"], field) << r.body;
+    EXPECT_EQ(r.json_body["error"]["param"].get<std::string>(), std::string(field)) << r.body;
   };
   expect_400("/v1/completions", completion, "logprobs", 21);
   expect_400("/v1/completions", completion, "logprobs", true);

@@ -58,6 +58,36 @@ unsigned pdl_families(const char* spec);
 // the variable unless it is an integer in [lo, hi].
 int env_int(const char* name, int lo, int hi, int fallback);
 
+// An owning, move-only allocation of n elements of T in pinned (page-locked) host
+// memory: device-to-host copies into it run at the link's rate, where a copy into
+// pageable memory is staged by the driver through a pinned buffer of its own.
+template <typename T>
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  ~PinnedBuffer() {
+    if (ptr_) cudaFreeHost(ptr_);
+  }
+  // Reallocates (contents are lost) when n exceeds the allocation.
+  void reserve(size_t n) {
+    if (n <= n_) return;
+    if (ptr_) cudaFreeHost(std::exchange(ptr_, nullptr));
+    n_ = 0;
+    void* p = nullptr;
+    check(cudaMallocHost(&p, n * sizeof(T)), "cudaMallocHost");
+    ptr_ = static_cast<T*>(p);
+    n_ = n;
+  }
+  T* get() const { return ptr_; }
+  size_t size() const { return n_; }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t n_ = 0;
+};
+
 // An owning, move-only allocation of n elements of T in device memory.
 template <typename T>
 class DeviceBuffer {
