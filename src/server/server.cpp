@@ -18,6 +18,7 @@
 #include "server/openai_protocol.h"
 #include "server/openai_responses.h"
 #include "server/server_metrics.h"
+#include "server/tokenize_endpoints.h"
 
 namespace zc::server {
 
@@ -340,6 +341,12 @@ void Server::Impl::add_routes() {
       }
     };
   };
+  http.Post("/tokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
+    send_json(res, tokenize_response(parse_body(req.body), engine, context));
+  }));
+  http.Post("/detokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
+    send_json(res, detokenize_response(parse_body(req.body), engine));
+  }));
   http.Get("/health", guarded([](const httplib::Request&, httplib::Response& res) {
     send_json(res, {{"status", "ok"}});
   }));
