@@ -29,7 +29,8 @@ struct GenerationOptions {
   // (GenerationResult::logprobs) with this many most likely alternatives.
   int logprobs = -1;
   // Called with each token's entry as it is sampled, before its text is streamed (on
-  // the thread that samples: a batch's scheduler, not the client's).
+  // the thread that samples: in a batch, the scheduler's or one of the thread pool's,
+  // not the client's).
   std::function<void(const TokenLogprob&)> on_logprob;
 };
 

@@ -44,6 +44,7 @@ struct SamplerCandidate {
 };
 }  // namespace detail
 
+// One per generation: its work buffers make it unsafe to share between threads.
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
