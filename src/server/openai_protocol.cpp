@@ -102,8 +102,6 @@ void check_known(const json& body, const std::set<std::string>& endpoint_fields)
 // Options that would change the output in a way this engine cannot give: refused with
 // a message that says so, rather than ignored.
 void refuse_unsupported(const json& body) {
-  if (auto n = integer(body, "n", 1, 128); n && *n != 1)
-    bad("n", fmt::format("only 1 choice per request is supported, got {}", *n));
   if (auto b = integer(body, "best_of", 1, 128); b && *b != 1) bad("best_of", "only 1 is supported");
   if (const json* lb = member(body, "logit_bias"); lb && !(lb->is_object() && lb->empty()))
     bad("logit_bias", "not supported");
@@ -189,6 +187,7 @@ void parse_common(const json& body, GenerationRequest& r) {
     }
   }
   r.ignore_eos = boolean(body, "ignore_eos").value_or(false);
+  if (auto n = integer(body, "n", 1, kMaxChoices)) r.n = int(*n);
   if (auto kv = string(body, "kv")) r.kv = *kv;
   refuse_unsupported(body);
 }

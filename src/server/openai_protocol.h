@@ -36,6 +36,8 @@ nlohmann::json error_body(const std::string& message, const std::string& type,
 
 enum class Endpoint { Chat, Completion };
 
+inline constexpr int kMaxChoices = 16;  // "n": at most this many choices per request
+
 struct GenerationRequest {
   Endpoint endpoint = Endpoint::Chat;
   // Chat: the messages (a non-empty list of checked message objects; content given as a
@@ -58,6 +60,7 @@ struct GenerationRequest {
   // -1: none; else each token's log probability and this many alternatives (chat:
   // "logprobs": true and "top_logprobs"; completions: "logprobs": n).
   int logprobs = -1;
+  int n = 1;                           // choices: generations of the same prompt
   bool ignore_eos = false;             // zipcache extension
   std::optional<std::string> kv;       // zipcache extension: a --kv spec for this request
 };
@@ -67,7 +70,7 @@ nlohmann::json parse_body(const std::string& body);
 
 // Checks every field of a body from parse_body. Throws ApiError (400) naming the field
 // for a wrong type, a value out of range, an unknown field, or a feature not supported
-// (n != 1, tools, echo, ...).
+// (best_of != 1, tools, echo, ...).
 GenerationRequest parse_chat_request(const nlohmann::json& body);
 GenerationRequest parse_completion_request(const nlohmann::json& body);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -35,9 +36,9 @@ json base(const ResponseHead& head, bool chunk) {
 }
 
 // One choice of a chunk: chat carries a delta, completions the text itself.
-json chunk_choice(const ResponseHead& head, const json& delta_or_text, const json& finish,
-                  const json& logprobs = nullptr) {
-  json c = {{"index", 0}};
+json chunk_choice(const ResponseHead& head, const json& delta_or_text, const json& finish, const json& logprobs,
+                  int index) {
+  json c = {{"index", index}};
   if (head.endpoint == Endpoint::Chat)
     c["delta"] = delta_or_text;
   else
@@ -65,8 +66,11 @@ std::string finish_reason(const std::string& stop_reason) {
   return "stop";
 }
 
-json usage(const engine::GenerationResult& r) {
-  const int completion = int(r.tokens.size());
+json usage(std::span<const engine::GenerationResult> choices) {
+  if (choices.empty()) return {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
+  const engine::GenerationResult& r = choices.front();
+  int completion = 0;
+  for (const auto& c : choices) completion += int(c.tokens.size());
   return {{"prompt_tokens", r.prompt_tokens}, {"completion_tokens", completion},
           {"total_tokens", r.prompt_tokens + completion},
           {"prompt_tokens_details", {{"cached_tokens", r.cached_prompt_tokens}}}};
@@ -84,47 +88,57 @@ json zipcache_extension(const engine::GenerationResult& r, const std::string& kv
 
 json completion(const ResponseHead& head, const engine::GenerationResult& r, const std::string& kv_label,
                const json& logprobs) {
+  return completion(head, {&r, 1}, kv_label, std::vector<json>{logprobs});
+}
+
+json completion(const ResponseHead& head, std::span<const engine::GenerationResult> choices,
+                const std::string& kv_label, const std::vector<json>& logprobs) {
+  if (choices.empty()) throw std::invalid_argument("a completion of no choices");
   json out = base(head, false);
-  json choice = {{"index", 0}};
-  if (head.endpoint == Endpoint::Chat)
-    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
-  else
-    choice["text"] = r.text;
-  choice["logprobs"] = logprobs;
-  choice["finish_reason"] = finish_reason(r.stop_reason);
-  out["choices"] = json::array({choice});
-  out["usage"] = usage(r);
-  out["zipcache"] = zipcache_extension(r, kv_label);
+  out["choices"] = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const engine::GenerationResult& r = choices[i];
+    json choice = {{"index", int(i)}};
+    if (head.endpoint == Endpoint::Chat)
+      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+    else
+      choice["text"] = r.text;
+    choice["logprobs"] = i < logprobs.size() ? logprobs[i] : json(nullptr);
+    choice["finish_reason"] = finish_reason(r.stop_reason);
+    out["choices"].push_back(std::move(choice));
+  }
+  out["usage"] = usage(choices);
+  out["zipcache"] = zipcache_extension(choices.front(), kv_label);
   return out;
 }
 
-json role_chunk(const ResponseHead& head) {
+json role_chunk(const ResponseHead& head, int index) {
   json out = base(head, true);
-  out["choices"] = json::array({chunk_choice(head, {{"role", "assistant"}, {"content", ""}}, nullptr)});
+  out["choices"] = json::array({chunk_choice(head, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr, index)});
   return out;
 }
 
-json text_chunk(const ResponseHead& head, const std::string& text, const json& logprobs) {
+json text_chunk(const ResponseHead& head, const std::string& text, const json& logprobs, int index) {
   json out = base(head, true);
   const json payload = head.endpoint == Endpoint::Chat ? json{{"content", text}} : json(text);
-  out["choices"] = json::array({chunk_choice(head, payload, nullptr, logprobs)});
+  out["choices"] = json::array({chunk_choice(head, payload, nullptr, logprobs, index)});
   return out;
 }
 
 json final_chunk(const ResponseHead& head, const engine::GenerationResult& r, const std::string& kv_label,
-                 const json& logprobs) {
+                 const json& logprobs, int index) {
   json out = base(head, true);
   const json payload = head.endpoint == Endpoint::Chat ? json::object() : json("");
-  out["choices"] = json::array({chunk_choice(head, payload, finish_reason(r.stop_reason), logprobs)});
+  out["choices"] = json::array({chunk_choice(head, payload, finish_reason(r.stop_reason), logprobs, index)});
   out["zipcache"] = zipcache_extension(r, kv_label);
   return out;
 }
 
-json usage_chunk(const ResponseHead& head, const engine::GenerationResult& r) {
+json usage_chunk(const ResponseHead& head, std::span<const engine::GenerationResult> choices) {
   // OpenAI's shape: no choices, the usage of the whole request.
   json out = base(head, true);
   out["choices"] = json::array();
-  out["usage"] = usage(r);
+  out["usage"] = usage(choices);
   return out;
 }
 

@@ -1,9 +1,10 @@
 // An OpenAI-compatible HTTP server over the engine (cpp-httplib): GET /health,
 // GET /metrics, GET /v1/models, POST /v1/chat/completions and POST /v1/completions,
-// streamed as Server-Sent Events on request, and POST /tokenize and /detokenize. HTTP requests are served by a thread pool, so /health
-// answers while generations run. With ServerOptions::parallel = 1 the engine runs one
-// generation at a time (later requests wait); with more, concurrent requests share a
-// batch of that many slots (engine/batch_scheduler.h: continuous batching).
+// streamed as Server-Sent Events on request, and POST /tokenize and /detokenize. HTTP
+// requests are served by a thread pool, so /health answers while generations run. With
+// ServerOptions::parallel = 1 the engine runs one generation at a time (later requests
+// wait); with more, concurrent requests share a batch of that many slots
+// (engine/batch_scheduler.h: continuous batching), a request's "n" choices among them.
 #pragma once
 #include <cstddef>
 #include <functional>

@@ -82,7 +82,7 @@ TEST_F(ServerErrorsTest, CommonFields) {
   expect_error(post(*server_, path, with(kCompletion, "max_tokens", 0)), 400, "max_tokens");
   expect_error(post(*server_, path, with(kCompletion, "max_tokens", "5")), 400, "max_tokens", "integer");
   expect_error(post(*server_, path, with(kCompletion, "max_tokens", 2.5)), 400, "max_tokens");
-  expect_error(post(*server_, path, with(kCompletion, "n", 2)), 400, "n");
+  expect_error(post(*server_, path, with(kCompletion, "n", 17)), 400, "n");
   expect_error(post(*server_, path, with(kCompletion, "temperature", 3)), 400, "temperature");
   expect_error(post(*server_, path, with(kCompletion, "temperature", "hot")), 400, "temperature");
   expect_error(post(*server_, path, with(kCompletion, "top_p", 0)), 400, "top_p");
@@ -143,6 +143,7 @@ TEST_F(ServerErrorsTest, PathsMethodsAndSizes) {
   const Reply wrong = get(*server_, "/v1/completions");
   expect_error(wrong, 405, "", "use POST");
   expect_error(post(*server_, "/health", json::object()), 405, "", "use GET");
+  expect_error(get(*server_, "/tokenize"), 405, "", "use POST");
   auto c = server_->client();
   auto del = c.Delete("/v1/models");
   ASSERT_TRUE(del);
