@@ -142,12 +142,14 @@ std::vector<engine::GenerationResult> Server::Impl::generate_choices(Job& job, c
   std::vector<std::shared_ptr<engine::BatchTicket>> tickets;
   std::exception_ptr error;
   try {
-    for (const Job& j : jobs) tickets.push_back(scheduler->submit(engine::BatchJob{j.prompt, j.method, j.options}));
+    for (const Job& j : jobs) {
+      tickets.push_back(scheduler->submit(engine::BatchJob{j.prompt, j.method, j.options}));
+      metrics.started();
+    }
   } catch (...) {
     error = std::current_exception();
   }
   for (size_t i = 0; i < tickets.size(); ++i) {
-    metrics.started();
     if (error) tickets[i]->cancel();
     try {
       results.push_back(collect(*tickets[i], error ? engine::TextCallback{} : text_for(int(i)), to.client_gone));
