@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -72,8 +73,11 @@ struct Server::Impl {
   Impl(Engine e, ServerOptions o);
   void add_routes();
   Job prepare(const nlohmann::json& body, Endpoint endpoint) const;
+  // Without a batch (--parallel 1): one generation on the engine, counted in the
+  // metrics; generate_unlogged runs it under the engine's lock.
   engine::GenerationResult generate(Job& job, const engine::TextCallback& on_text,
                                     const std::function<bool()>& client_gone);
+  void failed(const Job& job, const std::exception& e);  // metrics and the failure log
   engine::GenerationResult generate_unlogged(Job& job, const engine::TextCallback& on_text,
                                              const std::function<bool()>& client_gone);
   // The request's n choices (OpenAI's "n"): generations of its prompt, choice i with

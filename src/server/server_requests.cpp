@@ -86,6 +86,11 @@ Job Server::Impl::prepare(const json& body, Endpoint endpoint) const {
   return job;
 }
 
+void Server::Impl::failed(const Job& job, const std::exception& e) {
+  metrics.failed();
+  if (options.log) options.log(fmt::format("a {}-token request failed: {}", job.prompt.size(), e.what()));
+}
+
 engine::GenerationResult Server::Impl::generate(Job& job, const engine::TextCallback& on_text,
                                                 const std::function<bool()>& client_gone) {
   metrics.started();
@@ -94,8 +99,7 @@ engine::GenerationResult Server::Impl::generate(Job& job, const engine::TextCall
     metrics.finished(r);
     return r;
   } catch (const std::exception& e) {
-    metrics.failed();
-    if (options.log) options.log(fmt::format("a {}-token request failed: {}", job.prompt.size(), e.what()));
+    failed(job, e);
     throw;
   }
 }
@@ -129,7 +133,7 @@ std::vector<engine::GenerationResult> Server::Impl::generate_choices(Job& job, c
     return [&to, i](const std::string& t) { to.on_text(i, t); };
   };
   std::vector<engine::GenerationResult> results;
-  if (!scheduler || n == 1) {
+  if (!scheduler) {
     for (int i = 0; i < n; ++i) {
       results.push_back(generate(jobs[size_t(i)], text_for(i), to.client_gone));
       if (to.on_end) to.on_end(i, results.back());
@@ -138,7 +142,8 @@ std::vector<engine::GenerationResult> Server::Impl::generate_choices(Job& job, c
   }
   // A batch runs the choices side by side: all are queued at once, and their text is
   // taken in choice order (a later choice's waits in its ticket). One that fails ends
-  // the others and the request.
+  // the others and the request. The scheduler's stop() cancels what runs when the
+  // server stops.
   std::vector<std::shared_ptr<engine::BatchTicket>> tickets;
   std::exception_ptr error;
   try {
@@ -146,7 +151,9 @@ std::vector<engine::GenerationResult> Server::Impl::generate_choices(Job& job, c
       tickets.push_back(scheduler->submit(engine::BatchJob{j.prompt, j.method, j.options}));
       metrics.started();
     }
-  } catch (...) {
+  } catch (const std::exception& e) {  // refused (the server is stopping): counted as a failed request
+    metrics.started();
+    failed(job, e);
     error = std::current_exception();
   }
   for (size_t i = 0; i < tickets.size(); ++i) {
@@ -156,8 +163,7 @@ std::vector<engine::GenerationResult> Server::Impl::generate_choices(Job& job, c
       metrics.finished(results.back());
       if (!error && to.on_end) to.on_end(int(i), results.back());
     } catch (const std::exception& e) {
-      metrics.failed();
-      if (options.log) options.log(fmt::format("a {}-token request failed: {}", job.prompt.size(), e.what()));
+      failed(job, e);
       if (!error) error = std::current_exception();
       for (auto& t : tickets) t->cancel();
     }
@@ -168,11 +174,6 @@ std::vector<engine::GenerationResult> Server::Impl::generate_choices(Job& job, c
 
 engine::GenerationResult Server::Impl::generate_unlogged(Job& job, const engine::TextCallback& on_text,
                                                          const std::function<bool()>& client_gone) {
-  if (scheduler) {
-    // The scheduler's stop() cancels what runs when the server stops.
-    const auto ticket = scheduler->submit(engine::BatchJob{job.prompt, job.method, job.options});
-    return collect(*ticket, on_text, client_gone);
-  }
   std::lock_guard lock(engine_mutex);
   ++computing;
   struct Done {
@@ -206,9 +207,10 @@ void Server::Impl::answer(const httplib::Request& req, httplib::Response& res, E
   auto job = std::make_shared<Job>(prepare(parse_body(req.body), endpoint));
   if (job->request.stream) return stream(res, std::move(job));
   const std::vector<engine::GenerationResult> results = generate_choices(*job, Choices{});
+  const TokenText text_of = token_text();
   std::vector<json> logprobs;
   for (const engine::GenerationResult& r : results) {
-    logprobs.push_back(job->options.logprobs >= 0 ? logprobs_object(endpoint, r.logprobs, token_text(), nullptr)
+    logprobs.push_back(job->options.logprobs >= 0 ? logprobs_object(endpoint, r.logprobs, text_of, nullptr)
                                                   : json(nullptr));
   }
   send_json(res, completion(job->head, results, job->kv_label, logprobs));

@@ -1,5 +1,6 @@
 #include "server/tokenize_endpoints.h"
 
+#include <initializer_list>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,9 +26,10 @@ void check_fields(const json& body, const std::set<std::string>& known) {
   }
 }
 
-// A boolean member under either of two names (null or absent: `fallback`).
-bool flag(const json& body, const char* a, const char* b, bool fallback) {
-  for (const char* name : {a, b}) {
+// A boolean member under any of `names` (vLLM's and llama.cpp's spellings; null or
+// absent: `fallback`).
+bool flag(const json& body, std::initializer_list<const char*> names, bool fallback) {
+  for (const char* name : names) {
     const auto it = body.find(name);
     if (it == body.end() || it->is_null()) continue;
     if (!it->is_boolean()) bad(name, fmt::format("expected true or false, got {}", it->dump()));
@@ -53,7 +55,7 @@ json tokenize_response(const json& body, const Engine& engine, int context) {
     if (body.contains("chat_template_kwargs")) chat["chat_template_kwargs"] = body["chat_template_kwargs"];
     const GenerationRequest r = parse_chat_request(chat);
     if (!engine.render_chat) bad("messages", "this server has no chat template");
-    const bool generation_prompt = flag(body, "add_generation_prompt", "add_generation_prompt", true);
+    const bool generation_prompt = flag(body, {"add_generation_prompt"}, true);
     std::string text;
     try {
       text = engine.render_chat(r.messages, generation_prompt, r.template_extra);
@@ -66,7 +68,7 @@ json tokenize_response(const json& body, const Engine& engine, int context) {
     const auto it = body.find(field);
     if (it == body.end() || it->is_null()) bad("prompt", "missing (text to tokenize, or messages)");
     if (!it->is_string()) bad(field, fmt::format("expected a string, got {}", it->type_name()));
-    const bool special = flag(body, "add_special_tokens", "add_special", true);
+    const bool special = flag(body, {"add_special_tokens", "add_special"}, true);
     try {
       ids = tokenizer.encode(it->get<std::string>(), special);
     } catch (const zc::Error& e) {
@@ -74,7 +76,7 @@ json tokenize_response(const json& body, const Engine& engine, int context) {
     }
   }
   json tokens = json::array();
-  const bool pieces = flag(body, "with_pieces", "with_pieces", false);
+  const bool pieces = flag(body, {"with_pieces"}, false);
   for (const int32_t id : ids) {
     if (pieces)
       tokens.push_back({{"id", id}, {"piece", tokenizer.decode({id}, false)}});

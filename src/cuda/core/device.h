@@ -58,7 +58,7 @@ unsigned pdl_families(const char* spec);
 // the variable unless it is an integer in [lo, hi].
 int env_int(const char* name, int lo, int hi, int fallback);
 
-// An owning, move-only allocation of n elements of T in pinned (page-locked) host
+// An owning, non-copyable allocation of elements of T in pinned (page-locked) host
 // memory: device-to-host copies into it run at the link's rate, where a copy into
 // pageable memory is staged by the driver through a pinned buffer of its own.
 template <typename T>
