@@ -88,38 +88,28 @@ class GpuBatch final : public engine::BatchDecoder {
   }
 
   std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
-    if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
-    std::vector<int32_t> all(size_t(this->slots()), kPlaceholder);
-    std::vector<bool> fed(all.size(), false);
-    for (size_t i = 0; i < slots.size(); ++i) {
-      const int s = slots[i];
-      check_slot(s);
-      if (!busy_[size_t(s)] || fed[size_t(s)]) fail("batch slot {} is free or given twice", s);
-      if (length_[size_t(s)] >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
-      all[size_t(s)] = ids[i];
-      fed[size_t(s)] = true;
-    }
-    // A placeholder starts over every page, so that free slots hold almost no memory.
-    for (int s = 0; s < this->slots(); ++s) {
-      if (!busy_[size_t(s)] && length_[size_t(s)] >= std::min(context_, cuda::kPageTokens)) park(s);
-    }
-    runner_->decode(all);
-    for (int s = 0; s < this->slots(); ++s) ++length_[size_t(s)];
-    for (const int s : slots) growth_[size_t(s)].remaining = std::max(0, growth_[size_t(s)].remaining - 1);
-    // Row i is slot slots[i]'s: one copy per run of consecutive slots (all of them in a
-    // full batch), into pinned memory.
-    const size_t v = vocab_;
-    logits_.reserve(size_t(this->slots()) * v);
-    for (size_t i = 0; i < slots.size();) {
-      size_t run = 1;
-      while (i + run < slots.size() && slots[i + run] == slots[i] + int(run)) ++run;
-      cuda::check(cudaMemcpyAsync(logits_.get() + i * v, runner_->logits() + size_t(slots[i]) * v,
-                                  run * v * sizeof(float), cudaMemcpyDeviceToHost, runner_->stream()),
-                  "cudaMemcpyAsync logits");
-      i += run;
-    }
+    run(slots, ids);
+    copy_rows(slots, {});
     runner_->synchronize();
-    return {logits_.get(), slots.size() * v};
+    return {logits_.get(), slots.size() * vocab_};
+  }
+
+  std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
+                                     std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
+    if (argmax_only.size() != slots.size() || argmax.size() != slots.size())
+      fail("a batch step of {} slots with {} argmax flags and {} outputs", slots.size(), argmax_only.size(),
+           argmax.size());
+    run(slots, ids);
+    // Every row's argmax in one launch (placeholders' too: a few microseconds), and
+    // only the other rows' logits copied.
+    best_.reserve(size_t(this->slots()));
+    runner_->argmax_async(best_.get());
+    copy_rows(slots, argmax_only);
+    runner_->synchronize();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (argmax_only[i]) argmax[i] = best_.get()[slots[i]];
+    }
+    return {logits_.get(), slots.size() * vocab_};
   }
 
   kv::MemoryReport memory(int slot) const override {
@@ -142,6 +132,48 @@ class GpuBatch final : public engine::BatchDecoder {
   size_t need(const Growth& g) const {
     if (g.remaining == 0) return 0;
     return size_t(g.token_bytes * double(g.remaining) + fp16_token_bytes_ * double(window_tokens_));
+  }
+  // Checks a step's slots and ids and queues the runner's step of every sequence (the
+  // free slots' placeholders too).
+  void run(std::span<const int> slots, std::span<const int32_t> ids) {
+    if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
+    std::vector<int32_t> all(size_t(this->slots()), kPlaceholder);
+    std::vector<bool> fed(all.size(), false);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const int s = slots[i];
+      check_slot(s);
+      if (!busy_[size_t(s)] || fed[size_t(s)]) fail("batch slot {} is free or given twice", s);
+      if (length_[size_t(s)] >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
+      all[size_t(s)] = ids[i];
+      fed[size_t(s)] = true;
+    }
+    // A placeholder starts over every page, so that free slots hold almost no memory.
+    for (int s = 0; s < this->slots(); ++s) {
+      if (!busy_[size_t(s)] && length_[size_t(s)] >= std::min(context_, cuda::kPageTokens)) park(s);
+    }
+    runner_->decode(all);
+    for (int s = 0; s < this->slots(); ++s) ++length_[size_t(s)];
+    for (const int s : slots) growth_[size_t(s)].remaining = std::max(0, growth_[size_t(s)].remaining - 1);
+  }
+  // Queues the copy of row i of the step (slot slots[i]) to logits_ row i for every i
+  // not marked in skip (empty: none is): one copy per run of consecutive slots (all of
+  // them in a full batch), into pinned memory.
+  void copy_rows(std::span<const int> slots, std::span<const uint8_t> skip) {
+    const size_t v = vocab_;
+    logits_.reserve(size_t(this->slots()) * v);
+    const auto skipped = [&](size_t i) { return !skip.empty() && skip[i] != 0; };
+    for (size_t i = 0; i < slots.size();) {
+      if (skipped(i)) {
+        ++i;
+        continue;
+      }
+      size_t run = 1;
+      while (i + run < slots.size() && !skipped(i + run) && slots[i + run] == slots[i] + int(run)) ++run;
+      cuda::check(cudaMemcpyAsync(logits_.get() + i * v, runner_->logits() + size_t(slots[i]) * v,
+                                  run * v * sizeof(float), cudaMemcpyDeviceToHost, runner_->stream()),
+                  "cudaMemcpyAsync logits");
+      i += run;
+    }
   }
   int busy_count() const { return int(std::count(busy_.begin(), busy_.end(), true)); }
   void check_slot(int slot) const {
@@ -180,6 +212,7 @@ class GpuBatch final : public engine::BatchDecoder {
   cuda::DeviceBuffer<float> zeros_;          // a placeholder token's k / v row
   cuda::DeviceBuffer<uint16_t> zeros_bf16_;  // and its q / k row for ZipCache's probe pass
   cuda::PinnedBuffer<float> logits_;         // the last step's rows (step)
+  cuda::PinnedBuffer<int32_t> best_;         // the last step's argmax of every sequence (step_argmax)
 };
 
 }  // namespace

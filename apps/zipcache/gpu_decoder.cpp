@@ -52,12 +52,23 @@ class GpuDecoder final : public engine::Decoder {
     ++tokens_;
     return runner_->logits_host(0);
   }
+  int32_t step_argmax(int32_t id) override {
+    if (tokens_ >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
+    const int32_t one[1] = {id};
+    runner_->decode(std::span<const int32_t>(one, 1));
+    ++tokens_;
+    best_.reserve(1);
+    runner_->argmax_async(best_.get());
+    runner_->synchronize();
+    return best_.get()[0];
+  }
   kv::MemoryReport memory() const override { return runner_->cache().memory(0); }
 
  private:
   std::unique_ptr<cuda::GpuRunner> runner_;
   std::unique_ptr<cuda::GpuRunner>& idle_;
   int context_, tokens_ = 0;
+  cuda::PinnedBuffer<int32_t> best_;  // step_argmax's id
 };
 
 }  // namespace

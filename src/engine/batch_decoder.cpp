@@ -4,6 +4,8 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
+#include "engine/sampler.h"
 
 namespace zc::engine {
 
@@ -33,17 +35,29 @@ class SequentialBatch final : public BatchDecoder {
   }
 
   std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
-    if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
-    std::vector<float>& logits = logits_;
-    logits.resize(slots.size() * size_t(vocab_));
+    return step_argmax(slots, ids, {}, {});
+  }
+  // Each decoder's own step_argmax for the marked rows (a GPU decoder copies one id);
+  // empty flags: none is marked (step).
+  std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
+                                     std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
+    const bool flags = !argmax_only.empty() || !argmax.empty();
+    if (slots.size() != ids.size() || (flags && (argmax_only.size() != slots.size() || argmax.size() != slots.size())))
+      fail("a batch step of {} slots with {} ids, {} argmax flags and {} outputs", slots.size(), ids.size(),
+           argmax_only.size(), argmax.size());
+    logits_.resize(slots.size() * size_t(vocab_));
     for (size_t i = 0; i < slots.size(); ++i) {
       std::unique_ptr<Decoder>& d = at(slots[i]);
       if (!d) fail("batch slot {} is free", slots[i]);
+      if (flags && argmax_only[i]) {
+        argmax[i] = d->step_argmax(ids[i]);
+        continue;
+      }
       const std::vector<float> row = d->step(ids[i]);
       if (int(row.size()) != vocab_) fail("a decoder gave {} logits, the vocabulary has {}", row.size(), vocab_);
-      std::copy(row.begin(), row.end(), logits.begin() + std::ptrdiff_t(i) * vocab_);
+      std::copy(row.begin(), row.end(), logits_.begin() + std::ptrdiff_t(i) * vocab_);
     }
-    return logits;
+    return logits_;
   }
 
   kv::MemoryReport memory(int slot) const override {
@@ -123,6 +137,19 @@ class CpuBatch final : public BatchDecoder {
 };
 
 }  // namespace
+
+std::span<const float> BatchDecoder::step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
+                                                std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) {
+  if (argmax_only.size() != slots.size() || argmax.size() != slots.size())
+    fail("a batch step of {} slots with {} argmax flags and {} outputs", slots.size(), argmax_only.size(),
+         argmax.size());
+  const std::span<const float> rows = step(slots, ids);
+  const size_t v = size_t(vocab());
+  parallel_for(slots.size(), [&](size_t i) {
+    if (argmax_only[i]) argmax[i] = argmax_or_nan(rows.subspan(i * v, v));
+  });
+  return rows;
+}
 
 std::unique_ptr<BatchDecoder> cpu_batch(const model::Model& model, const kv::MethodConfig& method, int context,
                                         int slots) {

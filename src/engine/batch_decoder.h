@@ -32,6 +32,13 @@ class BatchDecoder {
   // of vocab() floats for slots[i], in the batch's own memory (the GPU batch's is pinned
   // host memory the rows are copied to), valid until the next call.
   virtual std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) = 0;
+  // step() for a caller that needs only the argmax of some rows (greedy generations):
+  // argmax_only[i] != 0 marks row i, whose argmax (argmax_or_nan's form: -1 for a NaN
+  // row) lands in argmax[i]; the other rows are step()'s, at their index, and the marked
+  // rows' contents are unspecified. The default runs step() and the argmax on the host;
+  // the GPU batch finds it on the device and copies only the unmarked rows.
+  virtual std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
+                                             std::span<const uint8_t> argmax_only, std::span<int32_t> argmax);
   virtual kv::MemoryReport memory(int slot) const = 0;  // all layers of the slot's sequence
   // Frees the slot's sequence (its KV memory); the slot is free again.
   virtual void release(int slot) = 0;

@@ -87,6 +87,10 @@ class BatchScheduler {
     int max_rows = 0;          // the largest step
     long long prefills = 0;
     long long memory_waits = 0;  // prefills put back to wait for KV memory the running jobs held
+    // Where the scheduler's thread spent its time, in seconds: prompts (the batch's
+    // prefills, the others' steps waiting meanwhile), batch steps (the decoder's step,
+    // the copy of its rows included), and sampling and streaming the steps' rows.
+    double prefill_seconds = 0, step_seconds = 0, sample_seconds = 0;
     int running = 0;             // jobs in slots now
   };
   Stats stats() const;

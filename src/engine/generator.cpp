@@ -63,12 +63,24 @@ GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const 
                              const GenerationOptions& options, int context, const TextCallback& on_text,
                              std::vector<int32_t>* fed) {
   SequenceGeneration generation(start_at, config, tokenizer, options, context, on_text);
-  while (const std::optional<int32_t> next = generation.advance(logits)) {
-    logits = decoder.step(*next);
-    if (fed) fed->push_back(*next);
+  const size_t vocab = logits.size();
+  std::optional<int32_t> next = generation.advance(logits);
+  while (next) {
+    const int32_t id = *next;
+    if (generation.argmax_only()) {
+      const int32_t best = decoder.step_argmax(id);
+      if (fed) fed->push_back(id);
+      next = generation.advance_argmax(best, vocab);
+    } else {
+      logits = decoder.step(id);
+      if (fed) fed->push_back(id);
+      next = generation.advance(logits);
+    }
   }
   return generation.finish(decoder.memory());
 }
+
+int32_t Decoder::step_argmax(int32_t id) { return argmax_or_nan(step(id)); }
 
 GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& config,
                                const tok::Tokenizer* tokenizer, std::span<const int32_t> prompt,

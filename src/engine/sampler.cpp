@@ -34,15 +34,35 @@ void reject_nan(std::span<const float> logits) {
 
 }  // namespace
 
-int32_t argmax(std::span<const float> logits) {
-  if (logits.empty()) fail("sampler: empty logits");
-  reject_nan(logits);
+namespace {
+// The first largest of logits without NaN.
+int32_t first_largest(std::span<const float> logits) {
   // The best value in a register: re-reading logits[best] each time was 2.8x slower.
   int32_t best = 0;
   float top = logits[0];
   for (size_t i = 1; i < logits.size(); ++i)
     if (logits[i] > top) top = logits[i], best = int32_t(i);
   return best;
+}
+}  // namespace
+
+int32_t argmax(std::span<const float> logits) {
+  if (logits.empty()) fail("sampler: empty logits");
+  reject_nan(logits);
+  return first_largest(logits);
+}
+
+int32_t argmax_or_nan(std::span<const float> logits) {
+  if (logits.empty()) fail("sampler: empty logits");
+  bool any_nan = false;
+  for (const float v : logits) any_nan |= v != v;  // vectorized, as reject_nan
+  return any_nan ? -1 : first_largest(logits);
+}
+
+int32_t check_argmax(int32_t id, size_t vocab) {
+  if (id == -1) fail("sampler: the logits hold a NaN (the model produced NaN)");
+  if (id < 0 || size_t(id) >= vocab) fail("sampler: argmax {} outside a vocabulary of {}", id, vocab);
+  return id;
 }
 
 TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top) {
@@ -231,7 +251,7 @@ std::vector<double> Sampler::distribution(std::span<const float> logits, std::sp
 }
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
-  if (params_.temperature <= 0.0f && params_.repeat_penalty == 1.0f && !additive_penalties()) return argmax(logits);
+  if (plain_argmax()) return argmax(logits);
   const int32_t token = draw(filter(logits, history));
   if (additive_penalties()) ++drawn_[token];
   return token;

@@ -51,6 +51,11 @@ class Sampler {
   // history: the tokens so far (prompt and generated), for the repetition penalty. The
   // token drawn counts as output for the frequency and presence penalties.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+  // Whether sample() is the plain argmax of the logits (greedy, no penalty): then a
+  // caller may take the argmax where the logits are (the GPU) instead of the row.
+  bool plain_argmax() const {
+    return params_.temperature <= 0.0f && params_.repeat_penalty == 1.0f && !additive_penalties();
+  }
   // The probabilities the next sample() draws from after every filter (zeros for
   // removed tokens); for greedy, one-hot. Exposed for tests.
   std::vector<double> distribution(std::span<const float> logits, std::span<const int32_t> history) const;
@@ -78,6 +83,12 @@ class Sampler {
 
 // Index of the largest logit (the first on ties); NaN logits are an error.
 int32_t argmax(std::span<const float> logits);
+// The same, with -1 for NaN logits instead of the error: the form a device's argmax
+// (cuda argmax_rows) hands back, turned into that error by check_argmax.
+int32_t argmax_or_nan(std::span<const float> logits);
+// `id` (an argmax_or_nan result) when it is a token of a `vocab`-sized row; the sampler's
+// NaN error for -1, an error naming it otherwise.
+int32_t check_argmax(int32_t id, size_t vocab);
 
 // A generated token's log probability under the model: the log-softmax of the raw
 // logits, before penalties, temperature and filters (what vLLM reports by default and

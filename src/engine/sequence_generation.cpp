@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+
 namespace zc::engine {
 
 SequenceGeneration::SequenceGeneration(const DecodeStart& start_at, const model::ModelConfig& config,
@@ -50,8 +52,17 @@ void SequenceGeneration::emit(const std::string& text) {
 
 std::optional<int32_t> SequenceGeneration::advance(std::span<const float> logits) {
   if (done_) return std::nullopt;
+  return accept(sampler_.sample(logits, history_), logits);
+}
+
+std::optional<int32_t> SequenceGeneration::advance_argmax(int32_t argmax, size_t vocab) {
+  if (done_) return std::nullopt;
+  if (!argmax_only()) fail("a generation that samples was given only the argmax of its logits");
+  return accept(check_argmax(argmax, vocab), {});
+}
+
+std::optional<int32_t> SequenceGeneration::accept(int32_t next, std::span<const float> logits) {
   done_ = true;  // until a token to feed is returned below
-  const int32_t next = sampler_.sample(logits, history_);
   if (is_eos(next)) {
     result_.stop_reason = "eos";
     result_.end_token = next;

@@ -30,6 +30,13 @@ class SequenceGeneration {
   // generation has ended (EOS, a stop string, the token limit, a full context, or
   // options.cancelled; the sampled token that ends it is never fed).
   std::optional<int32_t> advance(std::span<const float> logits);
+  // Whether the next token is the plain argmax of the logits, with no use for the row
+  // itself (greedy, no penalty, no logprobs): then advance_argmax may take it instead of
+  // advance, the argmax found where the logits are (the GPU: no row copied to the host).
+  bool argmax_only() const { return sampler_.plain_argmax() && options_.logprobs < 0; }
+  // advance() with the logits' argmax (engine::argmax_or_nan's form: -1 for a NaN row,
+  // which throws the sampler's NaN error) as the token; only where argmax_only().
+  std::optional<int32_t> advance_argmax(int32_t argmax, size_t vocab);
   bool done() const { return done_; }
   // Ends it from outside before its end (stop reason "cancelled"): a server stopping.
   void cancel();
@@ -43,6 +50,8 @@ class SequenceGeneration {
   std::string piece(int32_t id);
   bool is_eos(int32_t id) const;
   void emit(const std::string& text);
+  // The rest of advance() once the token is chosen; logits: its row (for logprobs).
+  std::optional<int32_t> accept(int32_t next, std::span<const float> logits);
 
   const model::ModelConfig& config_;
   const tok::Tokenizer* tokenizer_;

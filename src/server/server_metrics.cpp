@@ -39,6 +39,12 @@ std::string ServerMetrics::prometheus(int running, const engine::BatchScheduler:
   metric(out, "batch_rows_total", "counter", "Busy slots summed over the batch steps.", double(batch.step_rows));
   metric(out, "batch_memory_waits_total", "counter", "Prompts that waited for KV memory the running requests held.",
          double(batch.memory_waits));
+  metric(out, "batch_prefill_seconds_total", "counter",
+         "Seconds of the batch's prompt prefills (the running requests wait meanwhile).", batch.prefill_seconds);
+  metric(out, "batch_step_seconds_total", "counter", "Seconds of the batch decode steps, their logits' copy included.",
+         batch.step_seconds);
+  metric(out, "batch_sample_seconds_total", "counter",
+         "Seconds of sampling and streaming the batch steps' tokens (between two steps).", batch.sample_seconds);
   return out;
 }
 

@@ -154,6 +154,10 @@ struct Script {
   // Each step takes this long, so that jobs submitted one after another overlap.
   std::chrono::microseconds step_time{1000};
   std::vector<std::string> methods;  // of the batches made, in order
+  // The batch finds argmax rows itself (as the GPU's does): step_argmax leaves NaN in
+  // the rows it was told only their argmax is wanted of, and records each row's flag.
+  bool device_argmax = false;
+  std::vector<std::pair<int32_t, bool>> argmax_rows;  // (token fed, argmax only) per row
 };
 
 class ScriptedBatch final : public BatchDecoder {
@@ -180,11 +184,26 @@ class ScriptedBatch final : public BatchDecoder {
     logits.clear();
     for (size_t i = 0; i < slots.size(); ++i) {
       EXPECT_TRUE(busy_.at(size_t(slots[i])));
+      if (s_.device_argmax) s_.argmax_rows.emplace_back(ids[i], !marks_.empty() && marks_[i]);
       std::vector<float> row = one_hot(ids[i]);
       if (ids[i] == s_.nan_after) row[3] = std::nanf("");
       logits.insert(logits.end(), row.begin(), row.end());
     }
     return logits;
+  }
+  std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
+                                     std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
+    if (!s_.device_argmax) return BatchDecoder::step_argmax(slots, ids, argmax_only, argmax);
+    marks_ = argmax_only;
+    const std::span<const float> rows = step(slots, ids);
+    marks_ = {};
+    const size_t v = size_t(vocab());
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (!argmax_only[i]) continue;
+      argmax[i] = ids[i] == s_.nan_after ? -1 : (ids[i] + 1) % vocab();
+      std::fill(logits_.begin() + long(i * v), logits_.begin() + long((i + 1) * v), std::nanf(""));
+    }
+    return rows;
   }
   kv::MemoryReport memory(int) const override { return {}; }
   void release(int slot) override {
@@ -200,6 +219,7 @@ class ScriptedBatch final : public BatchDecoder {
   }
   Script& s_;
   std::vector<bool> busy_;
+  std::span<const uint8_t> marks_;  // step_argmax's flags while it runs step()
   std::vector<float> logits_;
 };
 
@@ -248,6 +268,11 @@ TEST(BatchScheduler, CountsTokensAndFreesSlots) {
   EXPECT_EQ(s.prefills, 6);
   EXPECT_EQ(s.releases, 6);
   EXPECT_EQ(scheduler.stats().max_rows, 2);
+  // Each scripted step sleeps 1 ms: the step time counts them, and sampling is apart.
+  const BatchScheduler::Stats st = scheduler.stats();
+  EXPECT_GE(st.step_seconds, 1e-3 * double(st.steps));
+  EXPECT_GT(st.sample_seconds, 0.0);
+  EXPECT_GT(st.prefill_seconds, 0.0);
 }
 
 TEST(BatchScheduler, RefusesBadPromptsAtSubmit) {
@@ -324,6 +349,58 @@ TEST(BatchScheduler, FailuresReachTheirJobsAndTheSchedulerGoesOn) {
     EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
   }
   EXPECT_EQ(scheduler.submit(job({1}, 10))->result().tokens, counting(2, 10));
+}
+
+// Greedy jobs without penalty or logprobs take their argmax from the batch (step_argmax:
+// a GPU batch copies no row for them); sampled, penalized and logprob jobs read their
+// rows. Job j feeds the tokens 10 j + 1, ...: each row's flag is checked by its job.
+TEST(BatchScheduler, GreedyRowsTakeTheBatchsArgmax) {
+  Script s;
+  s.device_argmax = true;
+  const model::ModelConfig c = scripted_config();
+  BatchScheduler scheduler(scripted(s), c, nullptr, 64, 4);
+  std::vector<BatchJob> jobs;
+  jobs.push_back(job({0}, 6));  // plain greedy: argmax only
+  jobs.push_back(job({10}, 6));
+  jobs.back().options.sampling.repeat_penalty = 1.3f;
+  jobs.push_back(job({20}, 6));
+  jobs.back().options.logprobs = 0;
+  jobs.push_back(job({30}, 6));
+  jobs.back().options.sampling.temperature = 0.7f;
+  jobs.back().options.sampling.top_k = 1;
+  jobs.push_back(job({40}, 6));
+  jobs.back().options.sampling.presence_penalty = 0.5f;
+  std::vector<std::shared_ptr<BatchTicket>> tickets;
+  for (const BatchJob& j : jobs) tickets.push_back(scheduler.submit(j));
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const GenerationResult r = tickets[j]->result();
+    EXPECT_EQ(r.tokens, counting(int32_t(10 * j + 1), 6)) << j;
+    if (j == 2) {
+      EXPECT_EQ(r.logprobs.size(), 6u);
+    }
+  }
+  scheduler.stop();
+  int marked = 0, read = 0;
+  for (const auto& [fed, only] : s.argmax_rows) {
+    EXPECT_EQ(only, fed / 10 == 0) << "the row fed " << fed;
+    (only ? marked : read)++;
+  }
+  EXPECT_EQ(marked, 5);  // the greedy job's 5 steps after its prefill
+  EXPECT_EQ(read, 4 * 5);
+
+  // -1 from the batch's argmax (a NaN row) fails that job with the sampler's NaN error.
+  Script n;
+  n.device_argmax = true;
+  n.nan_after = 3;
+  BatchScheduler nan_scheduler(scripted(n), c, nullptr, 64, 2);
+  auto ok = nan_scheduler.submit(job({10}, 4));
+  try {
+    nan_scheduler.submit(job({1}, 4))->result();
+    ADD_FAILURE() << "NaN logits gave a result";
+  } catch (const zc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ok->result().tokens, counting(11, 4));
 }
 
 // Prompts the KV memory cannot take beside the running jobs wait for one to end; one

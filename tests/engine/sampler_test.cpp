@@ -2,6 +2,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 
 namespace {
 
+using zc::engine::argmax_or_nan;
+using zc::engine::check_argmax;
 using zc::engine::Sampler;
 using zc::engine::SamplingParams;
 
@@ -260,6 +263,51 @@ TEST(Sampler, GreedyPicksArgmaxAndIgnoresSeed) {
   for (uint64_t seed : {1u, 2u, 3u}) {
     sp.seed = seed;
     EXPECT_EQ(Sampler(sp).sample(logits, {}), 1);  // first of the tied best
+  }
+}
+
+// argmax_or_nan (the host form of a device's argmax) against a scan written here, on
+// rows of 1 to 128256 logits with ties, -inf and NaN; check_argmax's errors; which
+// options make sample() the plain argmax.
+TEST(Sampler, ArgmaxOrNanAndPlainArgmax) {
+  std::mt19937 rng(7);
+  for (const size_t n : {size_t(1), size_t(2), size_t(7), size_t(33), size_t(1000), size_t(128256)}) {
+    for (int trial = 0; trial < 4; ++trial) {
+      std::vector<float> row(n);
+      std::uniform_int_distribution<int> level(-3, 3);  // few values: many ties
+      for (float& v : row) v = trial == 0 ? float(level(rng)) : std::normal_distribution<float>(0, 3)(rng);
+      if (trial == 2) row[n / 2] = -INFINITY;
+      size_t want = 0;
+      for (size_t i = 1; i < n; ++i)
+        if (double(row[i]) > double(row[want])) want = i;
+      EXPECT_EQ(argmax_or_nan(row), int32_t(want)) << n << " trial " << trial;
+      EXPECT_EQ(check_argmax(argmax_or_nan(row), n), int32_t(want));
+      if (trial == 3) {
+        row[n - 1] = NAN;
+        EXPECT_EQ(argmax_or_nan(row), -1) << n;
+      }
+    }
+  }
+  EXPECT_THROW(argmax_or_nan({}), zc::Error);
+  try {
+    check_argmax(-1, 10);
+    FAIL() << "-1 accepted";
+  } catch (const zc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(check_argmax(10, 10), zc::Error);
+  EXPECT_THROW(check_argmax(-2, 10), zc::Error);
+
+  SamplingParams sp;
+  EXPECT_FALSE(Sampler(sp).plain_argmax());  // the defaults sample
+  sp.temperature = 0;
+  EXPECT_TRUE(Sampler(sp).plain_argmax());
+  for (int change = 0; change < 3; ++change) {
+    SamplingParams p = sp;
+    if (change == 0) p.repeat_penalty = 1.1f;
+    if (change == 1) p.frequency_penalty = -0.5f;
+    if (change == 2) p.presence_penalty = 0.5f;
+    EXPECT_FALSE(Sampler(p).plain_argmax()) << change;
   }
 }
 

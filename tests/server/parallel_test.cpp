@@ -117,6 +117,13 @@ TEST(ServerParallel, ConcurrentRequestsEqualTheEngineAlone) {
   EXPECT_EQ(m["zipcache_generation_tokens_total"], generated);
   EXPECT_EQ(m["zipcache_batch_steps_total"], double(st.steps));
   EXPECT_EQ(m["zipcache_batch_rows_total"], double(st.step_rows));
+  // Time counters: every prefill and step took some, and they are the scheduler's.
+  EXPECT_GT(m["zipcache_batch_prefill_seconds_total"], 0.0);
+  EXPECT_GT(m["zipcache_batch_step_seconds_total"], 0.0);
+  EXPECT_GT(m["zipcache_batch_sample_seconds_total"], 0.0);
+  const engine::BatchScheduler::Stats later = server.server().batch_stats();
+  EXPECT_NEAR(m["zipcache_batch_step_seconds_total"], later.step_seconds, 1e-6 * later.step_seconds + 1e-9);
+  EXPECT_NEAR(m["zipcache_batch_prefill_seconds_total"], later.prefill_seconds, 1e-6 * later.prefill_seconds + 1e-9);
 }
 
 // /metrics while requests run, the decoders held at their first step by a gate: one

@@ -266,10 +266,15 @@ std::vector<float> GpuRunner::logits_host(int seq) {
   return out;
 }
 
-std::vector<int32_t> GpuRunner::greedy() {
+void GpuRunner::argmax_async(int32_t* out) {
   argmax_rows(logits_.get(), batch_, model_.config().vocab_size, argmax_.get(), stream_);
+  check(cudaMemcpyAsync(out, argmax_.get(), size_t(batch_) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
+        "argmax");
+}
+
+std::vector<int32_t> GpuRunner::greedy() {
   std::vector<int32_t> out(static_cast<size_t>(batch_));
-  check(cudaMemcpyAsync(out.data(), argmax_.get(), out.size() * 4, cudaMemcpyDeviceToHost, stream_), "argmax");
+  argmax_async(out.data());
   synchronize();
   for (size_t b = 0; b < out.size(); ++b) {
     if (out[b] < 0) fail("gpu runner: the logits of sequence {} hold NaN", b);

@@ -39,6 +39,10 @@ class GpuRunner {
   const float* logits() const { return logits_.get(); }  // device [batch][vocab]
   std::vector<float> logits_host(int seq);               // synchronizes
   std::vector<int32_t> greedy();                         // argmax per row; synchronizes
+  // Queues the argmax of every row (-1 for a row holding NaN) and its copy into
+  // out[0 .. batch) (host memory, pinned for the copy to be asynchronous); read it after
+  // synchronize().
+  void argmax_async(int32_t* out);
   void synchronize();
 
   GpuKvCache& cache() { return *cache_; }
