@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace zc::engine {
 
@@ -137,6 +138,98 @@ size_t nucleus(std::vector<Candidate>& c, size_t n, double target) {
   return n;
 }
 
+// The vocabulary's passes run over the thread pool in chunks of this many tokens (a
+// pass of exp over 128256 tokens is 1-2 ms of one core). The chunks are fixed, and
+// their partial results combine in chunk order, so a seed draws the same token
+// whatever the number of threads.
+constexpr size_t kChunk = 16384;
+size_t chunk_count(size_t n) { return (n + kChunk - 1) / kChunk; }
+
+// e[i] = exp(x[i] - mx); sums[c] = the sum of chunk c's terms; returns their sum.
+double softmax_terms(const std::vector<double>& x, double mx, std::vector<double>& e, std::vector<double>& sums) {
+  const size_t n = x.size();
+  e.resize(n);
+  sums.assign(chunk_count(n), 0.0);
+  parallel_for(sums.size(), [&](size_t c) {
+    double s = 0;
+    for (size_t i = c * kChunk, end = std::min(n, i + kChunk); i < end; ++i) s += e[i] = std::exp(x[i] - mx);
+    sums[c] = s;
+  });
+  double sum = 0;
+  for (const double s : sums) sum += s;
+  return sum;
+}
+
+// The k best of x in rank order's set (not sorted), as candidates with e unset: each
+// chunk's k best, then the k best of those (the k best overall are among them).
+void top_k(const std::vector<double>& x, size_t k, std::vector<std::vector<Candidate>>& chunk_best,
+           std::vector<Candidate>& out) {
+  const size_t n = x.size(), chunks = chunk_count(n);
+  chunk_best.resize(chunks);
+  parallel_for(chunks, [&](size_t c) {
+    std::vector<Candidate>& b = chunk_best[c];
+    b.clear();
+    for (size_t i = c * kChunk, end = std::min(n, i + kChunk); i < end; ++i) b.push_back(Candidate{x[i], 0.0, int32_t(i)});
+    if (b.size() > k) {
+      std::nth_element(b.begin(), b.begin() + long(k) - 1, b.end(), before);
+      b.resize(k);
+    }
+  });
+  out.clear();
+  for (const auto& b : chunk_best) out.insert(out.end(), b.begin(), b.end());
+  std::nth_element(out.begin(), out.begin() + long(k) - 1, out.end(), before);
+  out.resize(k);
+}
+
+// top-p over the whole vocabulary (no top-k before it): the shortest ranked prefix
+// whose terms reach `target`, as candidates in id order. The terms are binned by their
+// distance below the best logit, kTopPBins bins of 1/64 over [mx - 64, mx] and one for
+// the rest (a pass over the thread pool); every token of the bins before the one where
+// the mass reaches target is kept, and only that bin's tokens are ranked (nucleus).
+// Equal logits share a bin, so ties still rank by id.
+constexpr int kTopPBins = 64 * 64;
+void top_p_all(const std::vector<double>& x, const std::vector<double>& e, double mx, double target,
+               detail::SamplerTopPWork& w, std::vector<Candidate>& out) {
+  const size_t n = x.size(), chunks = chunk_count(n), bins = kTopPBins + 1;
+  w.bin.resize(n);
+  w.chunk_mass.assign(chunks * bins, 0.0);
+  parallel_for(chunks, [&](size_t c) {
+    double* mass = w.chunk_mass.data() + c * bins;
+    for (size_t i = c * kChunk, end = std::min(n, i + kChunk); i < end; ++i) {
+      const double below = mx - x[i];  // >= 0; +inf for -inf logits
+      const int b = below < 64.0 ? int(below * 64.0) : kTopPBins;
+      w.bin[i] = uint16_t(b);
+      mass[b] += e[i];
+    }
+  });
+  size_t cut = bins - 1;
+  double acc = 0;  // the terms of the bins before the cut
+  for (size_t b = 0; b < bins; ++b) {
+    double m = 0;
+    for (size_t c = 0; c < chunks; ++c) m += w.chunk_mass[c * bins + b];
+    if (acc + m >= target || b + 1 == bins) {
+      cut = b;
+      break;
+    }
+    acc += m;
+  }
+  w.edge.clear();
+  for (size_t i = 0; i < n; ++i)
+    if (w.bin[i] == cut) w.edge.push_back(Candidate{x[i], e[i], int32_t(i)});
+  const size_t k = nucleus(w.edge, w.edge.size(), target - acc);
+  w.edge.resize(k);
+  std::sort(w.edge.begin(), w.edge.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+  out.clear();
+  size_t next = 0;  // the next kept edge token, by id
+  for (size_t i = 0; i < n; ++i) {
+    if (w.bin[i] < cut) {
+      out.push_back(Candidate{x[i], e[i], int32_t(i)});
+    } else if (next < w.edge.size() && w.edge[next].id == int32_t(i)) {
+      out.push_back(w.edge[next++]);
+    }
+  }
+}
+
 }  // namespace
 
 // The filters in HF's order: repetition penalty, temperature, top-k, top-p, min-p.
@@ -171,6 +264,7 @@ const Sampler::Kept& Sampler::filter(std::span<const float> logits, std::span<co
   Kept& kept = kept_;
   kept.ids.clear();
   kept.p.clear();
+  kept.dense = false;
   if (params_.temperature <= 0.0f) {
     size_t best = 0;
     double top = x[0];
@@ -190,36 +284,31 @@ const Sampler::Kept& Sampler::filter(std::span<const float> logits, std::span<co
   std::vector<double>& e = e_;
   double sum = 0;
   bool ranked = false;  // the candidates are candidates[0, keep), else every token (e)
+  bool by_id = false;   // the candidates are in id order already
   size_t keep = n;
   if (params_.top_k > 0 && size_t(params_.top_k) < n) {
     keep = size_t(params_.top_k);
-    candidates.resize(n);
-    for (size_t i = 0; i < n; ++i) candidates[i] = Candidate{x[i], 0.0, int32_t(i)};
-    std::nth_element(candidates.begin(), candidates.begin() + long(keep) - 1, candidates.end(), before);
-    candidates.resize(keep);
+    top_k(x, keep, chunk_best_, candidates);
     ranked = true;
     for (Candidate& c : candidates) sum += c.e = std::exp(c.x - mx);
   } else {
-    e.resize(n);
-    for (size_t i = 0; i < n; ++i) sum += e[i] = std::exp(x[i] - mx);
+    sum = softmax_terms(x, mx, e, chunk_sums_);
+    if (params_.top_p >= 1.0f && params_.min_p <= 0.0f) {
+      kept.dense = true;  // nothing to cut: draw() walks e
+      kept.mass = sum;
+      return kept;
+    }
   }
 
   // top-p: the shortest ranked prefix whose mass reaches top_p (at least one token).
   if (params_.top_p < 1.0f) {
-    if (!ranked) {
-      // Past delta 64 (terms below e^-64 of the best's), every token.
-      for (double delta = 8.0;; delta *= 2.0) {
-        candidates.clear();
-        double mass = 0;
-        for (size_t i = 0; i < n; ++i) {
-          if (delta > 64.0 || x[i] >= mx - delta) candidates.push_back(Candidate{x[i], e[i], int32_t(i)}), mass += e[i];
-        }
-        if (mass >= params_.top_p * sum || candidates.size() == n) break;
-      }
+    if (ranked) {
+      keep = nucleus(candidates, keep, params_.top_p * sum);
+    } else {
+      top_p_all(x, e, mx, params_.top_p * sum, top_p_work_, candidates);
       keep = candidates.size();
-      ranked = true;
+      ranked = by_id = true;
     }
-    keep = nucleus(candidates, keep, params_.top_p * sum);
   }
   // min-p: tokens at least min_p times as likely as the best (whose term is exp(0)),
   // a threshold on the ranked prefix since probabilities fall with the rank.
@@ -228,7 +317,8 @@ const Sampler::Kept& Sampler::filter(std::span<const float> logits, std::span<co
   double mass = 0;
   if (ranked) {
     candidates.resize(keep);
-    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+    if (!by_id)
+      std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
     for (const Candidate& c : candidates) {
       if (passes(c.e)) kept.ids.push_back(c.id), kept.p.push_back(c.e), mass += c.e;
     }
@@ -246,6 +336,10 @@ const Sampler::Kept& Sampler::filter(std::span<const float> logits, std::span<co
 std::vector<double> Sampler::distribution(std::span<const float> logits, std::span<const int32_t> history) const {
   const Kept& kept = filter(logits, history);
   std::vector<double> p(logits.size(), 0.0);
+  if (kept.dense) {
+    for (size_t i = 0; i < p.size(); ++i) p[i] = e_[i] / kept.mass;
+    return p;
+  }
   for (size_t i = 0; i < kept.ids.size(); ++i) p[size_t(kept.ids[i])] = kept.p[i];
   return p;
 }
@@ -260,6 +354,25 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
 int32_t Sampler::draw(const Kept& kept) {
   // The walk over the kept tokens in id order, as over the whole distribution.
   double u = rng_.uniform();
+  if (kept.dense) {
+    // In units of the terms, whole chunks skipped by their sums: from the chunk where
+    // u falls, token by token.
+    double left = u * kept.mass;
+    size_t from = 0;
+    for (size_t c = 0; c + 1 < chunk_sums_.size() && left >= chunk_sums_[c]; ++c) left -= chunk_sums_[c], from += kChunk;
+    int32_t last = -1;
+    for (size_t i = from; i < e_.size(); ++i) {
+      if (e_[i] <= 0) continue;
+      last = int32_t(i);
+      if (left < e_[i]) return last;
+      left -= e_[i];
+    }
+    // Rounding left a sliver: the last token with mass takes it (the best has e = 1).
+    if (last >= 0) return last;
+    for (size_t i = e_.size(); i-- > 0;)
+      if (e_[i] > 0) return int32_t(i);
+    fail("sampler: no token has mass");  // not reached: the best token's term is 1
+  }
   int32_t last = kept.ids.front();
   for (size_t i = 0; i < kept.ids.size(); ++i) {
     if (kept.p[i] <= 0) continue;

@@ -42,6 +42,12 @@ struct SamplerCandidate {
   double x, e;
   int32_t id;
 };
+// Top-p's work buffers over a whole vocabulary (sampler.cpp, top_p_all).
+struct SamplerTopPWork {
+  std::vector<uint16_t> bin;        // per token: its bin below the best logit
+  std::vector<double> chunk_mass;   // per chunk of the vocabulary and bin: the terms' sum
+  std::vector<SamplerCandidate> edge;  // the tokens of the bin where the mass reaches top-p
+};
 }  // namespace detail
 
 // One per generation: its work buffers make it unsafe to share between threads.
@@ -66,6 +72,11 @@ class Sampler {
   struct Kept {
     std::vector<int32_t> ids;
     std::vector<double> p;
+    // No filter cut anything (the OpenAI API's default): every token is kept with its
+    // softmax term e_[i] / mass, and ids / p stay empty (a vocabulary of each per token
+    // was a third of the cost).
+    bool dense = false;
+    double mass = 0;
   };
   const Kept& filter(std::span<const float> logits, std::span<const int32_t> history) const;
   int32_t draw(const Kept& kept);  // the seeded walk over the kept tokens
@@ -79,6 +90,9 @@ class Sampler {
   mutable std::vector<double> x_;      // the logits after penalty and temperature
   mutable std::vector<double> e_;      // exp(x - max)
   mutable std::vector<detail::SamplerCandidate> rank_;  // the tokens top-k and top-p rank (sampler.cpp)
+  mutable std::vector<double> chunk_sums_;  // e_'s sums over fixed chunks of the vocabulary
+  mutable std::vector<std::vector<detail::SamplerCandidate>> chunk_best_;  // top-k per chunk
+  mutable detail::SamplerTopPWork top_p_work_;
 };
 
 // Index of the largest logit (the first on ties); NaN logits are an error.

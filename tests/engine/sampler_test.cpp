@@ -198,6 +198,40 @@ TEST(Sampler, LargeVocabulariesMatchSortedReference) {
   }
 }
 
+// With no filter (the OpenAI API's default) every token is kept; the seeded draw skips
+// whole chunks of the vocabulary by their sums. Many seeds over vocabularies of one to
+// nine chunks (16384 tokens each), -inf tokens included, against the walk in id order
+// over the double softmax written here.
+TEST(Sampler, UnfilteredDrawsMatchTheWalkOverTheSoftmax) {
+  for (const size_t n : {size_t(3), size_t(16384), size_t(16385), size_t(40000), size_t(128256), size_t(147457)}) {
+    const auto logits = shaped_logits(uint64_t(n), n, n % 2 ? 3 : 0);
+    SamplingParams sp;
+    sp.temperature = 0.9f;
+    sp.top_k = 0;
+    sp.top_p = 1.0f;
+    sp.min_p = 0.0f;
+    double mx = -INFINITY, sum = 0;
+    for (const float v : logits) mx = std::max(mx, double(v) / sp.temperature);
+    std::vector<double> p(n);
+    for (size_t i = 0; i < n; ++i) sum += p[i] = std::exp(double(logits[i]) / sp.temperature - mx);
+    for (double& v : p) v /= sum;
+    const auto got = Sampler(sp).distribution(logits, {});
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], p[i], 1e-9 * p[i]) << "n " << n << " token " << i;
+    for (uint64_t seed = 1; seed <= 150; ++seed) {
+      sp.seed = seed * 7919;
+      double u = zc::Rng(sp.seed).uniform();
+      int32_t want = -1;
+      for (size_t i = 0; i < n && want < 0; ++i) {
+        if (p[i] <= 0) continue;
+        if (u < p[i]) want = int32_t(i);
+        u -= p[i];
+      }
+      ASSERT_GE(want, 0);
+      EXPECT_EQ(Sampler(sp).sample(logits, {}), want) << "n " << n << " seed " << sp.seed;
+    }
+  }
+}
+
 // OpenAI's additive penalties, simulated in the test: each greedy step takes the argmax
 // of logit - count * frequency - (count > 0) * presence over the tokens drawn before it
 // (the first index on ties), and a sampled step's distribution is the reference's over
