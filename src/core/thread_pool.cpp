@@ -19,52 +19,59 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
+ThreadPool::Job* ThreadPool::open_job() {
+  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it)
+    if ((*it)->next < (*it)->size) return *it;
+  return nullptr;
+}
+
 void ThreadPool::worker_loop() {
-  uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-    if (stop_) return;
-    seen = generation_;
-    while (job_ && next_ < job_size_) {
-      const size_t i = next_++;
-      const auto* job = job_;
-      lock.unlock();
-      (*job)(i);
-      lock.lock();
-      if (++finished_ == job_size_) done_.notify_all();
+    Job* job = open_job();
+    if (job == nullptr) {
+      if (stop_) return;
+      ++idle_;
+      wake_.wait(lock);
+      --idle_;
+      continue;
     }
+    run(*job, job->next++, lock);
   }
+}
+
+void ThreadPool::run(Job& job, size_t i, std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
+  std::exception_ptr error;
+  try {
+    (*job.fn)(i);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  lock.lock();
+  if (error && !job.error) job.error = error;
+  if (++job.finished == job.size) done_.notify_all();
 }
 
 void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
   if (n == 0) return;
-  if (workers_.empty() || n == 1) {
-    for (size_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
   std::unique_lock<std::mutex> lock(mutex_);
-  // Nested calls from inside a job run inline: the pool is busy with the outer loop.
-  if (job_ != nullptr) {
+  // No worker to share with (a pool of one, or every worker busy with the loops around
+  // this one): inline, without a job's bookkeeping.
+  if (workers_.empty() || n == 1 || (idle_ == 0 && !jobs_.empty())) {
     lock.unlock();
     for (size_t i = 0; i < n; ++i) fn(i);
     return;
   }
-  job_ = &fn;
-  job_size_ = n;
-  next_ = 0;
-  finished_ = 0;
-  ++generation_;
+  Job job{&fn, n, 0, 0, nullptr};
+  jobs_.push_back(&job);
   wake_.notify_all();
-  while (next_ < job_size_) {
-    const size_t i = next_++;
-    lock.unlock();
-    fn(i);
-    lock.lock();
-    ++finished_;
-  }
-  done_.wait(lock, [&] { return finished_ == job_size_; });
-  job_ = nullptr;
+  while (job.next < job.size) run(job, job.next++, lock);
+  // Every index is handed out; wait for the workers' (no worker touches the job after
+  // its last index is counted).
+  done_.wait(lock, [&] { return job.finished == job.size; });
+  jobs_.erase(std::find(jobs_.begin(), jobs_.end(), &job));
+  if (job.error) std::rethrow_exception(job.error);
 }
 
 namespace {
