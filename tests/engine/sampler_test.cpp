@@ -152,6 +152,18 @@ std::vector<float> shaped_logits(uint64_t seed, size_t n, int shape) {
   return x;
 }
 
+// The seeded draw written out: the walk over the tokens in id order with the seed's
+// first uniform; -1 when rounding leaves u past the last token.
+int32_t reference_draw(const std::vector<double>& p, uint64_t seed) {
+  double u = zc::Rng(seed).uniform();
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] <= 0) continue;
+    if (u < p[i]) return int32_t(i);
+    u -= p[i];
+  }
+  return -1;
+}
+
 TEST(Sampler, LargeVocabulariesMatchSortedReference) {
   zc::Rng rng(11);
   int trials = 0;
@@ -182,13 +194,7 @@ TEST(Sampler, LargeVocabulariesMatchSortedReference) {
                              << " (" << (first < n ? got[first] : 0) << " vs " << (first < n ? want[first] : 0) << ")";
         // A seeded draw walks the kept tokens in id order with the seed's first uniform.
         sp.seed = uint64_t(1000 + trials);
-        double u = zc::Rng(sp.seed).uniform();
-        int32_t expect = -1;
-        for (size_t i = 0; i < n && expect < 0; ++i) {
-          if (want[i] <= 0) continue;
-          if (u < want[i]) expect = int32_t(i);
-          u -= want[i];
-        }
+        const int32_t expect = reference_draw(want, sp.seed);
         if (expect >= 0) {
           EXPECT_EQ(Sampler(sp).sample(logits, {}), expect) << "n " << n << " shape " << shape;
         }
@@ -219,13 +225,7 @@ TEST(Sampler, UnfilteredDrawsMatchTheWalkOverTheSoftmax) {
     for (size_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], p[i], 1e-9 * p[i]) << "n " << n << " token " << i;
     for (uint64_t seed = 1; seed <= 150; ++seed) {
       sp.seed = seed * 7919;
-      double u = zc::Rng(sp.seed).uniform();
-      int32_t want = -1;
-      for (size_t i = 0; i < n && want < 0; ++i) {
-        if (p[i] <= 0) continue;
-        if (u < p[i]) want = int32_t(i);
-        u -= p[i];
-      }
+      const int32_t want = reference_draw(p, sp.seed);
       ASSERT_GE(want, 0);
       EXPECT_EQ(Sampler(sp).sample(logits, {}), want) << "n " << n << " seed " << sp.seed;
     }
