@@ -96,9 +96,7 @@ class GpuBatch final : public engine::BatchDecoder {
 
   std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
                                      std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
-    if (argmax_only.size() != slots.size() || argmax.size() != slots.size())
-      fail("a batch step of {} slots with {} argmax flags and {} outputs", slots.size(), argmax_only.size(),
-           argmax.size());
+    check_argmax_args(slots, argmax_only, argmax);
     run(slots, ids);
     // Every row's argmax in one launch (placeholders' too: a few microseconds), and
     // only the other rows' logits copied.

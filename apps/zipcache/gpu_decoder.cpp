@@ -46,17 +46,11 @@ class GpuDecoder final : public engine::Decoder {
     return runner_->logits_host(0);
   }
   std::vector<float> step(int32_t id) override {
-    if (tokens_ >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
-    const int32_t one[1] = {id};
-    runner_->decode(std::span<const int32_t>(one, 1));
-    ++tokens_;
+    feed(id);
     return runner_->logits_host(0);
   }
   int32_t step_argmax(int32_t id) override {
-    if (tokens_ >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
-    const int32_t one[1] = {id};
-    runner_->decode(std::span<const int32_t>(one, 1));
-    ++tokens_;
+    feed(id);
     best_.reserve(1);
     runner_->argmax_async(best_.get());
     runner_->synchronize();
@@ -65,6 +59,13 @@ class GpuDecoder final : public engine::Decoder {
   kv::MemoryReport memory() const override { return runner_->cache().memory(0); }
 
  private:
+  void feed(int32_t id) {  // one decode step of the sequence
+    if (tokens_ >= context_) fail("--device cuda: the sequence is full ({} tokens)", context_);
+    const int32_t one[1] = {id};
+    runner_->decode(std::span<const int32_t>(one, 1));
+    ++tokens_;
+  }
+
   std::unique_ptr<cuda::GpuRunner> runner_;
   std::unique_ptr<cuda::GpuRunner>& idle_;
   int context_, tokens_ = 0;

@@ -41,10 +41,9 @@ class SequentialBatch final : public BatchDecoder {
   // empty flags: none is marked (step).
   std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
                                      std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
+    if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
     const bool flags = !argmax_only.empty() || !argmax.empty();
-    if (slots.size() != ids.size() || (flags && (argmax_only.size() != slots.size() || argmax.size() != slots.size())))
-      fail("a batch step of {} slots with {} ids, {} argmax flags and {} outputs", slots.size(), ids.size(),
-           argmax_only.size(), argmax.size());
+    if (flags) check_argmax_args(slots, argmax_only, argmax);
     logits_.resize(slots.size() * size_t(vocab_));
     for (size_t i = 0; i < slots.size(); ++i) {
       std::unique_ptr<Decoder>& d = at(slots[i]);
@@ -138,11 +137,16 @@ class CpuBatch final : public BatchDecoder {
 
 }  // namespace
 
-std::span<const float> BatchDecoder::step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
-                                                std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) {
+void BatchDecoder::check_argmax_args(std::span<const int> slots, std::span<const uint8_t> argmax_only,
+                                     std::span<int32_t> argmax) {
   if (argmax_only.size() != slots.size() || argmax.size() != slots.size())
     fail("a batch step of {} slots with {} argmax flags and {} outputs", slots.size(), argmax_only.size(),
          argmax.size());
+}
+
+std::span<const float> BatchDecoder::step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
+                                                std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) {
+  check_argmax_args(slots, argmax_only, argmax);
   const std::span<const float> rows = step(slots, ids);
   const size_t v = size_t(vocab());
   parallel_for(slots.size(), [&](size_t i) {

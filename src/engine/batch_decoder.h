@@ -42,6 +42,11 @@ class BatchDecoder {
   virtual kv::MemoryReport memory(int slot) const = 0;  // all layers of the slot's sequence
   // Frees the slot's sequence (its KV memory); the slot is free again.
   virtual void release(int slot) = 0;
+
+ protected:
+  // step_argmax's flags and outputs are one per slot (zc::Error naming the sizes).
+  static void check_argmax_args(std::span<const int> slots, std::span<const uint8_t> argmax_only,
+                                std::span<int32_t> argmax);
 };
 
 // A batch decoder of `slots` slots through `method`, sequences of at most `context`

@@ -67,15 +67,14 @@ GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const 
   std::optional<int32_t> next = generation.advance(logits);
   while (next) {
     const int32_t id = *next;
-    if (generation.argmax_only()) {
-      const int32_t best = decoder.step_argmax(id);
-      if (fed) fed->push_back(id);
-      next = generation.advance_argmax(best, vocab);
-    } else {
+    const bool argmax_only = generation.argmax_only();
+    int32_t best = -1;
+    if (argmax_only)
+      best = decoder.step_argmax(id);
+    else
       logits = decoder.step(id);
-      if (fed) fed->push_back(id);
-      next = generation.advance(logits);
-    }
+    if (fed) fed->push_back(id);
+    next = argmax_only ? generation.advance_argmax(best, vocab) : generation.advance(logits);
   }
   return generation.finish(decoder.memory());
 }
