@@ -1,76 +1,84 @@
-// Host side of the GPU sampler (sampling.h): option and shape checks, greedy through
-// argmax_rows, the debug distribution (sampling.cu holds the kernel).
+// Host side of the GPU sampler (sampling.h): the draws' checks, their staging through
+// pinned memory, the launch, and the tests' distribution (sampling.cu holds the kernel).
 #include "cuda/model/sampling.h"
 
 #include <cmath>
+#include <cstddef>
+#include <cstring>
 
 #include "core/error.h"
-#include "cuda/model/layer_kernels.h"
 #include "cuda/model/sampling_launch.h"
 
 namespace zc::cuda {
 
+// The kernel reads the staged GpuDraws as its DrawArgs.
+static_assert(sizeof(GpuDraw) == sizeof(detail::DrawArgs));
+static_assert(offsetof(GpuDraw, row) == offsetof(detail::DrawArgs, row));
+static_assert(offsetof(GpuDraw, temperature) == offsetof(detail::DrawArgs, temperature));
+static_assert(offsetof(GpuDraw, top_k) == offsetof(detail::DrawArgs, top_k));
+static_assert(offsetof(GpuDraw, top_p) == offsetof(detail::DrawArgs, top_p));
+static_assert(offsetof(GpuDraw, min_p) == offsetof(detail::DrawArgs, min_p));
+static_assert(offsetof(GpuDraw, u) == offsetof(detail::DrawArgs, u));
+
 namespace {
 
-detail::SampleArgs args_of(const GpuSampling& p, uint64_t step) {
-  return {p.temperature, p.top_k, p.top_p, p.min_p, p.seed, step};
-}
-
-void check_shape(const char* fn, const float* logits, int rows, int vocab, const void* out) {
-  if (rows < 0) fail("cuda GpuSampler::{}: rows must be >= 0, got {}", fn, rows);
-  if (vocab < 1) fail("cuda GpuSampler::{}: vocab must be >= 1, got {}", fn, vocab);
-  if (rows == 0) return;
-  if (logits == nullptr) fail("cuda GpuSampler::{}: logits is a null pointer", fn);
-  if (out == nullptr) fail("cuda GpuSampler::{}: out is a null pointer", fn);
+// engine::SamplingParams::validate's rules, and those of a draw's row and uniform.
+void check_draw(const GpuDraw& d, int rows, size_t j) {
+  if (d.row < 0 || d.row >= rows) fail("cuda GpuSampler: draw {} is of row {}, outside {} rows", j, d.row, rows);
+  if (!(d.temperature > 0.0f) || !std::isfinite(d.temperature))
+    fail("cuda GpuSampler: draw {} has temperature {}; a draw needs a finite temperature > 0", j, d.temperature);
+  if (!(d.top_p > 0.0f && d.top_p <= 1.0f)) fail("cuda GpuSampler: draw {} has top_p {}, not in (0, 1]", j, d.top_p);
+  if (!(d.min_p >= 0.0f && d.min_p <= 1.0f)) fail("cuda GpuSampler: draw {} has min_p {}, not in [0, 1]", j, d.min_p);
+  if (!(d.u >= 0.0 && d.u < 1.0)) fail("cuda GpuSampler: draw {} has the uniform {}, not in [0, 1)", j, d.u);
 }
 
 }  // namespace
 
-GpuSampler::GpuSampler(const GpuSampling& params) : params_(params) {
-  // engine::SamplingParams::validate's rules (NaN min_p is refused here as well).
-  if (!std::isfinite(params.temperature)) {
-    fail("GpuSampling.temperature must be a finite number, got {}", params.temperature);
+void GpuSampler::draw(const float* logits, int rows, int vocab, std::span<const GpuDraw> draws, int32_t* out,
+                      cudaStream_t stream) {
+  if (rows < 0) fail("cuda GpuSampler::draw: rows must be >= 0, got {}", rows);
+  if (vocab < 1) fail("cuda GpuSampler::draw: vocab must be >= 1, got {}", vocab);
+  if (draws.empty()) return;
+  if (logits == nullptr) fail("cuda GpuSampler::draw: logits is a null pointer");
+  if (out == nullptr) fail("cuda GpuSampler::draw: out is a null pointer");
+  std::vector<bool> seen(size_t(rows), false);
+  for (size_t j = 0; j < draws.size(); ++j) {
+    check_draw(draws[j], rows, j);
+    if (seen[size_t(draws[j].row)]) fail("cuda GpuSampler::draw: row {} is drawn twice", draws[j].row);
+    seen[size_t(draws[j].row)] = true;
   }
-  if (!(params.top_p > 0.0f)) fail("GpuSampling.top_p must be in (0, 1], got {}", params.top_p);
-  if (!(params.min_p >= 0.0f && params.min_p <= 1.0f)) {
-    fail("GpuSampling.min_p must be in [0, 1], got {}", params.min_p);
-  }
+  const size_t n = draws.size();
+  staged_.reserve(n);
+  // Grown, never shrunk: a reallocation (cudaMalloc) would wait for the device.
+  if (draws_.size() < n) draws_.resize(std::max<size_t>(n, 64));
+  std::memcpy(staged_.get(), draws.data(), n * sizeof(GpuDraw));
+  check(cudaMemcpyAsync(draws_.get(), staged_.get(), n * sizeof(GpuDraw), cudaMemcpyHostToDevice, stream),
+        "GpuSampler::draw");
+  check(detail::launch_draw_rows(logits, vocab, reinterpret_cast<const detail::DrawArgs*>(draws_.get()), int(n),
+                                 out, nullptr, stream),
+        "GpuSampler::draw");
+  check_launch("GpuSampler::draw");
 }
 
-void GpuSampler::sample(const float* logits, int rows, int vocab, uint64_t step, int32_t* out,
-                        cudaStream_t stream) {
-  check_shape("sample", logits, rows, vocab, out);
-  if (rows == 0) return;
-  if (params_.temperature <= 0.0f) {
-    argmax_rows(logits, rows, vocab, out, stream);
-    return;
-  }
-  check(detail::launch_sample_rows(logits, rows, vocab, args_of(params_, step), out, nullptr,
-                                   stream),
-        "GpuSampler::sample");
-  check_launch("GpuSampler::sample");
-}
-
-std::vector<double> GpuSampler::distribution(const float* logits_device, int vocab) {
+std::vector<double> GpuSampler::distribution(const float* logits_device, int vocab, const GpuDraw& draw,
+                                             int32_t* token) {
   if (vocab < 1) fail("cuda GpuSampler::distribution: vocab must be >= 1, got {}", vocab);
   if (logits_device == nullptr) fail("cuda GpuSampler::distribution: logits is a null pointer");
+  GpuDraw d = draw;
+  check_draw(d, 1, 0);
+  draws_.upload(&d, 1);
   token_.resize(1);
-  std::vector<double> p(static_cast<size_t>(vocab), 0.0);
-  if (params_.temperature <= 0.0f) {
-    argmax_rows(logits_device, 1, vocab, token_.get());
-    const int32_t best = token_.download()[0];
-    if (best < 0) fail("cuda GpuSampler::distribution: the logits hold a NaN");
-    p[static_cast<size_t>(best)] = 1.0;
-    return p;
-  }
-  dist_.resize(static_cast<size_t>(vocab));
-  dist_.fill_bytes(0);  // removed tokens stay 0.0 (all-zero bits)
-  check(detail::launch_sample_rows(logits_device, 1, vocab, args_of(params_, 0), token_.get(),
-                                   dist_.get(), nullptr),
+  token_.fill_bytes(0xff);
+  dist_.resize(size_t(vocab));
+  check(detail::launch_draw_rows(logits_device, vocab, reinterpret_cast<const detail::DrawArgs*>(draws_.get()), 1,
+                                 token_.get(), dist_.get(), nullptr),
         "GpuSampler::distribution");
   check_launch("GpuSampler::distribution");
   check(cudaDeviceSynchronize(), "GpuSampler::distribution");
-  if (token_.download()[0] < 0) fail("cuda GpuSampler::distribution: the logits hold a NaN");
+  const int32_t t = token_.download()[0];
+  if (t == -1) fail("cuda GpuSampler::distribution: the logits hold a NaN");
+  if (t == -2) fail("cuda GpuSampler::distribution: the largest logit is not finite");
+  if (token) *token = t;
   return dist_.download();
 }
 

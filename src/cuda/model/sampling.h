@@ -1,59 +1,58 @@
-// Choosing the next token on the GPU (issue 4): greedy, temperature, top-k, top-p and
-// min-p with a seed, in engine::Sampler's order and meaning (HF's: temperature, top-k,
-// top-p, min-p), for every row of a logits matrix at once.
+// Choosing tokens on the GPU (issue 4): engine::Sampler's draw made where the logits
+// are, so that a sampled row need not be copied to the host (0.5 MB at Llama 3's
+// vocabulary) nor scanned there (~1 ms of a core in double).
 //
-// Differences from engine::Sampler, by design:
-// - No repetition penalty on the GPU (it needs each row's history); the caller applies
-//   it to the logits first or samples on the CPU.
-// - At most 1024 candidates per row: the 1024 most likely tokens (or the top_k most
-//   likely when top_k <= 1024) enter the softmax, tokens beyond are dropped. That is exact
-//   whenever 0 < top_k <= 1024 (and whenever vocab <= 1024); with top_k off or above 1024
-//   it is an approximation that drops the probability mass past the 1024th token before
-//   top-p / min-p (the mass there is normally negligible after top-p / min-p anyway).
-// - The random numbers: u in [0, 1) from Philox4x32-10 with key `seed` and counter
-//   (step, row), so the draw for (seed, step, row) is fixed and each step is fresh; the
-//   token is the first kept candidate, in descending-probability order, whose cumulative
-//   probability exceeds u.
-// - A row holding a NaN gives token -1 (the caller turns it into an error), as
-//   argmax_rows does.
+// A draw is engine::Sampler's with its uniform given (engine::DrawSpec): temperature,
+// top-k, top-p and min-p in HF's order, then the walk over the kept tokens in id order
+// to where u of their mass falls. The host keeps the random stream (the sampler's seeded
+// generator hands out one u per token), so a seed means the same text whether a token is
+// drawn here or by engine::Sampler, up to the precision below.
+//
+// Precision (sampling.cu): each softmax term is exp in float (~1e-7 relative), then
+// fixed point (2^-45 of the best token's term at Llama 3's vocabulary), summed exactly. A draw therefore equals engine::Sampler's (double
+// throughout) unless u falls within ~1e-6 of a boundary between two tokens' cumulative
+// probabilities, and the same draw on the same logits gives the same token every time,
+// whatever the batch. No repetition or additive penalty here: those rows stay on the host.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "cuda/core/device.h"
 
 namespace zc::cuda {
 
-struct GpuSampling {
-  float temperature = 0.0f;  // <= 0: greedy (argmax_rows)
-  int top_k = 0;             // <= 0: off
-  float top_p = 1.0f;        // >= 1: off; must be > 0
-  float min_p = 0.0f;        // <= 0: off; keeps tokens with p >= min_p * p_max; <= 1
-  uint64_t seed = 0;
+struct GpuDraw {
+  int32_t row = 0;           // the row of logits, and of out
+  float temperature = 1.0f;  // > 0 (greedy rows take argmax_rows)
+  int32_t top_k = 0;         // <= 0: off
+  float top_p = 1.0f;        // in (0, 1]; 1: off
+  float min_p = 0.0f;        // in [0, 1]; 0: off; keeps tokens with p >= min_p * p_max
+  double u = 0.0;            // the uniform of the walk, in [0, 1)
 };
 
 class GpuSampler {
  public:
-  // Throws zc::Error naming the bad option (the checks of engine::SamplingParams).
-  explicit GpuSampler(const GpuSampling& params);
+  // Queues draws[j]'s token into out[draws[j].row] (device memory): -1 for a row holding
+  // a NaN, -2 for one whose largest logit is not finite (engine::check_picked's codes).
+  // logits: device [rows][vocab]. The draws are staged through pinned memory that the
+  // next call reuses: it must not come before this one's copy ran (a stream sync).
+  // Throws zc::Error naming a bad draw or shape before any launch.
+  void draw(const float* logits, int rows, int vocab, std::span<const GpuDraw> draws, int32_t* out,
+            cudaStream_t stream = nullptr);
 
-  // logits: device [rows][vocab]; out: device [rows]. Asynchronous on `stream`.
-  void sample(const float* logits, int rows, int vocab, uint64_t step, int32_t* out,
-              cudaStream_t stream = nullptr);
-
-  // The final probabilities of one row of logits (device pointer, vocab values) after
-  // every filter, zeros for removed tokens, from the same kernel path as sample() (its
-  // debug output); for greedy, one-hot at the argmax. Synchronizes. Exposed for tests.
-  std::vector<double> distribution(const float* logits_device, int vocab);
-
-  const GpuSampling& params() const { return params_; }
+  // The probabilities one draw keeps (zeros for removed tokens) from the same kernel,
+  // and its token; synchronizes. Exposed for tests.
+  std::vector<double> distribution(const float* logits_device, int vocab, const GpuDraw& draw,
+                                   int32_t* token = nullptr);
 
  private:
-  GpuSampling params_;
-  DeviceBuffer<double> dist_;     // distribution(): the debug output row
-  DeviceBuffer<int32_t> token_;   // distribution(): the token it also draws
+  PinnedBuffer<GpuDraw> staged_;
+  DeviceBuffer<GpuDraw> draws_;
+  DeviceBuffer<double> dist_;
+  DeviceBuffer<int32_t> token_;
 };
 
 }  // namespace zc::cuda
