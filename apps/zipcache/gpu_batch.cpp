@@ -94,21 +94,31 @@ class GpuBatch final : public engine::BatchDecoder {
     return {logits_.get(), slots.size() * vocab_};
   }
 
-  std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
-                                     std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
-    check_argmax_args(slots, argmax_only, argmax);
+  std::span<const float> step_pick(std::span<const int> slots, std::span<const int32_t> ids,
+                                   std::span<const engine::TokenPick> picks, std::span<int32_t> tokens) override {
+    check_pick_args(slots, picks, tokens);
     run(slots, ids);
-    // Every row's argmax in one launch (placeholders' too: a few microseconds), and
-    // only the other rows' logits copied.
-    best_.reserve(size_t(this->slots()));
-    runner_->argmax_async(best_.get());
-    copy_rows(slots, argmax_only);
+    // Every row's argmax in one launch (placeholders' too: a few microseconds), the
+    // draws in another, and only the other rows' logits copied.
+    std::vector<cuda::GpuDraw> draws;
+    std::vector<uint8_t> skip(slots.size(), 0);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      skip[i] = picks[i].kind != engine::TokenPick::Kind::kLogits;
+      if (picks[i].kind == engine::TokenPick::Kind::kDraw) {
+        const engine::DrawSpec& d = picks[i].draw;
+        draws.push_back(cuda::GpuDraw{slots[i], d.temperature, d.top_k, d.top_p, d.min_p, d.u});
+      }
+    }
+    picked_.reserve(size_t(this->slots()));
+    runner_->pick_async(draws, picked_.get());
+    copy_rows(slots, skip);
     runner_->synchronize();
     for (size_t i = 0; i < slots.size(); ++i) {
-      if (argmax_only[i]) argmax[i] = best_.get()[slots[i]];
+      if (skip[i]) tokens[i] = picked_.get()[slots[i]];
     }
     return {logits_.get(), slots.size() * vocab_};
   }
+  bool draws_on_device() const override { return true; }
 
   kv::MemoryReport memory(int slot) const override {
     if (slot < 0 || slot >= slots() || !busy_[size_t(slot)]) return {};
@@ -210,7 +220,7 @@ class GpuBatch final : public engine::BatchDecoder {
   cuda::DeviceBuffer<float> zeros_;          // a placeholder token's k / v row
   cuda::DeviceBuffer<uint16_t> zeros_bf16_;  // and its q / k row for ZipCache's probe pass
   cuda::PinnedBuffer<float> logits_;         // the last step's rows (step)
-  cuda::PinnedBuffer<int32_t> best_;         // the last step's argmax of every sequence (step_argmax)
+  cuda::PinnedBuffer<int32_t> picked_;       // the last step's token of every sequence (step_pick)
 };
 
 }  // namespace

@@ -49,13 +49,21 @@ class GpuDecoder final : public engine::Decoder {
     feed(id);
     return runner_->logits_host(0);
   }
-  int32_t step_argmax(int32_t id) override {
+  int32_t step_pick(int32_t id, const engine::TokenPick& pick) override {
+    if (pick.kind == engine::TokenPick::Kind::kLogits) fail("a decoder's step_pick was asked for the row of logits");
     feed(id);
-    best_.reserve(1);
-    runner_->argmax_async(best_.get());
+    picked_.reserve(1);
+    if (pick.kind == engine::TokenPick::Kind::kDraw) {
+      const engine::DrawSpec& d = pick.draw;
+      const cuda::GpuDraw draw{0, d.temperature, d.top_k, d.top_p, d.min_p, d.u};
+      runner_->pick_async(std::span<const cuda::GpuDraw>(&draw, 1), picked_.get());
+    } else {
+      runner_->argmax_async(picked_.get());
+    }
     runner_->synchronize();
-    return best_.get()[0];
+    return picked_.get()[0];
   }
+  bool draws_on_device() const override { return true; }
   kv::MemoryReport memory() const override { return runner_->cache().memory(0); }
 
  private:
@@ -69,7 +77,7 @@ class GpuDecoder final : public engine::Decoder {
   std::unique_ptr<cuda::GpuRunner> runner_;
   std::unique_ptr<cuda::GpuRunner>& idle_;
   int context_, tokens_ = 0;
-  cuda::PinnedBuffer<int32_t> best_;  // step_argmax's id
+  cuda::PinnedBuffer<int32_t> picked_;  // step_pick's id
 };
 
 }  // namespace

@@ -35,21 +35,21 @@ class SequentialBatch final : public BatchDecoder {
   }
 
   std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
-    return step_argmax(slots, ids, {}, {});
+    return step_pick(slots, ids, {}, {});
   }
-  // Each decoder's own step_argmax for the marked rows (a GPU decoder copies one id);
-  // empty flags: none is marked (step).
-  std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
-                                     std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
+  // Each decoder's own step_pick for the picked rows (a GPU decoder copies one id);
+  // empty picks: every row's logits (step).
+  std::span<const float> step_pick(std::span<const int> slots, std::span<const int32_t> ids,
+                                   std::span<const TokenPick> picks, std::span<int32_t> tokens) override {
     if (slots.size() != ids.size()) fail("a batch step of {} slots with {} ids", slots.size(), ids.size());
-    const bool flags = !argmax_only.empty() || !argmax.empty();
-    if (flags) check_argmax_args(slots, argmax_only, argmax);
+    const bool any = !picks.empty() || !tokens.empty();
+    if (any) check_pick_args(slots, picks, tokens);
     logits_.resize(slots.size() * size_t(vocab_));
     for (size_t i = 0; i < slots.size(); ++i) {
       std::unique_ptr<Decoder>& d = at(slots[i]);
       if (!d) fail("batch slot {} is free", slots[i]);
-      if (flags && argmax_only[i]) {
-        argmax[i] = d->step_argmax(ids[i]);
+      if (any && picks[i].kind != TokenPick::Kind::kLogits) {
+        tokens[i] = d->step_pick(ids[i], picks[i]);
         continue;
       }
       const std::vector<float> row = d->step(ids[i]);
@@ -137,20 +137,19 @@ class CpuBatch final : public BatchDecoder {
 
 }  // namespace
 
-void BatchDecoder::check_argmax_args(std::span<const int> slots, std::span<const uint8_t> argmax_only,
-                                     std::span<int32_t> argmax) {
-  if (argmax_only.size() != slots.size() || argmax.size() != slots.size())
-    fail("a batch step of {} slots with {} argmax flags and {} outputs", slots.size(), argmax_only.size(),
-         argmax.size());
+void BatchDecoder::check_pick_args(std::span<const int> slots, std::span<const TokenPick> picks,
+                                   std::span<int32_t> tokens) {
+  if (picks.size() != slots.size() || tokens.size() != slots.size())
+    fail("a batch step of {} slots with {} picks and {} tokens", slots.size(), picks.size(), tokens.size());
 }
 
-std::span<const float> BatchDecoder::step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
-                                                std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) {
-  check_argmax_args(slots, argmax_only, argmax);
+std::span<const float> BatchDecoder::step_pick(std::span<const int> slots, std::span<const int32_t> ids,
+                                              std::span<const TokenPick> picks, std::span<int32_t> tokens) {
+  check_pick_args(slots, picks, tokens);
   const std::span<const float> rows = step(slots, ids);
   const size_t v = size_t(vocab());
   parallel_for(slots.size(), [&](size_t i) {
-    if (argmax_only[i]) argmax[i] = argmax_or_nan(rows.subspan(i * v, v));
+    if (picks[i].kind != TokenPick::Kind::kLogits) tokens[i] = pick_on_host(rows.subspan(i * v, v), picks[i]);
   });
   return rows;
 }

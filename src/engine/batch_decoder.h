@@ -32,21 +32,23 @@ class BatchDecoder {
   // of vocab() floats for slots[i], in the batch's own memory (the GPU batch's is pinned
   // host memory the rows are copied to), valid until the next call.
   virtual std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) = 0;
-  // step() for a caller that needs only the argmax of some rows (greedy generations):
-  // argmax_only[i] != 0 marks row i, whose argmax (argmax_or_nan's form: -1 for a NaN
-  // row) lands in argmax[i]; the other rows are step()'s, at their index, and the marked
-  // rows' contents are unspecified. The default runs step() and the argmax on the host;
-  // the GPU batch finds it on the device and copies only the unmarked rows.
-  virtual std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
-                                             std::span<const uint8_t> argmax_only, std::span<int32_t> argmax);
+  // step() for a caller that needs only the token of some rows (engine::TokenPick):
+  // picks[i] for row i; a kArgmax or kDraw row's token lands in tokens[i] (check_picked's
+  // form: -1 for a NaN row, -2 for one without a finite largest logit) and its logits
+  // are unspecified; kLogits rows are step()'s, at their index. The default runs step()
+  // and pick_on_host; the GPU batch picks on the device and copies only kLogits rows.
+  virtual std::span<const float> step_pick(std::span<const int> slots, std::span<const int32_t> ids,
+                                           std::span<const TokenPick> picks, std::span<int32_t> tokens);
+  // Whether step_pick draws kDraw rows where the logits are (else a caller asks rows).
+  virtual bool draws_on_device() const { return false; }
   virtual kv::MemoryReport memory(int slot) const = 0;  // all layers of the slot's sequence
   // Frees the slot's sequence (its KV memory); the slot is free again.
   virtual void release(int slot) = 0;
 
  protected:
-  // step_argmax's flags and outputs are one per slot (zc::Error naming the sizes).
-  static void check_argmax_args(std::span<const int> slots, std::span<const uint8_t> argmax_only,
-                                std::span<int32_t> argmax);
+  // step_pick's picks and tokens are one per slot (zc::Error naming the sizes).
+  static void check_pick_args(std::span<const int> slots, std::span<const TokenPick> picks,
+                              std::span<int32_t> tokens);
 };
 
 // A batch decoder of `slots` slots through `method`, sequences of at most `context`

@@ -242,19 +242,21 @@ void BatchScheduler::step_all() {
     if (running_[size_t(s)]) slots.push_back(s), ids.push_back(running_[size_t(s)]->next);
   }
   if (slots.empty()) return;
-  // Greedy rows need only their argmax, which the GPU batch finds on the device instead
-  // of copying the row (0.5 MB at Llama 3's vocabulary) for the host to scan.
-  std::vector<uint8_t> argmax_only(slots.size());
-  bool any_argmax = false;
+  // Greedy rows need only their argmax, and sampled rows without penalty or logprobs a
+  // draw, which the GPU batch makes on the device instead of copying the row (0.5 MB
+  // at Llama 3's vocabulary) for the host to scan.
+  const bool device_draws = batch_->draws_on_device();
+  std::vector<TokenPick> picks(slots.size());
+  bool any_pick = false;
   for (size_t i = 0; i < slots.size(); ++i) {
-    argmax_only[i] = running_[size_t(slots[i])]->generation->argmax_only();
-    any_argmax = any_argmax || argmax_only[i];
+    picks[i] = running_[size_t(slots[i])]->generation->next_pick(device_draws);
+    any_pick = any_pick || picks[i].kind != TokenPick::Kind::kLogits;
   }
-  std::vector<int32_t> best(slots.size(), -1);
+  std::vector<int32_t> picked(slots.size(), -1);
   std::span<const float> logits;
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    logits = any_argmax ? batch_->step_argmax(slots, ids, argmax_only, best) : batch_->step(slots, ids);
+    logits = any_pick ? batch_->step_pick(slots, ids, picks, picked) : batch_->step(slots, ids);
   } catch (...) {
     // The batch's state is not known after a failed step: every running job fails with
     // the error, and the batch is made again for the next job.
@@ -281,8 +283,9 @@ void BatchScheduler::step_all() {
   parallel_for(slots.size(), [&](size_t i) {
     try {
       SequenceGeneration& generation = *running_[size_t(slots[i])]->generation;
-      advanced[i].next = argmax_only[i] ? generation.advance_argmax(best[i], vocab)
-                                        : generation.advance(logits.subspan(i * vocab, vocab));
+      advanced[i].next = picks[i].kind != TokenPick::Kind::kLogits
+                             ? generation.advance_picked(picked[i], vocab)
+                             : generation.advance(logits.subspan(i * vocab, vocab));
     } catch (...) {
       advanced[i].error = std::current_exception();
     }

@@ -65,21 +65,23 @@ GenerationResult decode_from(Decoder& decoder, std::vector<float> logits, const 
   SequenceGeneration generation(start_at, config, tokenizer, options, context, on_text);
   const size_t vocab = logits.size();
   std::optional<int32_t> next = generation.advance(logits);
+  const bool device_draws = decoder.draws_on_device();
   while (next) {
     const int32_t id = *next;
-    const bool argmax_only = generation.argmax_only();
-    int32_t best = -1;
-    if (argmax_only)
-      best = decoder.step_argmax(id);
+    const TokenPick pick = generation.next_pick(device_draws);
+    const bool picked = pick.kind != TokenPick::Kind::kLogits;
+    int32_t token = -1;
+    if (picked)
+      token = decoder.step_pick(id, pick);
     else
       logits = decoder.step(id);
     if (fed) fed->push_back(id);
-    next = argmax_only ? generation.advance_argmax(best, vocab) : generation.advance(logits);
+    next = picked ? generation.advance_picked(token, vocab) : generation.advance(logits);
   }
   return generation.finish(decoder.memory());
 }
 
-int32_t Decoder::step_argmax(int32_t id) { return argmax_or_nan(step(id)); }
+int32_t Decoder::step_pick(int32_t id, const TokenPick& pick) { return pick_on_host(step(id), pick); }
 
 GenerationResult generate_with(Decoder& decoder, const model::ModelConfig& config,
                                const tok::Tokenizer* tokenizer, std::span<const int32_t> prompt,

@@ -58,10 +58,13 @@ class Decoder {
   virtual ~Decoder() = default;
   virtual std::vector<float> prefill(std::span<const int32_t> prompt) = 0;  // last logits
   virtual std::vector<float> step(int32_t id) = 0;                          // next logits
-  // step() for a caller that needs only the next logits' argmax (argmax_or_nan's form:
-  // -1 for a NaN row). A GPU decoder finds it on the device and copies one id instead
-  // of the row (0.5 MB at Llama 3's vocabulary).
-  virtual int32_t step_argmax(int32_t id);
+  // step() for a caller that needs only the next token, picked as `pick` says (kArgmax
+  // or kDraw; engine::TokenPick), in check_picked's form (-1 for a NaN row). The default
+  // runs step() and pick_on_host; a GPU decoder picks on the device and copies one id
+  // instead of the row (0.5 MB at Llama 3's vocabulary).
+  virtual int32_t step_pick(int32_t id, const TokenPick& pick);
+  // Whether step_pick draws kDraw picks where the logits are (else a caller asks rows).
+  virtual bool draws_on_device() const { return false; }
   virtual kv::MemoryReport memory() const = 0;                              // all layers
 };
 

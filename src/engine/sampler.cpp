@@ -60,9 +60,10 @@ int32_t argmax_or_nan(std::span<const float> logits) {
   return has_nan(logits) ? -1 : first_largest(logits);
 }
 
-int32_t check_argmax(int32_t id, size_t vocab) {
+int32_t check_picked(int32_t id, size_t vocab) {
   if (id == -1) fail("sampler: the logits hold a NaN (the model produced NaN)");
-  if (id < 0 || size_t(id) >= vocab) fail("sampler: argmax {} outside a vocabulary of {}", id, vocab);
+  if (id == -2) fail("sampler: the largest logit is not finite (the model overflowed or masked every token)");
+  if (id < 0 || size_t(id) >= vocab) fail("sampler: a picked token {} outside a vocabulary of {}", id, vocab);
   return id;
 }
 
@@ -354,14 +355,37 @@ std::vector<double> Sampler::distribution(std::span<const float> logits, std::sp
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   if (plain_argmax()) return argmax(logits);
-  const int32_t token = draw(filter(logits, history));
+  const Kept& kept = filter(logits, history);
+  const int32_t token = draw(kept, rng_.uniform());
   if (additive_penalties()) ++drawn_[token];
   return token;
 }
 
-int32_t Sampler::draw(const Kept& kept) {
+DrawSpec Sampler::next_draw() {
+  if (!drawable()) fail("sampler: a draw was asked of a sampler that is greedy or has a penalty");
+  return DrawSpec{params_.temperature, params_.top_k, params_.top_p, params_.min_p, rng_.uniform()};
+}
+
+int32_t pick_on_host(std::span<const float> logits, const TokenPick& pick) {
+  if (pick.kind == TokenPick::Kind::kArgmax) return argmax_or_nan(logits);
+  if (pick.kind != TokenPick::Kind::kDraw) fail("pick_on_host: the pick asks for the row of logits");
+  if (logits.empty()) fail("sampler: empty logits");
+  if (has_nan(logits)) return -1;
+  if (!std::isfinite(logits[size_t(first_largest(logits))])) return -2;
+  const DrawSpec& d = pick.draw;
+  SamplingParams params;
+  params.temperature = d.temperature;
+  params.top_k = d.top_k;
+  params.top_p = d.top_p;
+  params.min_p = d.min_p;
+  const Sampler sampler(params);
+  if (!sampler.drawable()) fail("pick_on_host: a draw at temperature {}", d.temperature);
+  if (!(d.u >= 0.0 && d.u < 1.0)) fail("pick_on_host: the uniform {} is not in [0, 1)", d.u);
+  return sampler.draw(sampler.filter(logits, {}), d.u);
+}
+
+int32_t Sampler::draw(const Kept& kept, double u) const {
   // The walk over the kept tokens in id order, as over the whole distribution.
-  double u = rng_.uniform();
   if (kept.dense) {
     // In units of the terms, whole chunks skipped by their sums: from the chunk where
     // u falls, token by token.

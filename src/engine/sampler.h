@@ -35,6 +35,26 @@ struct SamplingParams {
   void validate() const;
 };
 
+// One token's draw as a device makes it where the logits are (cuda/model/sampling.h): the
+// filters of a sampler with no penalty, and the uniform its walk over the kept tokens
+// uses (the one Sampler::sample would take from its seeded generator).
+struct DrawSpec {
+  float temperature = 1.0f;  // > 0
+  int top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  double u = 0.0;  // [0, 1)
+};
+
+// What a decoder hands back for a row of a step (BatchDecoder::step_pick,
+// Decoder::step_pick): the row of logits, or the token itself, picked where the logits
+// are (the GPU: no row copied to the host): their argmax (greedy) or a draw.
+struct TokenPick {
+  enum class Kind : uint8_t { kLogits, kArgmax, kDraw };
+  Kind kind = Kind::kLogits;
+  DrawSpec draw;  // kDraw's
+};
+
 namespace detail {
 // A token the filters rank (sampler.cpp): its logit after penalty and temperature and
 // its softmax term, held by value so that selecting among them reads no other array.
@@ -59,9 +79,13 @@ class Sampler {
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
   // Whether sample() is the plain argmax of the logits (greedy, no penalty): then a
   // caller may take the argmax where the logits are (the GPU) instead of the row.
-  bool plain_argmax() const {
-    return params_.temperature <= 0.0f && params_.repeat_penalty == 1.0f && !additive_penalties();
-  }
+  bool plain_argmax() const { return params_.temperature <= 0.0f && no_penalty(); }
+  // Whether sample() is a draw from its row and one uniform only (sampling, no penalty):
+  // then a device may draw it where the logits are (next_draw).
+  bool drawable() const { return params_.temperature > 0.0f && no_penalty(); }
+  // The next token's draw for a device (only where drawable()): takes the uniform that
+  // sample() would take, so that the seed's stream goes on as if sample() had run.
+  DrawSpec next_draw();
   // The probabilities the next sample() draws from after every filter (zeros for
   // removed tokens); for greedy, one-hot. Exposed for tests.
   std::vector<double> distribution(std::span<const float> logits, std::span<const int32_t> history) const;
@@ -79,8 +103,9 @@ class Sampler {
     double mass = 0;
   };
   const Kept& filter(std::span<const float> logits, std::span<const int32_t> history) const;
-  int32_t draw(const Kept& kept);  // the seeded walk over the kept tokens
+  int32_t draw(const Kept& kept, double u) const;  // the walk over the kept tokens to u
 
+  bool no_penalty() const { return params_.repeat_penalty == 1.0f && !additive_penalties(); }
   bool additive_penalties() const { return params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f; }
 
   SamplingParams params_;
@@ -93,16 +118,23 @@ class Sampler {
   mutable std::vector<double> chunk_sums_;  // e_'s sums over fixed chunks of the vocabulary
   mutable std::vector<std::vector<detail::SamplerCandidate>> chunk_best_;  // top-k per chunk
   mutable detail::SamplerTopPWork top_p_work_;
+
+  friend int32_t pick_on_host(std::span<const float> logits, const TokenPick& pick);
 };
 
 // Index of the largest logit (the first on ties); NaN logits are an error.
 int32_t argmax(std::span<const float> logits);
 // The same, with -1 for NaN logits instead of the error: the form a device's argmax
-// (cuda argmax_rows) hands back, turned into that error by check_argmax.
+// (cuda argmax_rows) hands back, turned into that error by check_picked.
 int32_t argmax_or_nan(std::span<const float> logits);
-// `id` (an argmax_or_nan result) when it is a token of a `vocab`-sized row; the sampler's
-// NaN error for -1, an error naming it otherwise.
-int32_t check_argmax(int32_t id, size_t vocab);
+// A kArgmax or kDraw pick made on the host, in a device's form: argmax_or_nan, or the
+// draw a Sampler with the DrawSpec's filters makes with its uniform (-1 for NaN logits,
+// -2 when the largest is not finite). What a decoder without a device does.
+int32_t pick_on_host(std::span<const float> logits, const TokenPick& pick);
+// `id` (a pick: argmax_or_nan's or a device draw's) when it is a token of a `vocab`-sized
+// row; the sampler's errors for -1 (NaN) and -2 (no finite largest logit), an error
+// naming it otherwise.
+int32_t check_picked(int32_t id, size_t vocab);
 
 // A generated token's log probability under the model: the log-softmax of the raw
 // logits, before penalties, temperature and filters (what vLLM reports by default and

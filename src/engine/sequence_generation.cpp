@@ -52,13 +52,29 @@ void SequenceGeneration::emit(const std::string& text) {
 
 std::optional<int32_t> SequenceGeneration::advance(std::span<const float> logits) {
   if (done_) return std::nullopt;
+  if (pending_ != TokenPick::Kind::kLogits) fail("a generation whose token was picked by the decoder was given logits");
   return accept(sampler_.sample(logits, history_), logits);
 }
 
-std::optional<int32_t> SequenceGeneration::advance_argmax(int32_t argmax, size_t vocab) {
+TokenPick SequenceGeneration::next_pick(bool device_draws) {
+  TokenPick pick;
+  if (done_ || row_needed()) {
+    pick.kind = TokenPick::Kind::kLogits;
+  } else if (sampler_.plain_argmax()) {
+    pick.kind = TokenPick::Kind::kArgmax;
+  } else if (device_draws && sampler_.drawable()) {
+    pick.kind = TokenPick::Kind::kDraw;
+    pick.draw = sampler_.next_draw();
+  }
+  pending_ = pick.kind;
+  return pick;
+}
+
+std::optional<int32_t> SequenceGeneration::advance_picked(int32_t token, size_t vocab) {
   if (done_) return std::nullopt;
-  if (!argmax_only()) fail("a generation that samples was given only the argmax of its logits");
-  return accept(check_argmax(argmax, vocab), {});
+  if (pending_ == TokenPick::Kind::kLogits) fail("a generation that needs its logits was given a picked token");
+  pending_ = TokenPick::Kind::kLogits;
+  return accept(check_picked(token, vocab), {});
 }
 
 std::optional<int32_t> SequenceGeneration::accept(int32_t next, std::span<const float> logits) {

@@ -30,13 +30,14 @@ class SequenceGeneration {
   // generation has ended (EOS, a stop string, the token limit, a full context, or
   // options.cancelled; the sampled token that ends it is never fed).
   std::optional<int32_t> advance(std::span<const float> logits);
-  // Whether the next token is the plain argmax of the logits, with no use for the row
-  // itself (greedy, no penalty, no logprobs): then advance_argmax may take it instead of
-  // advance, the argmax found where the logits are (the GPU: no row copied to the host).
-  bool argmax_only() const { return sampler_.plain_argmax() && options_.logprobs < 0; }
-  // advance() with the logits' argmax (engine::argmax_or_nan's form: -1 for a NaN row,
-  // which throws the sampler's NaN error) as the token; only where argmax_only().
-  std::optional<int32_t> advance_argmax(int32_t argmax, size_t vocab);
+  // What the next token needs from the decoder's step (engine::TokenPick): its argmax
+  // (greedy, no penalty, no logprobs), a draw (when device_draws, the decoder draws where
+  // the logits are: sampling with no penalty and no logprobs; this takes the token's
+  // uniform from the sampler), else the row of logits for advance().
+  TokenPick next_pick(bool device_draws);
+  // advance() with the token the decoder picked for next_pick()'s kArgmax or kDraw
+  // (check_picked's form: -1 and -2 throw the sampler's errors).
+  std::optional<int32_t> advance_picked(int32_t token, size_t vocab);
   bool done() const { return done_; }
   // Ends it from outside before its end (stop reason "cancelled"): a server stopping.
   void cancel();
@@ -52,6 +53,7 @@ class SequenceGeneration {
   void emit(const std::string& text);
   // The rest of advance() once the token is chosen; logits: its row (for logprobs).
   std::optional<int32_t> accept(int32_t next, std::span<const float> logits);
+  bool row_needed() const { return options_.logprobs >= 0; }  // logprobs read the row
 
   const model::ModelConfig& config_;
   const tok::Tokenizer* tokenizer_;
@@ -64,6 +66,7 @@ class SequenceGeneration {
   std::vector<int32_t> history_;
   int position_;  // tokens the decoder's sequence holds
   bool done_ = false;
+  TokenPick::Kind pending_ = TokenPick::Kind::kLogits;  // next_pick's last answer
   GenerationResult result_;
   std::chrono::steady_clock::time_point start_;
 };

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "model/testdata.h"
 
 namespace zc::engine {
@@ -154,10 +155,10 @@ struct Script {
   // Each step takes this long, so that jobs submitted one after another overlap.
   std::chrono::microseconds step_time{1000};
   std::vector<std::string> methods;  // of the batches made, in order
-  // The batch finds argmax rows itself (as the GPU's does): step_argmax leaves NaN in
-  // the rows it was told only their argmax is wanted of, and records each row's flag.
-  bool device_argmax = false;
-  std::vector<std::pair<int32_t, bool>> argmax_rows;  // (token fed, argmax only) per row
+  // The batch picks tokens itself (as the GPU's does): step_pick leaves NaN in the rows
+  // whose token it picked, and records each row's pick.
+  bool device_picks = false;
+  std::vector<std::pair<int32_t, TokenPick>> picked_rows;  // (token fed, pick) per row
 };
 
 class ScriptedBatch final : public BatchDecoder {
@@ -184,27 +185,28 @@ class ScriptedBatch final : public BatchDecoder {
     logits.clear();
     for (size_t i = 0; i < slots.size(); ++i) {
       EXPECT_TRUE(busy_.at(size_t(slots[i])));
-      if (s_.device_argmax) s_.argmax_rows.emplace_back(ids[i], !marks_.empty() && marks_[i]);
+      if (s_.device_picks) s_.picked_rows.emplace_back(ids[i], marks_.empty() ? TokenPick{} : marks_[i]);
       std::vector<float> row = one_hot(ids[i]);
       if (ids[i] == s_.nan_after) row[3] = std::nanf("");
       logits.insert(logits.end(), row.begin(), row.end());
     }
     return logits;
   }
-  std::span<const float> step_argmax(std::span<const int> slots, std::span<const int32_t> ids,
-                                     std::span<const uint8_t> argmax_only, std::span<int32_t> argmax) override {
-    if (!s_.device_argmax) return BatchDecoder::step_argmax(slots, ids, argmax_only, argmax);
-    marks_ = argmax_only;
+  std::span<const float> step_pick(std::span<const int> slots, std::span<const int32_t> ids,
+                                   std::span<const TokenPick> picks, std::span<int32_t> tokens) override {
+    if (!s_.device_picks) return BatchDecoder::step_pick(slots, ids, picks, tokens);
+    marks_ = picks;
     const std::span<const float> rows = step(slots, ids);
     marks_ = {};
     const size_t v = size_t(vocab());
     for (size_t i = 0; i < slots.size(); ++i) {
-      if (!argmax_only[i]) continue;
-      argmax[i] = ids[i] == s_.nan_after ? -1 : (ids[i] + 1) % vocab();
+      if (picks[i].kind == TokenPick::Kind::kLogits) continue;
+      tokens[i] = pick_on_host(rows.subspan(i * v, v), picks[i]);
       std::fill(logits_.begin() + long(i * v), logits_.begin() + long((i + 1) * v), std::nanf(""));
     }
     return rows;
   }
+  bool draws_on_device() const override { return s_.device_picks; }
   kv::MemoryReport memory(int) const override { return {}; }
   void release(int slot) override {
     busy_.at(size_t(slot)) = false;
@@ -219,7 +221,7 @@ class ScriptedBatch final : public BatchDecoder {
   }
   Script& s_;
   std::vector<bool> busy_;
-  std::span<const uint8_t> marks_;  // step_argmax's flags while it runs step()
+  std::span<const TokenPick> marks_;  // step_pick's picks while it runs step()
   std::vector<float> logits_;
 };
 
@@ -351,12 +353,13 @@ TEST(BatchScheduler, FailuresReachTheirJobsAndTheSchedulerGoesOn) {
   EXPECT_EQ(scheduler.submit(job({1}, 10))->result().tokens, counting(2, 10));
 }
 
-// Greedy jobs without penalty or logprobs take their argmax from the batch (step_argmax:
-// a GPU batch copies no row for them); sampled, penalized and logprob jobs read their
-// rows. Job j feeds the tokens 10 j + 1, ...: each row's flag is checked by its job.
-TEST(BatchScheduler, GreedyRowsTakeTheBatchsArgmax) {
+// Jobs without penalty or logprobs take their token from the batch (step_pick: a GPU
+// batch copies no row for them): greedy ones its argmax, sampled ones its draw with the
+// seed's next uniform; penalized and logprob jobs read their rows. Job j feeds the tokens
+// 10 j + 1, ...: each row's pick is checked by its job.
+TEST(BatchScheduler, RowsWithoutPenaltyTakeTheBatchsPick) {
   Script s;
-  s.device_argmax = true;
+  s.device_picks = true;
   const model::ModelConfig c = scripted_config();
   BatchScheduler scheduler(scripted(s), c, nullptr, 64, 4);
   std::vector<BatchJob> jobs;
@@ -368,6 +371,7 @@ TEST(BatchScheduler, GreedyRowsTakeTheBatchsArgmax) {
   jobs.push_back(job({30}, 6));
   jobs.back().options.sampling.temperature = 0.7f;
   jobs.back().options.sampling.top_k = 1;
+  jobs.back().options.sampling.seed = 99;
   jobs.push_back(job({40}, 6));
   jobs.back().options.sampling.presence_penalty = 0.5f;
   std::vector<std::shared_ptr<BatchTicket>> tickets;
@@ -380,17 +384,28 @@ TEST(BatchScheduler, GreedyRowsTakeTheBatchsArgmax) {
     }
   }
   scheduler.stop();
-  int marked = 0, read = 0;
-  for (const auto& [fed, only] : s.argmax_rows) {
-    EXPECT_EQ(only, fed / 10 == 0) << "the row fed " << fed;
-    (only ? marked : read)++;
+  int argmax = 0, draws = 0, read = 0;
+  Rng seed99(99);
+  seed99.uniform();  // the job's first token, sampled from its prefill's row
+  for (const auto& [fed, pick] : s.picked_rows) {
+    const TokenPick::Kind want = fed / 10 == 0   ? TokenPick::Kind::kArgmax
+                                 : fed / 10 == 3 ? TokenPick::Kind::kDraw
+                                                 : TokenPick::Kind::kLogits;
+    EXPECT_EQ(pick.kind, want) << "the row fed " << fed;
+    if (pick.kind == TokenPick::Kind::kDraw) {
+      EXPECT_EQ(pick.draw.u, seed99.uniform()) << "the row fed " << fed;
+      EXPECT_EQ(pick.draw.top_k, 1);
+      EXPECT_EQ(pick.draw.temperature, 0.7f);
+    }
+    (want == TokenPick::Kind::kArgmax ? argmax : want == TokenPick::Kind::kDraw ? draws : read)++;
   }
-  EXPECT_EQ(marked, 5);  // the greedy job's 5 steps after its prefill
-  EXPECT_EQ(read, 4 * 5);
+  EXPECT_EQ(argmax, 5);  // the greedy job's 5 steps after its prefill
+  EXPECT_EQ(draws, 5);
+  EXPECT_EQ(read, 3 * 5);
 
   // -1 from the batch's argmax (a NaN row) fails that job with the sampler's NaN error.
   Script n;
-  n.device_argmax = true;
+  n.device_picks = true;
   n.nan_after = 3;
   BatchScheduler nan_scheduler(scripted(n), c, nullptr, 64, 2);
   auto ok = nan_scheduler.submit(job({10}, 4));

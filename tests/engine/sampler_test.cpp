@@ -13,7 +13,10 @@
 namespace {
 
 using zc::engine::argmax_or_nan;
-using zc::engine::check_argmax;
+using zc::engine::check_picked;
+using zc::engine::DrawSpec;
+using zc::engine::pick_on_host;
+using zc::engine::TokenPick;
 using zc::engine::Sampler;
 using zc::engine::SamplingParams;
 
@@ -152,10 +155,9 @@ std::vector<float> shaped_logits(uint64_t seed, size_t n, int shape) {
   return x;
 }
 
-// The seeded draw written out: the walk over the tokens in id order with the seed's
-// first uniform; -1 when rounding leaves u past the last token.
-int32_t reference_draw(const std::vector<double>& p, uint64_t seed) {
-  double u = zc::Rng(seed).uniform();
+// The draw written out: the walk over the tokens in id order to the uniform u; -1 when
+// rounding leaves u past the last token.
+int32_t reference_walk(const std::vector<double>& p, double u) {
   for (size_t i = 0; i < p.size(); ++i) {
     if (p[i] <= 0) continue;
     if (u < p[i]) return int32_t(i);
@@ -163,6 +165,8 @@ int32_t reference_draw(const std::vector<double>& p, uint64_t seed) {
   }
   return -1;
 }
+// The seeded draw: the walk with the seed's first uniform.
+int32_t reference_draw(const std::vector<double>& p, uint64_t seed) { return reference_walk(p, zc::Rng(seed).uniform()); }
 
 TEST(Sampler, LargeVocabulariesMatchSortedReference) {
   zc::Rng rng(11);
@@ -197,6 +201,22 @@ TEST(Sampler, LargeVocabulariesMatchSortedReference) {
         const int32_t expect = reference_draw(want, sp.seed);
         if (expect >= 0) {
           EXPECT_EQ(Sampler(sp).sample(logits, {}), expect) << "n " << n << " shape " << shape;
+        }
+        // The same draw as a device's pick with the uniform given (pick_on_host), and a
+        // drawable sampler's next_draw hands out that uniform and the filters.
+        Sampler drawing(sp);
+        ASSERT_TRUE(drawing.drawable());
+        const DrawSpec d = drawing.next_draw();
+        EXPECT_EQ(d.u, zc::Rng(sp.seed).uniform());
+        EXPECT_EQ(d.temperature, sp.temperature);
+        EXPECT_EQ(d.top_k, sp.top_k);
+        EXPECT_EQ(d.top_p, sp.top_p);
+        EXPECT_EQ(d.min_p, sp.min_p);
+        for (const double u : {d.u, 0.0, 0.5, 0.999999}) {
+          const int32_t walk = reference_walk(want, u);
+          if (walk < 0) continue;
+          const TokenPick pick{TokenPick::Kind::kDraw, DrawSpec{d.temperature, d.top_k, d.top_p, d.min_p, u}};
+          EXPECT_EQ(pick_on_host(logits, pick), walk) << "n " << n << " shape " << shape << " u " << u;
         }
         ++trials;
       }
@@ -301,8 +321,8 @@ TEST(Sampler, GreedyPicksArgmaxAndIgnoresSeed) {
 }
 
 // argmax_or_nan (the host form of a device's argmax) against a scan written here, on
-// rows of 1 to 128256 logits with ties, -inf and NaN; check_argmax's errors; which
-// options make sample() the plain argmax.
+// rows of 1 to 128256 logits with ties, -inf and NaN; check_picked's errors; which
+// options make sample() the plain argmax or a draw a device may make.
 TEST(Sampler, ArgmaxOrNanAndPlainArgmax) {
   std::mt19937 rng(7);
   for (const size_t n : {size_t(1), size_t(2), size_t(7), size_t(33), size_t(1000), size_t(128256)}) {
@@ -315,33 +335,57 @@ TEST(Sampler, ArgmaxOrNanAndPlainArgmax) {
       for (size_t i = 1; i < n; ++i)
         if (double(row[i]) > double(row[want])) want = i;
       EXPECT_EQ(argmax_or_nan(row), int32_t(want)) << n << " trial " << trial;
-      EXPECT_EQ(check_argmax(argmax_or_nan(row), n), int32_t(want));
+      EXPECT_EQ(check_picked(argmax_or_nan(row), n), int32_t(want));
+      EXPECT_EQ(pick_on_host(row, TokenPick{TokenPick::Kind::kArgmax, {}}), int32_t(want));
       if (trial == 3) {
         row[n - 1] = NAN;
         EXPECT_EQ(argmax_or_nan(row), -1) << n;
+        EXPECT_EQ(pick_on_host(row, TokenPick{TokenPick::Kind::kDraw, DrawSpec{}}), -1) << n;
       }
     }
   }
   EXPECT_THROW(argmax_or_nan({}), zc::Error);
   try {
-    check_argmax(-1, 10);
+    check_picked(-1, 10);
     FAIL() << "-1 accepted";
   } catch (const zc::Error& e) {
     EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(check_argmax(10, 10), zc::Error);
-  EXPECT_THROW(check_argmax(-2, 10), zc::Error);
+  try {
+    check_picked(-2, 10);
+    FAIL() << "-2 accepted";
+  } catch (const zc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("largest logit"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(check_picked(10, 10), zc::Error);
+  EXPECT_THROW(check_picked(-3, 10), zc::Error);
+  // A draw over logits whose largest is +inf or that are all -inf: -2.
+  const TokenPick draw{TokenPick::Kind::kDraw, DrawSpec{}};
+  EXPECT_EQ(pick_on_host(std::vector<float>{1.0f, INFINITY}, draw), -2);
+  EXPECT_EQ(pick_on_host(std::vector<float>{-INFINITY, -INFINITY}, draw), -2);
+  EXPECT_THROW(pick_on_host(std::vector<float>{1.0f}, TokenPick{}), zc::Error);  // kLogits
+  EXPECT_THROW(pick_on_host(std::vector<float>{1.0f}, TokenPick{TokenPick::Kind::kDraw, DrawSpec{0.0f, 0, 1, 0, 0.5}}),
+               zc::Error);  // greedy is not a draw
+  EXPECT_THROW(pick_on_host(std::vector<float>{1.0f}, TokenPick{TokenPick::Kind::kDraw, DrawSpec{1.0f, 0, 1, 0, 1.0}}),
+               zc::Error);  // u = 1
 
   SamplingParams sp;
   EXPECT_FALSE(Sampler(sp).plain_argmax());  // the defaults sample
+  EXPECT_TRUE(Sampler(sp).drawable());
   sp.temperature = 0;
   EXPECT_TRUE(Sampler(sp).plain_argmax());
-  for (int change = 0; change < 3; ++change) {
-    SamplingParams p = sp;
-    if (change == 0) p.repeat_penalty = 1.1f;
-    if (change == 1) p.frequency_penalty = -0.5f;
-    if (change == 2) p.presence_penalty = 0.5f;
-    EXPECT_FALSE(Sampler(p).plain_argmax()) << change;
+  EXPECT_FALSE(Sampler(sp).drawable());
+  EXPECT_THROW(Sampler(sp).next_draw(), zc::Error);
+  for (const float temperature : {0.0f, 0.8f}) {
+    for (int change = 0; change < 3; ++change) {
+      SamplingParams p = sp;
+      p.temperature = temperature;
+      if (change == 0) p.repeat_penalty = 1.1f;
+      if (change == 1) p.frequency_penalty = -0.5f;
+      if (change == 2) p.presence_penalty = 0.5f;
+      EXPECT_FALSE(Sampler(p).plain_argmax()) << change;
+      EXPECT_FALSE(Sampler(p).drawable()) << change;
+    }
   }
 }
 

@@ -266,8 +266,12 @@ std::vector<float> GpuRunner::logits_host(int seq) {
   return out;
 }
 
-void GpuRunner::argmax_async(int32_t* out) {
-  argmax_rows(logits_.get(), batch_, model_.config().vocab_size, argmax_.get(), stream_);
+void GpuRunner::argmax_async(int32_t* out) { pick_async({}, out); }
+
+void GpuRunner::pick_async(std::span<const GpuDraw> draws, int32_t* out) {
+  const int vocab = model_.config().vocab_size;
+  argmax_rows(logits_.get(), batch_, vocab, argmax_.get(), stream_);
+  sampler_.draw(logits_.get(), batch_, vocab, draws, argmax_.get(), stream_);
   check(cudaMemcpyAsync(out, argmax_.get(), size_t(batch_) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
         "argmax");
 }

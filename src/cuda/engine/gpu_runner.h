@@ -20,6 +20,7 @@
 #include "cuda/engine/op_timer.h"
 #include "cuda/kv/gpu_cache.h"
 #include "cuda/model/gemm.h"
+#include "cuda/model/sampling.h"
 #include "kv/method.h"
 
 namespace zc::cuda {
@@ -43,6 +44,10 @@ class GpuRunner {
   // out[0 .. batch) (host memory, pinned for the copy to be asynchronous); read it after
   // synchronize().
   void argmax_async(int32_t* out);
+  // The same with the rows of `draws` drawn by the GPU sampler (model/sampling.h: -1 for
+  // a NaN row, -2 for one without a finite largest logit) instead of their argmax. The
+  // draws are staged in pinned memory: synchronize() before the next call.
+  void pick_async(std::span<const GpuDraw> draws, int32_t* out);
   void synchronize();
 
   GpuKvCache& cache() { return *cache_; }
@@ -89,6 +94,7 @@ class GpuRunner {
   DeviceBuffer<float> lse_;  // prefill rows' log-sum-exp [rows][n_heads] (ZipCache's probe rows)
   DeviceBuffer<uint16_t> hb_, qb_, kb_, vb_, attn_, act_;
   DeviceBuffer<int32_t> ids_, pos_, argmax_;
+  GpuSampler sampler_;  // pick_async's draws
   std::vector<int32_t> positions_h_;
   bool use_graphs_ = true;
   int rows_generation_ = 0;  // bumps when activation buffers move (graphs hold their pointers)
