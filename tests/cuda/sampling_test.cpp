@@ -16,6 +16,7 @@
 #include <numeric>
 #include <vector>
 
+#include "common/sampling_reference.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "cuda/model/sampling.h"
@@ -29,39 +30,8 @@ namespace {
 
 using zc_test::dev;
 
-// HF's processors in double: logits / T, a stable sort (ties: lower id first), softmax
-// over the top-k, the shortest prefix with mass >= top_p, the prefix with p >= min_p *
-// p_max, renormalized.
 std::vector<double> reference(const std::vector<float>& logits, const GpuDraw& d) {
-  const size_t n = logits.size();
-  std::vector<double> x(n);
-  for (size_t i = 0; i < n; ++i) x[i] = double(logits[i]) / double(d.temperature);
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t(0));
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] > x[b]; });
-  size_t keep = d.top_k > 0 ? std::min(n, size_t(d.top_k)) : n;
-  std::vector<double> prob(keep);
-  double total = 0;
-  for (size_t i = 0; i < keep; ++i) total += prob[i] = std::exp(x[order[i]] - x[order[0]]);
-  for (double& p : prob) p /= total;
-  if (d.top_p < 1.0f) {
-    double mass = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      mass += prob[i];
-      if (mass >= double(d.top_p)) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  size_t cut = 1;
-  while (cut < keep && (d.min_p <= 0.0f || prob[cut] >= double(d.min_p) * prob[0])) ++cut;
-  keep = cut;
-  double kept = 0;
-  for (size_t i = 0; i < keep; ++i) kept += prob[i];
-  std::vector<double> p(n, 0.0);
-  for (size_t i = 0; i < keep; ++i) p[order[i]] = prob[i] / kept;
-  return p;
+  return zc_test::hf_sampling_reference(logits, d.temperature, d.top_k, d.top_p, d.min_p);
 }
 
 // The walk in id order to u; *margin: how far u lies from the nearest boundary of the
@@ -82,21 +52,7 @@ int32_t walk(const std::vector<double>& p, double u, double* margin) {
   return last;
 }
 
-// Peaked (a few tokens far ahead, as a language model's), flat, tied (whole numbers:
-// runs of ties across every cut) or masked (a third at -inf).
-std::vector<float> shaped_logits(zc::Rng& rng, size_t n, int shape) {
-  std::vector<float> x(n);
-  for (auto& v : x) v = rng.normal(0.0f, shape == 1 ? 0.3f : 2.0f);
-  if (shape == 0) {
-    for (int i = 0; i < 5; ++i) x[size_t(rng.integer(0, int64_t(n) - 1))] += 12.0f - 2.0f * float(i);
-  } else if (shape == 2) {
-    for (auto& v : x) v = std::round(v);
-  } else if (shape == 3) {
-    for (size_t i = 0; i < n; ++i)
-      if (i % 3 == 1) x[i] = -std::numeric_limits<float>::infinity();
-  }
-  return x;
-}
+using zc_test::shaped_logits;
 
 GpuDraw random_draw(zc::Rng& rng, size_t n, int32_t row) {
   GpuDraw d;

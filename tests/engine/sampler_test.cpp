@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/sampling_reference.h"
 #include "core/error.h"
 #include "engine/sampler.h"
 
@@ -103,56 +104,14 @@ TEST(Sampler, DistributionMatchesReference) {
 }
 
 // A second reference for large vocabularies (the one above is quadratic): the whole
-// vocabulary sorted by logit (stable, so ties rank the lower id first), softmax over
-// the top-k, the top-p prefix, the min-p prefix, renormalized, as HF's processors do.
+// vocabulary sorted (tests/common/sampling_reference.h).
 std::vector<double> sorted_reference(const std::vector<float>& logits, const SamplingParams& sp) {
-  const size_t n = logits.size();
-  std::vector<double> x(logits.begin(), logits.end());
-  for (auto& v : x) v /= sp.temperature;
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t(0));
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] > x[b]; });
-  size_t keep = sp.top_k > 0 ? std::min(n, size_t(sp.top_k)) : n;
-  double total = 0;
-  for (size_t i = 0; i < keep; ++i) total += std::exp(x[order[i]] - x[order[0]]);
-  std::vector<double> prob(keep);
-  for (size_t i = 0; i < keep; ++i) prob[i] = std::exp(x[order[i]] - x[order[0]]) / total;
-  if (sp.top_p < 1) {
-    double mass = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      mass += prob[i];
-      if (mass >= sp.top_p) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  size_t cut = 1;
-  while (cut < keep && (sp.min_p <= 0 || prob[cut] >= sp.min_p * prob[0])) ++cut;
-  keep = cut;
-  double kept = 0;
-  for (size_t i = 0; i < keep; ++i) kept += prob[i];
-  std::vector<double> p(n, 0.0);
-  for (size_t i = 0; i < keep; ++i) p[order[i]] = prob[i] / kept;
-  return p;
+  return zc_test::hf_sampling_reference(logits, sp.temperature, sp.top_k, sp.top_p, sp.min_p);
 }
 
-// Logits of a vocabulary of n: peaked (a few tokens far ahead, as a language model's
-// usually are), flat, tied (whole numbers: many exact ties across every cut) or
-// masked (a third of the tokens at -inf).
 std::vector<float> shaped_logits(uint64_t seed, size_t n, int shape) {
   zc::Rng rng(seed);
-  std::vector<float> x(n);
-  for (auto& v : x) v = rng.normal(0.0f, shape == 1 ? 0.3f : 2.0f);
-  if (shape == 0) {
-    for (int i = 0; i < 5; ++i) x[size_t(rng.integer(0, int64_t(n) - 1))] += 12.0f - 2.0f * float(i);
-  } else if (shape == 2) {
-    for (auto& v : x) v = std::round(v);
-  } else if (shape == 3) {
-    for (size_t i = 0; i < n; ++i)
-      if (i % 3 == 1) x[i] = -INFINITY;
-  }
-  return x;
+  return zc_test::shaped_logits(rng, n, shape);
 }
 
 // The draw written out: the walk over the tokens in id order to the uniform u; -1 when
