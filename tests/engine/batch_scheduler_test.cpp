@@ -418,6 +418,98 @@ TEST(BatchScheduler, RowsWithoutPenaltyTakeTheBatchsPick) {
   EXPECT_EQ(ok->result().tokens, counting(11, 4));
 }
 
+// Rows of random logits that depend on the token fed (the same in a batch and alone).
+std::vector<float> random_row(int32_t last, size_t vocab) {
+  Rng rng(uint64_t(last) * 7919 + 3);
+  std::vector<float> r(vocab);
+  for (float& v : r) v = rng.normal() * 2.5f;
+  return r;
+}
+
+// A batch of random_row rows that draws its kDraw rows itself (pick_on_host, as the GPU
+// batch does on the device).
+class DrawingBatch final : public BatchDecoder {
+ public:
+  DrawingBatch(int slots, int vocab, std::atomic<int>& draws) : draws_(draws), busy_(size_t(slots), false), vocab_(vocab) {}
+  int slots() const override { return int(busy_.size()); }
+  int vocab() const override { return vocab_; }
+  std::vector<float> prefill(int slot, std::span<const int32_t> prompt, int) override {
+    busy_.at(size_t(slot)) = true;
+    return random_row(prompt.back(), size_t(vocab_));
+  }
+  std::span<const float> step(std::span<const int> slots, std::span<const int32_t> ids) override {
+    rows_.clear();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      EXPECT_TRUE(busy_.at(size_t(slots[i])));
+      const std::vector<float> r = random_row(ids[i], size_t(vocab_));
+      rows_.insert(rows_.end(), r.begin(), r.end());
+    }
+    return rows_;
+  }
+  std::span<const float> step_pick(std::span<const int> slots, std::span<const int32_t> ids,
+                                   std::span<const TokenPick> picks, std::span<int32_t> tokens) override {
+    const std::span<const float> rows = step(slots, ids);
+    const size_t v = size_t(vocab_);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (picks[i].kind == TokenPick::Kind::kDraw) ++draws_;
+      if (picks[i].kind != TokenPick::Kind::kLogits) tokens[i] = pick_on_host(rows.subspan(i * v, v), picks[i]);
+    }
+    return rows;
+  }
+  bool draws_on_device() const override { return true; }
+  kv::MemoryReport memory(int) const override { return {}; }
+  void release(int slot) override { busy_.at(size_t(slot)) = false; }
+
+ private:
+  std::atomic<int>& draws_;  // kDraw rows picked, over the batch's life
+  std::vector<bool> busy_;
+  int vocab_;
+  std::vector<float> rows_;
+};
+
+// Seeded sampling jobs stepped together in a batch that draws their rows itself give
+// the tokens that each job gives alone on a decoder whose rows the host samples: the
+// uniforms go to the draws in the seed's order whatever the batch's make-up.
+TEST(BatchScheduler, BatchDrawsFollowEachJobsSeed) {
+  model::ModelConfig c = scripted_config();
+  c.vocab_size = 3000;
+  struct HostRows final : Decoder {
+    std::vector<float> prefill(std::span<const int32_t> p) override { return random_row(p.back(), 3000); }
+    std::vector<float> step(int32_t id) override { return random_row(id, 3000); }
+    kv::MemoryReport memory() const override { return {}; }
+  };
+  std::vector<BatchJob> jobs;
+  for (int j = 0; j < 7; ++j) {
+    jobs.push_back(job({int32_t(100 + j)}, 12 + 3 * j));
+    SamplingParams& sp = jobs.back().options.sampling;
+    sp.temperature = j == 6 ? 0.0f : 0.6f + 0.2f * float(j);
+    sp.top_k = j == 2 ? 30 : 0;
+    sp.top_p = j == 3 ? 0.8f : 1.0f;
+    sp.min_p = j == 4 ? 0.1f : 0.0f;
+    sp.presence_penalty = j == 5 ? 0.7f : 0.0f;  // sampled on the host from its row
+    sp.seed = 1000 + uint64_t(j);
+  }
+  std::atomic<int> draws{0};
+  BatchDecoderFactory make = [&draws](const kv::MethodConfig&, int, int slots) -> std::unique_ptr<BatchDecoder> {
+    return std::make_unique<DrawingBatch>(slots, 3000, draws);
+  };
+  BatchScheduler scheduler(make, c, nullptr, 64, 3);  // fewer slots than jobs: they come and go
+  std::vector<std::shared_ptr<BatchTicket>> tickets;
+  for (const BatchJob& j : jobs) tickets.push_back(scheduler.submit(j));
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    HostRows alone;
+    const GenerationResult want = generate_with(alone, c, nullptr, jobs[j].prompt, jobs[j].options, 64);
+    const GenerationResult got = tickets[j]->result();
+    EXPECT_EQ(got.tokens, want.tokens) << "job " << j;
+    EXPECT_EQ(int(got.tokens.size()), jobs[j].options.max_tokens) << "job " << j;
+  }
+  scheduler.stop();
+  // Jobs 0-4 drew every token after their first on the batch.
+  int expected = 0;
+  for (int j = 0; j < 5; ++j) expected += jobs[size_t(j)].options.max_tokens - 1;
+  EXPECT_EQ(draws.load(), expected);
+}
+
 // Prompts the KV memory cannot take beside the running jobs wait for one to end; one
 // that does not fit alone fails with the memory error.
 TEST(BatchScheduler, PromptsWaitForMemory) {
