@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
-#include <numeric>
 #include <vector>
 
 #include "common/sampling_reference.h"
