@@ -5,7 +5,8 @@
 // kept, and the drawn token that walk's unless u lies within 1e-6 of a boundary. Many
 // vocabularies (1 to Qwen's 151936) and shapes (peaked, flat, tied, masked), rows with
 // their own options in one launch, NaN and infinite rows, the same token whatever the
-// batch, and the checks of bad draws.
+// batch, the same draws by every count of CTAs per row (thread block clusters of 1 to 16
+// CTAs), and the checks of bad draws.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -53,6 +54,17 @@ int32_t walk(const std::vector<double>& p, double u, double* margin) {
 
 using zc_test::shaped_logits;
 
+// The counts of CTAs per row to draw with: automatic, one, and clusters of an odd size,
+// the portable largest and the non-portable largest where the GPU has clusters.
+std::vector<int> ctas_counts() {
+  int device = 0, clusters = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device) != cudaSuccess)
+    clusters = 0;
+  if (!clusters) return {0, 1};
+  return {0, 1, 3, 8, 16};
+}
+
 GpuDraw random_draw(zc::Rng& rng, size_t n, int32_t row) {
   GpuDraw d;
   d.row = row;
@@ -99,16 +111,25 @@ TEST(CudaSampling, DistributionsAndDrawsMatchTheDoubleReference) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(41);
   GpuSampler s;
+  const auto counts = ctas_counts();
+  size_t next = 0;
   for (const size_t n : {size_t(1), size_t(2), size_t(7), size_t(1000), size_t(32000), size_t(128256),
                          size_t(151936)}) {
     for (int shape = 0; shape < 4; ++shape) {
       const auto logits = shaped_logits(rng, n, shape);
-      for (int combo = 0; combo < (n >= 32000 ? 3 : 8); ++combo) expect_distribution(s, logits, random_draw(rng, n, 0), shape);
+      for (int combo = 0; combo < (n >= 32000 ? 3 : 8); ++combo) {
+        const int ctas = counts[next++ % counts.size()];
+        SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
+        s.set_ctas_per_row(ctas);
+        expect_distribution(s, logits, random_draw(rng, n, 0), shape);
+      }
     }
   }
   // Every filter alone and the CLI's defaults, at Llama 3's vocabulary.
   const auto peaked = shaped_logits(rng, 128256, 0), tied = shaped_logits(rng, 128256, 2);
   for (const auto& logits : {peaked, tied}) {
+    s.set_ctas_per_row(counts[next++ % counts.size()]);
+    SCOPED_TRACE("CTAs per row " + std::to_string(s.ctas_per_row(1, 128256)));
     expect_distribution(s, logits, GpuDraw{0, 1.0f, 0, 1.0f, 0.0f, 0.37}, 0);
     expect_distribution(s, logits, GpuDraw{0, 1.0f, 40, 1.0f, 0.0f, 0.37}, 0);
     expect_distribution(s, logits, GpuDraw{0, 1.0f, 0, 0.9f, 0.0f, 0.37}, 0);
@@ -118,34 +139,52 @@ TEST(CudaSampling, DistributionsAndDrawsMatchTheDoubleReference) {
 }
 
 // 256k logits on a coarse grid: the top-k and top-p cuts fall inside runs of ties, which
-// keep their lowest ids (the CPU's stable sort); and a spike among -inf.
+// keep their lowest ids (the CPU's stable sort).
 TEST(CudaSampling, CutsInsideRunsOfTies) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(42);
   GpuSampler s;
   std::vector<float> logits(262144);
   for (auto& v : logits) v = float(rng.integer(0, 400)) * 0.05f;
-  for (int k : {1, 50, 333, 1024, 5000}) expect_distribution(s, logits, GpuDraw{0, 1.0f, k, 1.0f, 0.0f, 0.5}, 2);
-  for (float p : {0.001f, 0.3f, 0.9f}) expect_distribution(s, logits, GpuDraw{0, 1.0f, 0, p, 0.0f, 0.25}, 2);
-  expect_distribution(s, logits, GpuDraw{0, 0.8f, 100, 0.9f, 0.02f, 0.75}, 2);
-  // (top-p not at a multiple of 1/5000: there the double reference's running sum falls
-  // a rounding short of the exact one and keeps one tie more.)
-  std::vector<float> equal(5000, 1.5f);
-  for (int k : {0, 1, 7, 4999}) expect_distribution(s, equal, GpuDraw{0, 1.0f, k, 0.4321f, 0.0f, 0.6}, 2);
-  std::vector<float> spike(5000, -std::numeric_limits<float>::infinity());
-  for (size_t i = 0; i < spike.size(); i += 3) spike[i] = -float(i) * 1e-3f;
-  spike[4321] = 5.0f;
-  expect_distribution(s, spike, GpuDraw{0, 1.0f, 0, 0.999f, 0.0f, 0.999}, 3);
-  expect_distribution(s, spike, GpuDraw{0, 2.0f, 20, 1.0f, 0.0f, 0.1}, 3);
+  for (const int ctas : ctas_counts()) {
+    SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
+    s.set_ctas_per_row(ctas);
+    for (int k : {1, 50, 333, 1024, 5000}) expect_distribution(s, logits, GpuDraw{0, 1.0f, k, 1.0f, 0.0f, 0.5}, 2);
+    for (float p : {0.001f, 0.3f, 0.9f}) expect_distribution(s, logits, GpuDraw{0, 1.0f, 0, p, 0.0f, 0.25}, 2);
+    expect_distribution(s, logits, GpuDraw{0, 0.8f, 100, 0.9f, 0.02f, 0.75}, 2);
+  }
+}
+
+// The same on rows of 5000: all equal (every cut inside the one run of ties), and a spike
+// among -inf. (Small enough for compute-sanitizer's racecheck of the CTA groups.)
+TEST(CudaSampling, CutsInsideRunsOfTiesOnSmallRows) {
+  ZC_REQUIRE_GPU();
+  GpuSampler s;
+  for (const int ctas : ctas_counts()) {
+    SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
+    s.set_ctas_per_row(ctas);
+    // (top-p not at a multiple of 1/5000: there the double reference's running sum falls
+    // a rounding short of the exact one and keeps one tie more.)
+    std::vector<float> equal(5000, 1.5f);
+    for (int k : {0, 1, 7, 4999}) expect_distribution(s, equal, GpuDraw{0, 1.0f, k, 0.4321f, 0.0f, 0.6}, 2);
+    std::vector<float> spike(5000, -std::numeric_limits<float>::infinity());
+    for (size_t i = 0; i < spike.size(); i += 3) spike[i] = -float(i) * 1e-3f;
+    spike[4321] = 5.0f;
+    expect_distribution(s, spike, GpuDraw{0, 1.0f, 0, 0.999f, 0.0f, 0.999}, 3);
+    expect_distribution(s, spike, GpuDraw{0, 2.0f, 20, 1.0f, 0.0f, 0.1}, 3);
+  }
 }
 
 // One launch over rows of their own logits and options, some rows not drawn: each
 // drawn row's token is its walk's, the others untouched; NaN, +inf and all -inf rows
-// give -1, -2, -2; a row's token is the same alone and in any batch.
+// give -1, -2, -2; a row's token is the same alone and in any batch, and by any count of
+// CTAs per row.
 TEST(CudaSampling, RowsOfABatchDrawOnTheirOwn) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(43);
   GpuSampler s;
+  const auto counts = ctas_counts();
+  size_t next = 0;
   for (const int vocab : {3, 1000, 128256}) {
     const int rows = 37;
     std::vector<float> x;
@@ -166,6 +205,7 @@ TEST(CudaSampling, RowsOfABatchDrawOnTheirOwn) {
     }
     DeviceBuffer<int32_t> out(static_cast<size_t>(rows));
     out.fill_bytes(0x7f);
+    s.set_ctas_per_row(0);
     s.draw(dx.get(), rows, vocab, draws, out.get());
     const auto got = zc_test::sync_download(out);
     for (const GpuDraw& d : draws) {
@@ -181,11 +221,15 @@ TEST(CudaSampling, RowsOfABatchDrawOnTheirOwn) {
         if (margin > 1e-6) {
           EXPECT_EQ(t, want) << "margin " << margin;
         }
-        // Alone, the same token.
+        // Alone, the same token, whatever the count of CTAs drawing it.
+        const int ctas = counts[next++ % counts.size()];
+        SCOPED_TRACE("alone, CTAs per row " + std::to_string(ctas));
+        s.set_ctas_per_row(ctas);
         DeviceBuffer<int32_t> one(static_cast<size_t>(rows));
         GpuDraw alone = d;
         s.draw(dx.get(), rows, vocab, std::vector<GpuDraw>{alone}, one.get());
         EXPECT_EQ(zc_test::sync_download(one)[size_t(d.row)], t);
+        s.set_ctas_per_row(0);
       }
     }
     for (int r = 4; r < rows; r += 5) EXPECT_EQ(got[size_t(r)], 0x7f7f7f7f) << "row " << r << " was not drawn";
@@ -250,12 +294,15 @@ TEST(CudaSampling, TimingLlama3Vocab) {
   } cases[] = {{"T 1 (OpenAI's default)", {0, 1.0f, 0, 1.0f, 0.0f, 0.5}},
                {"top-p 0.9", {0, 1.0f, 0, 0.9f, 0.0f, 0.5}},
                {"CLI defaults (T 0.8, top-k 40, top-p 0.95, min-p 0.05)", {0, 0.8f, 40, 0.95f, 0.05f, 0.5}}};
-  for (const auto& c : cases) {
-    std::vector<GpuDraw> draws(size_t(rows), c.d);
-    for (int r = 0; r < rows; ++r) draws[size_t(r)].row = r;
-    const auto ms = zc_test::event_times_ms(50, 5, [&](int) { s.draw(dx.get(), rows, vocab, draws, out.get()); });
-    std::printf("[timing] GpuSampler::draw, %d rows x %d, %s: median %.1f us (min %.1f)\n", rows, vocab, c.name,
-                1e3 * ms[ms.size() / 2], 1e3 * ms.front());
+  for (const int ctas : ctas_counts()) {
+    s.set_ctas_per_row(ctas);
+    for (const auto& c : cases) {
+      std::vector<GpuDraw> draws(size_t(rows), c.d);
+      for (int r = 0; r < rows; ++r) draws[size_t(r)].row = r;
+      const auto ms = zc_test::event_times_ms(50, 5, [&](int) { s.draw(dx.get(), rows, vocab, draws, out.get()); });
+      std::printf("[timing] GpuSampler::draw, %d rows x %d, %d CTAs a row, %s: median %.1f us (min %.1f)\n", rows,
+                  vocab, s.ctas_per_row(rows, vocab), c.name, 1e3 * ms[ms.size() / 2], 1e3 * ms.front());
+    }
   }
 }
 
@@ -282,6 +329,8 @@ TEST(CudaSampling, BadDrawsAreErrors) {
   EXPECT_NO_THROW(s.draw(nullptr, 0, 8, {}, nullptr));  // nothing to draw
   EXPECT_THROW(s.distribution(nullptr, 8, ok), zc::Error);
   EXPECT_THROW(s.distribution(f, 0, ok), zc::Error);
+  EXPECT_THROW(s.set_ctas_per_row(-1), zc::Error);
+  EXPECT_THROW(s.set_ctas_per_row(17), zc::Error);
 }
 
 }  // namespace

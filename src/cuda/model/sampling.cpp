@@ -2,6 +2,7 @@
 // pinned memory, the launch, and the tests' distribution (sampling.cu holds the kernel).
 #include "cuda/model/sampling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -34,6 +35,30 @@ void check_draw(const GpuDraw& d, int rows, size_t j) {
 
 }  // namespace
 
+void GpuSampler::set_ctas_per_row(int ctas) {
+  if (ctas < 0 || ctas > detail::kMaxCtasPerRow)
+    fail("cuda GpuSampler: {} CTAs per row; choose 0 (automatic) or 1 to {}", ctas, detail::kMaxCtasPerRow);
+  forced_ctas_ = ctas;
+}
+
+int GpuSampler::ctas_per_row(int rows, int vocab) {
+  if (clusters_ < 0) {
+    int device = 0;
+    check(cudaGetDevice(&device), "GpuSampler");
+    check(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device), "GpuSampler");
+    check(cudaDeviceGetAttribute(&clusters_, cudaDevAttrClusterLaunch, device), "GpuSampler");
+  }
+  if (forced_ctas_ > 1 && !clusters_)
+    fail("cuda GpuSampler: {} CTAs per row need thread block clusters, which this GPU lacks", forced_ctas_);
+  if (forced_ctas_ > 0) return forced_ctas_;
+  if (!clusters_) return 1;
+  // A CTA takes a whole SM (1024 threads of 60 registers); a row's share under ~4k
+  // logits a CTA is mostly the group's barriers.
+  const int by_sms = std::max(1, sms_ / std::max(rows, 1));
+  const int by_vocab = std::max(1, (vocab + 4095) / 4096);
+  return std::min({8, by_sms, by_vocab});
+}
+
 void GpuSampler::draw(const float* logits, int rows, int vocab, std::span<const GpuDraw> draws, int32_t* out,
                       cudaStream_t stream) {
   if (rows < 0) fail("cuda GpuSampler::draw: rows must be >= 0, got {}", rows);
@@ -55,7 +80,7 @@ void GpuSampler::draw(const float* logits, int rows, int vocab, std::span<const 
   check(cudaMemcpyAsync(draws_.get(), staged_.get(), n * sizeof(GpuDraw), cudaMemcpyHostToDevice, stream),
         "GpuSampler::draw");
   check(detail::launch_draw_rows(logits, vocab, reinterpret_cast<const detail::DrawArgs*>(draws_.get()), int(n),
-                                 out, nullptr, stream),
+                                 out, nullptr, ctas_per_row(int(n), vocab), stream),
         "GpuSampler::draw");
   check_launch("GpuSampler::draw");
 }
@@ -66,12 +91,13 @@ std::vector<double> GpuSampler::distribution(const float* logits_device, int voc
   if (logits_device == nullptr) fail("cuda GpuSampler::distribution: logits is a null pointer");
   GpuDraw d = draw;
   check_draw(d, 1, 0);
-  draws_.upload(&d, 1);
+  if (draws_.size() < 1) draws_.resize(64);  // as draw() sizes it: no reallocation there
+  check(cudaMemcpy(draws_.get(), &d, sizeof(GpuDraw), cudaMemcpyHostToDevice), "GpuSampler::distribution");
   token_.resize(1);
   token_.fill_bytes(0xff);
   dist_.resize(size_t(vocab));
   check(detail::launch_draw_rows(logits_device, vocab, reinterpret_cast<const detail::DrawArgs*>(draws_.get()), 1,
-                                 token_.get(), dist_.get(), nullptr),
+                                 token_.get(), dist_.get(), ctas_per_row(1, vocab), nullptr),
         "GpuSampler::distribution");
   check_launch("GpuSampler::distribution");
   check(cudaDeviceSynchronize(), "GpuSampler::distribution");

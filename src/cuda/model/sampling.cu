@@ -1,6 +1,7 @@
-// The sampling kernel (sampling.h): one CTA per drawn row, engine::Sampler's filters in
-// its order (temperature, top-k, top-p, min-p) and its walk in id order, so that a draw
-// with the uniform u picks the token engine::Sampler picks with it.
+// The sampling kernel (sampling.h): a group of CTAs per drawn row (sampling_group.cuh),
+// engine::Sampler's filters in its order (temperature, top-k, top-p, min-p) and its walk
+// in id order, so that a draw with the uniform u picks the token engine::Sampler picks
+// with it.
 //
 // Every sum is exact and independent of the thread count and order: a token's softmax
 // term exp((l - l_max) / T) is held in fixed point, rounded to a multiple of 2^-s where
@@ -23,23 +24,30 @@
 //     time), the chunks' sums are scanned in order, and the warp whose chunk holds
 //     u * (kept mass) walks it.
 //
+// A row is drawn by a group of CTAs (`RowGroup`, sampling_group.cuh): on Hopper a thread block cluster of up
+// to 16 CTAs, each taking an interleaved share of every pass and exchanging its partial
+// results (the max, the histograms, the chunk sums) through distributed shared memory;
+// elsewhere one CTA. Every CTA of a group then takes the same decisions from the same
+// exact sums. One CTA a row left 124 of an H200's 132 SMs idle for a batch of 8 rows.
+//
 // Cost (H200, 8 rows of Llama 3's 128256 logits in one launch, `ZC_TIMING=1 test_cuda
-// --gtest_filter=CudaSampling.Timing*`): 84 us with no filter, 514 us with the CLI's
-// defaults, 586 us with top-p 0.9. The selects' first two passes are most of it: their
-// bins are many per warp, and a warp adds each bin's share in turn.
+// --gtest_filter=CudaSampling.Timing*`): 25 us with no filter, 111 us with the CLI's
+// defaults, 105 us with top-p 0.9 at 8 CTAs a row (89, 547 and 604 us at one; 16, which
+// do not fit every GPC at once, 36, 163 and 124 us). The selects' first two passes are
+// most of it: their bins are many per warp, and a warp adds each bin's share in turn.
 #include <cfloat>
 #include <climits>
 #include <cstdint>
 
+#include "cuda/model/sampling_group.cuh"
 #include "cuda/model/sampling_launch.h"
 
 namespace zc::cuda::detail {
 namespace {
 
-constexpr int kThreads = 1024;
-constexpr int kWarps = kThreads / 32;
+using namespace sampling;  // NOLINT(google-build-using-namespace): the kernel's own helpers
+
 constexpr int kBins = 256;
-constexpr unsigned kFull = 0xffffffffu;
 
 // Monotone map float -> uint32 (larger float, larger key) for non-NaN values; and back.
 __device__ __forceinline__ uint32_t order_key(float f) {
@@ -69,9 +77,11 @@ struct Cut {
 };
 
 struct Shared {
-  uint64_t hist[kBins];
-  uint64_t warp_sum[kWarps];
+  uint64_t hist[kBins];        // this CTA's histogram of a select's pass
+  uint64_t group_hist[kBins];  // the group's
+  GroupScan scan;
   uint32_t kmax;
+  int nan;
   int bin, token;
   uint64_t above, at, want;
 };
@@ -106,30 +116,7 @@ __device__ __forceinline__ void hist_add(uint64_t* hist, int bin, uint64_t w) {
   __syncwarp();  // the adds are seen by the lanes that add next
 }
 
-// Loads a thread has in flight in a pass: a pass that waited for each load in turn was
-// bound by L2's latency (60k cycles a pass at Llama 3's vocabulary for 125 loads a thread).
-constexpr int kUnroll = 8;
 
-// f(value, i, valid) for i = threadIdx.x + kThreads * j, in rounds of kUnroll loads
-// issued before any is used; every thread calls f equally often (valid false past n),
-// so f may use warp-wide intrinsics.
-template <class F>
-__device__ __forceinline__ void strided_pass(const float* row, int n, const F& f) {
-  const int tid = static_cast<int>(threadIdx.x);
-  for (int base = 0; base < n; base += kThreads * kUnroll) {
-    float v[kUnroll];
-#pragma unroll
-    for (int j = 0; j < kUnroll; ++j) {
-      const int i = base + j * kThreads + tid;
-      v[j] = i < n ? row[i] : 0.0f;
-    }
-#pragma unroll
-    for (int j = 0; j < kUnroll; ++j) {
-      const int i = base + j * kThreads + tid;
-      f(v[j], i, i < n);
-    }
-  }
-}
 
 struct Selected {
   uint32_t key;    // the key where the running weight, from the top, reaches the target
@@ -141,10 +128,12 @@ struct Selected {
 // Radix select from the top: the key K where the running weight of the keys in
 // descending order first reaches the target, W(> K) < target <= W(>= K), W summing
 // weight(key, id) (0 for a token not counted). target(total) is asked once, with the
-// total weight, after the first pass, and capped at the total.
+// total weight, after the first pass, and capped at the total. Each CTA of the group
+// counts its share of a pass; every CTA then sums the group's histograms and takes the
+// same bin.
 template <class Weight, class Target>
-__device__ Selected radix_select(const float* row, int n, const Weight& weight, const Target& target, Shared& sh,
-                                 uint64_t* warp_hists) {
+__device__ Selected radix_select(const float* row, int n, const RowGroup& g, const Weight& weight, const Target& target,
+                                 Shared& sh, uint64_t* warp_hists) {
   const int tid = static_cast<int>(threadIdx.x), lane = tid % 32;
   uint64_t* mine = warp_hists + (tid / 32) * kBins;
   uint32_t prefix = 0, mask = 0;
@@ -152,7 +141,7 @@ __device__ Selected radix_select(const float* row, int n, const Weight& weight, 
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int b = tid; b < kWarps * kBins; b += kThreads) warp_hists[b] = 0;
     __syncthreads();
-    strided_pass(row, n, [&](float v, int i, bool valid) {
+    strided_pass(row, n, g, [&](float v, int i, bool valid) {
       int bin = -1;
       uint64_t w = 0;
       if (valid) {
@@ -170,12 +159,18 @@ __device__ Selected radix_select(const float* row, int n, const Weight& weight, 
       for (int w = 0; w < kWarps; ++w) sum += warp_hists[w * kBins + b];
       sh.hist[b] = sum;
     }
+    g.sync();  // every CTA's histogram is complete
+    for (int b = tid; b < kBins; b += kThreads) {
+      uint64_t sum = 0;
+      for (int r = 0; r < g.size; ++r) sum += g.at(sh.hist, r)[b];
+      sh.group_hist[b] = sum;
+    }
     __syncthreads();
     if (tid < 32) {
       // Lane l holds bins 255 - 8l down to 248 - 8l: their sum, a scan from the top, and
       // the first lane whose running weight reaches the target walks its eight bins.
       uint64_t s = 0;
-      for (int q = 0; q < 8; ++q) s += sh.hist[255 - 8 * lane - q];
+      for (int q = 0; q < 8; ++q) s += sh.group_hist[255 - 8 * lane - q];
       uint64_t inc = s;
       for (int o = 1; o < 32; o *= 2) {
         const uint64_t v = __shfl_up_sync(kFull, inc, o);
@@ -193,7 +188,7 @@ __device__ Selected radix_select(const float* row, int n, const Weight& weight, 
         uint64_t acc = inc - s;
         for (int q = 0; q < 8; ++q) {
           const int b = 255 - 8 * lane - q;
-          const uint64_t h = sh.hist[b];
+          const uint64_t h = sh.group_hist[b];
           if (acc + h >= want || b == 0) {
             sh.bin = b;
             sh.above = acc;
@@ -209,78 +204,33 @@ __device__ Selected radix_select(const float* row, int n, const Weight& weight, 
     prefix |= static_cast<uint32_t>(sh.bin) << shift;
     mask |= 0xffu << shift;
     above += sh.above;
-    __syncthreads();  // every thread has read sh before the next pass writes it
+    // Every thread has read sh, and every CTA this one's histogram, before the next
+    // pass writes them.
+    g.sync();
   }
   return Selected{prefix, above, sh.at, sh.want};
 }
 
-// The ids of a row split into one contiguous chunk per warp, which its lanes read 32
-// consecutive ids at a time (coalesced; a run of ids per thread cost ~70 us a pass at
-// Llama 3's vocabulary, a cache line per lane per load).
-struct WarpChunk {
-  int lo, hi;
-  __device__ WarpChunk(int n) {
-    const int per = (n + kWarps - 1) / kWarps;
-    lo = min(n, static_cast<int>(threadIdx.x / 32) * per);
-    hi = min(n, lo + per);
-  }
-};
 
-// f(value, i, valid) over the warp's chunk, lane + 32 j, in rounds of kUnroll loads
-// issued first; every lane calls f equally often (valid false past the chunk).
-template <class F>
-__device__ __forceinline__ void chunk_pass(const float* row, const WarpChunk& c, const F& f) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  for (int base = c.lo; base < c.hi; base += 32 * kUnroll) {
-    float v[kUnroll];
-#pragma unroll
-    for (int j = 0; j < kUnroll; ++j) {
-      const int i = base + 32 * j + lane;
-      v[j] = i < c.hi ? row[i] : 0.0f;
-    }
-#pragma unroll
-    for (int j = 0; j < kUnroll; ++j) {
-      const int i = base + 32 * j + lane;
-      f(v[j], i, i < c.hi);
-    }
-  }
-}
 
-// The warps' exclusive prefix of one value per warp (lane 0's), and the total.
-__device__ uint64_t warp_exclusive_scan(uint64_t v, uint64_t* total, Shared& sh) {
-  const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
-  __syncthreads();  // earlier readers of warp_sum are done
-  if (lane == 0) sh.warp_sum[warp] = v;
-  __syncthreads();
-  uint64_t before = 0, all = 0;
-  for (int w = 0; w < kWarps; ++w) {
-    if (w < warp) before += sh.warp_sum[w];
-    all += sh.warp_sum[w];
-  }
-  *total = all;
-  return before;
-}
-
-__device__ __forceinline__ uint64_t warp_sum(uint64_t v) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
 
 // The id of the m-th (1-based) token in id order with key `key` that `member` admits
-// (INT_MAX when fewer).
+// (INT_MAX when fewer). The warp that finds it writes it into rank 0's shared memory.
 template <class Member>
-__device__ int nth_tie(const float* row, int n, uint32_t key, uint64_t m, const Member& member, Shared& sh) {
+__device__ int nth_tie(const float* row, int n, uint32_t key, uint64_t m, const Member& member, const RowGroup& g,
+                       Shared& sh) {
   const int lane = static_cast<int>(threadIdx.x % 32);
-  const WarpChunk c(n);
+  const WarpChunk c(n, g);
   const auto tie = [&](float v, int i, bool valid) {
     const uint32_t k = order_key(v);
     return valid && k == key && member(k, i);
   };
   uint64_t count = 0;
   chunk_pass(row, c, [&](float v, int i, bool valid) { count += __popc(__ballot_sync(kFull, tie(v, i, valid))); });
-  if (threadIdx.x == 0) sh.token = INT_MAX;
+  int* token = g.at(&sh.token, 0);
+  if (g.rank == 0 && threadIdx.x == 0) sh.token = INT_MAX;  // before the scan's barriers
   uint64_t total = 0;
-  uint64_t seen = warp_exclusive_scan(count, &total, sh);
+  uint64_t seen = warp_exclusive_scan(count, &total, g, sh.scan);
   if (seen < m && m <= seen + count) {
     // This warp's chunk holds it: the same rounds again, to the ballot that reaches m.
     bool found = false;
@@ -289,27 +239,28 @@ __device__ int nth_tie(const float* row, int n, uint32_t key, uint64_t m, const 
       const uint64_t here = static_cast<uint64_t>(__popc(ties));
       if (!found && seen + here >= m) {
         const int at = static_cast<int>(__fns(ties, 0, static_cast<int>(m - seen)));
-        if (lane == at) sh.token = i;
+        if (lane == at) *token = i;
         found = true;
       }
       seen += here;
     });
   }
-  __syncthreads();
-  const int id = sh.token;
-  __syncthreads();  // read before sh.token is written again
+  g.sync();
+  const int id = *token;
+  g.sync();  // read everywhere before rank 0's token is set again
   return id;
 }
 
 // The cut of a select whose run of ties at its key weighs `each` per token: the ties
 // the target needs, in id order, found only when fewer than all of them.
 template <class Member>
-__device__ Cut cut_at(const float* row, int n, const Selected& s, uint64_t each, const Member& member, Shared& sh) {
+__device__ Cut cut_at(const float* row, int n, const RowGroup& g, const Selected& s, uint64_t each,
+                      const Member& member, Shared& sh) {
   Cut c;
   c.key = s.key;
   if (each == 0) return c;  // not reached: a selected key has weight
   const uint64_t needed = (s.want + each - 1) / each, ties = s.at / each;
-  if (needed < ties) c.last_tie = nth_tie(row, n, s.key, needed, member, sh);
+  if (needed < ties) c.last_tie = nth_tie(row, n, s.key, needed, member, g, sh);
   return c;
 }
 
@@ -318,28 +269,32 @@ __global__ void __launch_bounds__(kThreads)
                 int32_t* __restrict__ out, double* __restrict__ dist) {
   __shared__ Shared sh;
   extern __shared__ uint64_t warp_hists[];  // kWarps x kBins
-  const int tid = static_cast<int>(threadIdx.x);
-  const DrawArgs a = draws[blockIdx.x];
+  const RowGroup g;
+  const int tid = static_cast<int>(threadIdx.x), lane = tid % 32;
+  const DrawArgs a = draws[blockIdx.x / static_cast<unsigned>(g.size)];
   const float* row = logits + static_cast<size_t>(a.row) * static_cast<size_t>(n);
 
-  // 1. NaN check and the largest logit.
+  // 1. NaN check and the largest logit: this CTA's, then the group's (lane r reads CTA r's).
   int nan = 0;
   uint32_t kmax = 0;
-  strided_pass(row, n, [&](float v, int, bool valid) {
+  strided_pass(row, n, g, [&](float v, int, bool valid) {
     nan |= valid && isnan(v);
     if (valid && !isnan(v)) kmax = max(kmax, order_key(v));
   });
   if (tid == 0) sh.kmax = 0;
   kmax = __reduce_max_sync(kFull, kmax);
-  if (__syncthreads_or(nan)) {
-    if (tid == 0) out[a.row] = -1;
-    return;
-  }
+  nan = __syncthreads_or(nan);
   if (tid % 32 == 0) atomicMax(&sh.kmax, kmax);
-  __syncthreads();
-  const float lmax = key_value(sh.kmax);
-  if (!isfinite(lmax)) {  // +inf, or every logit -inf: engine::Sampler's error
-    if (tid == 0) out[a.row] = -2;
+  if (tid == 0) sh.nan = nan;
+  g.sync();
+  kmax = lane < g.size ? *g.at(&sh.kmax, lane) : 0u;
+  nan = lane < g.size ? *g.at(&sh.nan, lane) : 0;
+  kmax = __reduce_max_sync(kFull, kmax);
+  nan = __reduce_or_sync(kFull, static_cast<unsigned>(nan));
+  const float lmax = key_value(kmax);
+  if (nan || !isfinite(lmax)) {  // +inf, or every logit -inf: engine::Sampler's error
+    if (g.rank == 0 && tid == 0) out[a.row] = nan ? -1 : -2;
+    g.sync();  // no CTA leaves while another reads its shared memory
     return;
   }
   const int bits = n > 1 ? 32 - __clz(n - 1) : 0;  // ceil(log2 n)
@@ -352,8 +307,8 @@ __global__ void __launch_bounds__(kThreads)
     const uint64_t k = static_cast<uint64_t>(a.top_k);
     const auto all = [](uint32_t, int) { return true; };
     const Selected s = radix_select(
-        row, n, [](uint32_t, int) { return uint64_t{1}; }, [k](uint64_t) { return k; }, sh, warp_hists);
-    by_k = cut_at(row, n, s, 1, all, sh);
+        row, n, g, [](uint32_t, int) { return uint64_t{1}; }, [k](uint64_t) { return k; }, sh, warp_hists);
+    by_k = cut_at(row, n, g, s, 1, all, sh);
   }
   const auto in_k = [by_k](uint32_t k, int i) { return by_k.keeps(k, i); };
 
@@ -363,10 +318,10 @@ __global__ void __launch_bounds__(kThreads)
   if (a.top_p < 1.0f) {
     const double top_p = static_cast<double>(a.top_p);
     const Selected s = radix_select(
-        row, n, [&](uint32_t k, int i) { return in_k(k, i) ? fixed_term(k) : uint64_t{0}; },
+        row, n, g, [&](uint32_t k, int i) { return in_k(k, i) ? fixed_term(k) : uint64_t{0}; },
         [top_p](uint64_t total) { return static_cast<uint64_t>(ceil(top_p * static_cast<double>(total))); }, sh,
         warp_hists);
-    by_p = cut_at(row, n, s, fixed_term(s.key), in_k, sh);
+    by_p = cut_at(row, n, g, s, fixed_term(s.key), in_k, sh);
   }
 
   // 4-5. min-p on the term, and the walk over the kept terms in id order.
@@ -377,13 +332,12 @@ __global__ void __launch_bounds__(kThreads)
     const float e = terms.exp_term(l);
     return min_p > 0.0f && !(e >= min_p) ? 0 : terms.fixed(e);
   };
-  const int lane = tid % 32;
-  const WarpChunk c(n);
+  const WarpChunk c(n, g);
   uint64_t mine = 0;
   chunk_pass(row, c, [&](float v, int i, bool valid) { mine += valid ? kept_term(v, i) : 0; });
   mine = warp_sum(mine);
   uint64_t total = 0;
-  const uint64_t before = warp_exclusive_scan(mine, &total, sh);
+  const uint64_t before = warp_exclusive_scan(mine, &total, g, sh.scan);
   // u * total, rounded down and below the total (total >= 1: the best token is kept).
   uint64_t target = static_cast<uint64_t>(a.u * static_cast<double>(total));
   if (target >= total) target = total - 1;
@@ -408,22 +362,43 @@ __global__ void __launch_bounds__(kThreads)
     });
   }
   if (dist != nullptr) {
-    for (int i = tid; i < n; i += kThreads)
+    for (int i = g.thread(); i < n; i += g.threads())
       dist[i] = static_cast<double>(kept_term(row[i], i)) / static_cast<double>(total);
   }
+  g.sync();  // no CTA leaves while another reads its shared memory (the scan's sums)
 }
 
 }  // namespace
 
 cudaError_t launch_draw_rows(const float* logits, int vocab, const DrawArgs* draws, int n, int32_t* out,
-                             double* dist, cudaStream_t s) {
-  // Above the default 48 KB of dynamic shared memory: opted in once (per device the
-  // process uses; setting it again is harmless).
-  static const cudaError_t opt_in =
-      cudaFuncSetAttribute(draw_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kWarpHistBytes));
+                             double* dist, int ctas_per_row, cudaStream_t s) {
+  if (ctas_per_row < 1 || ctas_per_row > kMaxGroup) return cudaErrorInvalidValue;
+  // Above the default 48 KB of dynamic shared memory, and clusters above the portable 8
+  // CTAs: opted in once (per device the process uses; setting it again is harmless).
+  static const cudaError_t opt_in = [] {
+    const cudaError_t e =
+        cudaFuncSetAttribute(draw_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kWarpHistBytes));
+    if (e != cudaSuccess) return e;
+    int device = 0, clusters = 0;
+    if (cudaGetDevice(&device) == cudaSuccess &&
+        cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device) == cudaSuccess && clusters)
+      return cudaFuncSetAttribute(draw_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    return cudaSuccess;
+  }();
   if (opt_in != cudaSuccess) return opt_in;
-  draw_kernel<<<static_cast<unsigned>(n), kThreads, kWarpHistBytes, s>>>(logits, vocab, draws, out, dist);
-  return cudaGetLastError();
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(n) * static_cast<unsigned>(ctas_per_row));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = kWarpHistBytes;
+  config.stream = s;
+  cudaLaunchAttribute cluster[1];
+  cluster[0].id = cudaLaunchAttributeClusterDimension;
+  cluster[0].val.clusterDim.x = static_cast<unsigned>(ctas_per_row);
+  cluster[0].val.clusterDim.y = 1;
+  cluster[0].val.clusterDim.z = 1;
+  config.attrs = cluster;
+  config.numAttrs = ctas_per_row > 1 ? 1 : 0;
+  return cudaLaunchKernelEx(&config, draw_kernel, logits, vocab, draws, out, dist);
 }
 
 }  // namespace zc::cuda::detail

@@ -9,10 +9,11 @@
 // drawn here or by engine::Sampler, up to the precision below.
 //
 // Precision (sampling.cu): each softmax term is exp in float (~1e-7 relative), then
-// fixed point (2^-45 of the best token's term at Llama 3's vocabulary), summed exactly. A draw therefore equals engine::Sampler's (double
-// throughout) unless u falls within ~1e-6 of a boundary between two tokens' cumulative
-// probabilities, and the same draw on the same logits gives the same token every time,
-// whatever the batch. No repetition or additive penalty here: those rows stay on the host.
+// fixed point (2^-45 of the best token's term at Llama 3's vocabulary), summed exactly.
+// A draw therefore equals engine::Sampler's (double throughout) unless u falls within
+// ~1e-6 of a boundary between two tokens' cumulative probabilities, and the same draw on
+// the same logits gives the same token every time, whatever the batch and the count of
+// CTAs drawing a row. No repetition or additive penalty here: those rows stay on the host.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -48,7 +49,16 @@ class GpuSampler {
   std::vector<double> distribution(const float* logits_device, int vocab, const GpuDraw& draw,
                                    int32_t* token = nullptr);
 
+  // How many CTAs draw one row: 0 (the default) chooses per launch, enough to spread the
+  // rows over the SMs, at most 8 (clusters need sm_90; 1 elsewhere); 1 to 16 force it.
+  // Any count gives the same tokens. Throws outside 0..16, or above 1 on a GPU without
+  // thread block clusters (at the next draw).
+  void set_ctas_per_row(int ctas);
+  int ctas_per_row(int rows, int vocab);  // the count the next launch of `rows` rows takes
+
  private:
+  int forced_ctas_ = 0;
+  int sms_ = 0, clusters_ = -1;  // the current device's, read at the first launch
   PinnedBuffer<GpuDraw> staged_;
   DeviceBuffer<GpuDraw> draws_;
   DeviceBuffer<double> dist_;

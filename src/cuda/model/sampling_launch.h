@@ -18,11 +18,16 @@ struct DrawArgs {
   double u;           // in [0, 1)
 };
 
-// One CTA per draw: out[draws[j].row] = the token drawn from that row of logits
+// The most CTAs that may draw one row (a thread block cluster of up to 16 needs Hopper's
+// non-portable cluster sizes; 8 is portable).
+constexpr int kMaxCtasPerRow = 16;
+
+// ctas_per_row CTAs per draw (1, or a thread block cluster of that many: sm_90 and
+// later): out[draws[j].row] = the token drawn from that row of logits
 // [rows][vocab], -1 for a row holding a NaN, -2 for a row whose largest logit is not
 // finite. dist (null, or [vocab] doubles, only with n == 1) receives the final
 // probabilities (0 for removed tokens).
 cudaError_t launch_draw_rows(const float* logits, int vocab, const DrawArgs* draws, int n, int32_t* out,
-                             double* dist, cudaStream_t s);
+                             double* dist, int ctas_per_row, cudaStream_t s);
 
 }  // namespace zc::cuda::detail
