@@ -124,8 +124,8 @@ fi
 # cuBLAS's products, not the whole-model engine: racecheck runs each kernel ~100x
 # slower and took 46 s for one cuBLAS test). racecheck also leaves out the tests that
 # repeat kernels the others cover on many more inputs (session 21, H100: the sampling
-# distribution tests 117 s and more each; of the sampler, racecheck runs the small rows'
-# test, every count of CTAs per row; the prefill tile-edge sweep 46 s, the probe
+# distribution tests 117 s and more each; of the sampler, racecheck runs one draw by
+# each count of CTAs per row; the prefill tile-edge sweep 46 s, the probe
 # scores' double reference over 200 s through cuBLAS's batched product), so that the
 # pass ends (62 tests, 309 s, no hazard); restricting it to our kernels by name instead (--kernel-name kns=...) made
 # the sanitizer fail on cuBLASLt's kernels ("failed to handle a hardware exception").
@@ -138,7 +138,7 @@ fi
 if [ "${RACECHECK:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   for tool in racecheck synccheck initcheck; do
     kernels='Cuda*:-*Timing*:CudaGemm*'
-    [ $tool = racecheck ] && kernels="$kernels:CudaSampling.DistributionsAndDraws*:CudaSampling.FrequenciesFollow*:CudaSampling.CutsInsideRunsOfTies:CudaSampling.RowsOfABatch*:CudaPrefillAttention.TileEdgesAndGroups:CudaProbeScores.MatchesDoubleReference:CudaProbeScores.CublasFallback*"
+    [ $tool = racecheck ] && kernels="$kernels:CudaSampling.DistributionsAndDraws*:CudaSampling.FrequenciesFollow*:CudaSampling.CutsInsideRunsOfTies*:CudaSampling.RowsOfABatch*:CudaPrefillAttention.TileEdgesAndGroups:CudaProbeScores.MatchesDoubleReference:CudaProbeScores.CublasFallback*"
     [ $tool = initcheck ] && kernels='CudaDecode*:CudaGpuCache*:CudaKvPages*:CudaLayerKernels*:CudaPack*:CudaPrefillAttention*:-*Timing*'
     start=$(date +%s)
     timeout "${SANITIZER_TIMEOUT:-900}" compute-sanitizer --tool $tool --error-exitcode 1 "$dir/tests/test_cuda" \

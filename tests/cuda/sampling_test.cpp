@@ -175,6 +175,22 @@ TEST(CudaSampling, CutsInsideRunsOfTiesOnSmallRows) {
   }
 }
 
+// One draw with both selects and a cut inside a run of ties, by each count of CTAs per
+// row: the smallest case of the groups' exchanges, for compute-sanitizer's racecheck
+// (which takes minutes over the tests above).
+TEST(CudaSampling, OneDrawByEveryGroupSize) {
+  ZC_REQUIRE_GPU();
+  zc::Rng rng(46);
+  GpuSampler s;
+  std::vector<float> logits(3001);
+  for (auto& v : logits) v = float(rng.integer(0, 60)) * 0.1f;
+  for (const int ctas : ctas_counts()) {
+    SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
+    s.set_ctas_per_row(ctas);
+    expect_distribution(s, logits, GpuDraw{0, 1.0f, 120, 0.7f, 0.01f, 0.3}, 2);
+  }
+}
+
 // One launch over rows of their own logits and options, some rows not drawn: each
 // drawn row's token is its walk's, the others untouched; NaN, +inf and all -inf rows
 // give -1, -2, -2; a row's token is the same alone and in any batch, and by any count of
