@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <vector>
@@ -55,14 +56,25 @@ int32_t walk(const std::vector<double>& p, double u, double* margin) {
 using zc_test::shaped_logits;
 
 // The counts of CTAs per row to draw with: automatic, one, and clusters of an odd size,
-// the portable largest and the non-portable largest where the GPU has clusters.
+// the portable largest and the non-portable largest, those the GPU's clusters hold.
 std::vector<int> ctas_counts() {
   int device = 0, clusters = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device) != cudaSuccess)
     clusters = 0;
-  if (!clusters) return {0, 1};
-  return {0, 1, 3, 8, 16};
+  std::vector<int> counts = {0, 1};
+  for (const int c : {3, 8, 16}) {
+    if (!clusters) break;
+    GpuSampler probe;
+    probe.set_ctas_per_row(c);
+    try {
+      (void)probe.ctas_per_row(1, 1 << 17);
+      counts.push_back(c);
+    } catch (const zc::Error& e) {
+      std::printf("[note] %s: not drawn with\n", e.what());
+    }
+  }
+  return counts;
 }
 
 GpuDraw random_draw(zc::Rng& rng, size_t n, int32_t row) {

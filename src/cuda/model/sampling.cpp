@@ -42,21 +42,22 @@ void GpuSampler::set_ctas_per_row(int ctas) {
 }
 
 int GpuSampler::ctas_per_row(int rows, int vocab) {
-  if (clusters_ < 0) {
+  if (largest_ < 0) {
     int device = 0;
     check(cudaGetDevice(&device), "GpuSampler");
     check(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device), "GpuSampler");
-    check(cudaDeviceGetAttribute(&clusters_, cudaDevAttrClusterLaunch, device), "GpuSampler");
+    check(detail::largest_ctas_per_row(detail::kMaxCtasPerRow, &largest_), "GpuSampler");
   }
-  if (forced_ctas_ > 1 && !clusters_)
-    fail("cuda GpuSampler: {} CTAs per row need thread block clusters, which this GPU lacks", forced_ctas_);
+  if (forced_ctas_ > largest_)
+    fail("cuda GpuSampler: {} CTAs per row do not fit this GPU's thread block clusters (at most {} here)",
+         forced_ctas_, largest_);
   if (forced_ctas_ > 0) return forced_ctas_;
-  if (!clusters_) return 1;
   // A CTA takes a whole SM (1024 threads of 60 registers); a row's share under ~4k
-  // logits a CTA is mostly the group's barriers.
+  // logits a CTA is mostly the group's barriers; 16 CTAs a row were slower than 8 at 8
+  // rows on an H200 (docs/benchmarks.md).
   const int by_sms = std::max(1, sms_ / std::max(rows, 1));
   const int by_vocab = std::max(1, (vocab + 4095) / 4096);
-  return std::min({8, by_sms, by_vocab});
+  return std::min({8, largest_, by_sms, by_vocab});
 }
 
 void GpuSampler::draw(const float* logits, int rows, int vocab, std::span<const GpuDraw> draws, int32_t* out,

@@ -37,6 +37,7 @@
 // most of it: their bins are many per warp, and a warp adds each bin's share in turn.
 #include <cfloat>
 #include <climits>
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/model/sampling_group.cuh"
@@ -368,14 +369,10 @@ __global__ void __launch_bounds__(kThreads)
   g.sync();  // no CTA leaves while another reads its shared memory (the scan's sums)
 }
 
-}  // namespace
-
-cudaError_t launch_draw_rows(const float* logits, int vocab, const DrawArgs* draws, int n, int32_t* out,
-                             double* dist, int ctas_per_row, cudaStream_t s) {
-  if (ctas_per_row < 1 || ctas_per_row > kMaxGroup) return cudaErrorInvalidValue;
-  // Above the default 48 KB of dynamic shared memory, and clusters above the portable 8
-  // CTAs: opted in once (per device the process uses; setting it again is harmless).
-  static const cudaError_t opt_in = [] {
+// Above the default 48 KB of dynamic shared memory, and clusters above the portable 8
+// CTAs: opted in once (per device the process uses; setting it again is harmless).
+cudaError_t opt_in() {
+  static const cudaError_t result = [] {
     const cudaError_t e =
         cudaFuncSetAttribute(draw_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kWarpHistBytes));
     if (e != cudaSuccess) return e;
@@ -385,20 +382,55 @@ cudaError_t launch_draw_rows(const float* logits, int vocab, const DrawArgs* dra
       return cudaFuncSetAttribute(draw_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     return cudaSuccess;
   }();
-  if (opt_in != cudaSuccess) return opt_in;
+  return result;
+}
+
+// The launch of n draws by ctas_per_row CTAs each (a cluster when above 1).
+struct DrawLaunch {
   cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(n) * static_cast<unsigned>(ctas_per_row));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kWarpHistBytes;
-  config.stream = s;
   cudaLaunchAttribute cluster[1];
-  cluster[0].id = cudaLaunchAttributeClusterDimension;
-  cluster[0].val.clusterDim.x = static_cast<unsigned>(ctas_per_row);
-  cluster[0].val.clusterDim.y = 1;
-  cluster[0].val.clusterDim.z = 1;
-  config.attrs = cluster;
-  config.numAttrs = ctas_per_row > 1 ? 1 : 0;
-  return cudaLaunchKernelEx(&config, draw_kernel, logits, vocab, draws, out, dist);
+  DrawLaunch(int n, int ctas_per_row, cudaStream_t s) {
+    config.gridDim = dim3(static_cast<unsigned>(n) * static_cast<unsigned>(ctas_per_row));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = kWarpHistBytes;
+    config.stream = s;
+    cluster[0].id = cudaLaunchAttributeClusterDimension;
+    cluster[0].val.clusterDim.x = static_cast<unsigned>(ctas_per_row);
+    cluster[0].val.clusterDim.y = 1;
+    cluster[0].val.clusterDim.z = 1;
+    config.attrs = cluster;
+    config.numAttrs = ctas_per_row > 1 ? 1 : 0;
+  }
+};
+
+}  // namespace
+
+cudaError_t largest_ctas_per_row(int limit, int* largest) {
+  *largest = 1;
+  if (const cudaError_t e = opt_in(); e != cudaSuccess) return e;
+  int device = 0, clusters = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+  if (const cudaError_t e = cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device); e != cudaSuccess)
+    return e;
+  if (!clusters) return cudaSuccess;
+  for (int c = std::min(limit, kMaxGroup); c > 1; --c) {
+    DrawLaunch launch(c, c, nullptr);  // one row's cluster
+    int active = 0;
+    if (cudaOccupancyMaxActiveClusters(&active, draw_kernel, &launch.config) == cudaSuccess && active > 0) {
+      *largest = c;
+      return cudaSuccess;
+    }
+    (void)cudaGetLastError();  // a size the device refuses is an answer, not an error
+  }
+  return cudaSuccess;
+}
+
+cudaError_t launch_draw_rows(const float* logits, int vocab, const DrawArgs* draws, int n, int32_t* out,
+                             double* dist, int ctas_per_row, cudaStream_t s) {
+  if (ctas_per_row < 1 || ctas_per_row > kMaxGroup) return cudaErrorInvalidValue;
+  if (const cudaError_t e = opt_in(); e != cudaSuccess) return e;
+  DrawLaunch launch(n, ctas_per_row, s);
+  return cudaLaunchKernelEx(&launch.config, draw_kernel, logits, vocab, draws, out, dist);
 }
 
 }  // namespace zc::cuda::detail

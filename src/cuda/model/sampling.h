@@ -50,15 +50,15 @@ class GpuSampler {
                                    int32_t* token = nullptr);
 
   // How many CTAs draw one row: 0 (the default) chooses per launch, enough to spread the
-  // rows over the SMs, at most 8 (clusters need sm_90; 1 elsewhere); 1 to 16 force it.
-  // Any count gives the same tokens. Throws outside 0..16, or above 1 on a GPU without
-  // thread block clusters (at the next draw).
+  // rows over the SMs, at most 8 (a thread block cluster: sm_90; 1 elsewhere); 1 to 16
+  // force it. Any count gives the same tokens. Throws outside 0..16, or (at the next
+  // draw) above what the GPU's clusters hold.
   void set_ctas_per_row(int ctas);
   int ctas_per_row(int rows, int vocab);  // the count the next launch of `rows` rows takes
 
  private:
   int forced_ctas_ = 0;
-  int sms_ = 0, clusters_ = -1;  // the current device's, read at the first launch
+  int sms_ = 0, largest_ = -1;  // the current device's SMs and largest cluster, read once
   PinnedBuffer<GpuDraw> staged_;
   DeviceBuffer<GpuDraw> draws_;
   DeviceBuffer<double> dist_;
