@@ -24,10 +24,10 @@
 //     time), the chunks' sums are scanned in order, and the warp whose chunk holds
 //     u * (kept mass) walks it.
 //
-// A row is drawn by a group of CTAs (`RowGroup`, sampling_group.cuh): on Hopper a thread block cluster of up
-// to 16 CTAs, each taking an interleaved share of every pass and exchanging its partial
-// results (the max, the histograms, the chunk sums) through distributed shared memory;
-// elsewhere one CTA. Every CTA of a group then takes the same decisions from the same
+// A row is drawn by a group of CTAs (`RowGroup`, sampling_group.cuh): on Hopper a
+// thread block cluster of up to 16 CTAs, each taking an interleaved share of every pass
+// and exchanging its partial results (the max, the histograms, the chunk sums) through
+// distributed shared memory; elsewhere one CTA. Every CTA of a group then takes the same decisions from the same
 // exact sums. One CTA a row left 124 of an H200's 132 SMs idle for a batch of 8 rows.
 //
 // Cost (H200, 8 rows of Llama 3's 128256 logits in one launch, `ZC_TIMING=1 test_cuda
@@ -35,9 +35,9 @@
 // defaults, 105 us with top-p 0.9 at 8 CTAs a row (89, 547 and 604 us at one; 16, which
 // do not fit every GPC at once, 36, 163 and 124 us). The selects' first two passes are
 // most of it: their bins are many per warp, and a warp adds each bin's share in turn.
+#include <algorithm>
 #include <cfloat>
 #include <climits>
-#include <algorithm>
 #include <cstdint>
 
 #include "cuda/model/sampling_group.cuh"
@@ -116,8 +116,6 @@ __device__ __forceinline__ void hist_add(uint64_t* hist, int bin, uint64_t w) {
   }
   __syncwarp();  // the adds are seen by the lanes that add next
 }
-
-
 
 struct Selected {
   uint32_t key;    // the key where the running weight, from the top, reaches the target
@@ -211,9 +209,6 @@ __device__ Selected radix_select(const float* row, int n, const RowGroup& g, con
   }
   return Selected{prefix, above, sh.at, sh.want};
 }
-
-
-
 
 // The id of the m-th (1-based) token in id order with key `key` that `member` admits
 // (INT_MAX when fewer). The warp that finds it writes it into rank 0's shared memory.
@@ -388,7 +383,9 @@ cudaError_t opt_in() {
 // The launch of n draws by ctas_per_row CTAs each (a cluster when above 1).
 struct DrawLaunch {
   cudaLaunchConfig_t config{};
-  cudaLaunchAttribute cluster[1];
+  cudaLaunchAttribute cluster[1];  // config.attrs points here: not copied
+  DrawLaunch(const DrawLaunch&) = delete;
+  DrawLaunch& operator=(const DrawLaunch&) = delete;
   DrawLaunch(int n, int ctas_per_row, cudaStream_t s) {
     config.gridDim = dim3(static_cast<unsigned>(n) * static_cast<unsigned>(ctas_per_row));
     config.blockDim = dim3(kThreads);

@@ -22,16 +22,16 @@ struct DrawArgs {
 // non-portable cluster sizes; 8 is portable).
 constexpr int kMaxCtasPerRow = 16;
 
-// ctas_per_row CTAs per draw (1, or a thread block cluster of that many: sm_90 and
-// later): out[draws[j].row] = the token drawn from that row of logits
-// [rows][vocab], -1 for a row holding a NaN, -2 for a row whose largest logit is not
-// finite. dist (null, or [vocab] doubles, only with n == 1) receives the final
-// probabilities (0 for removed tokens).
 // The largest count of CTAs per row, at most `limit`, whose clusters the current device
 // can run (cudaOccupancyMaxActiveClusters: a GPC must hold a cluster of CTAs that each
 // fill an SM, which a partitioned GPU may not); 1 without clusters. *largest receives it.
 cudaError_t largest_ctas_per_row(int limit, int* largest);
 
+// ctas_per_row CTAs per draw (1, or a thread block cluster of that many: sm_90 and
+// later): out[draws[j].row] = the token drawn from that row of logits
+// [rows][vocab], -1 for a row holding a NaN, -2 for a row whose largest logit is not
+// finite. dist (null, or [vocab] doubles, only with n == 1) receives the final
+// probabilities (0 for removed tokens).
 cudaError_t launch_draw_rows(const float* logits, int vocab, const DrawArgs* draws, int n, int32_t* out,
                              double* dist, int ctas_per_row, cudaStream_t s);
 
