@@ -77,6 +77,23 @@ std::vector<int> ctas_counts() {
   return counts;
 }
 
+// f() once per count of ctas_counts(), with s drawing by it.
+template <class F>
+void by_every_group_size(GpuSampler& s, const F& f) {
+  for (const int ctas : ctas_counts()) {
+    SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
+    s.set_ctas_per_row(ctas);
+    f();
+  }
+}
+
+// n logits on a grid of `levels` values `step` apart: runs of ties at every value.
+std::vector<float> grid_logits(zc::Rng& rng, size_t n, int levels, float step) {
+  std::vector<float> logits(n);
+  for (auto& v : logits) v = float(rng.integer(0, levels)) * step;
+  return logits;
+}
+
 GpuDraw random_draw(zc::Rng& rng, size_t n, int32_t row) {
   GpuDraw d;
   d.row = row;
@@ -156,15 +173,12 @@ TEST(CudaSampling, CutsInsideRunsOfTies) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(42);
   GpuSampler s;
-  std::vector<float> logits(262144);
-  for (auto& v : logits) v = float(rng.integer(0, 400)) * 0.05f;
-  for (const int ctas : ctas_counts()) {
-    SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
-    s.set_ctas_per_row(ctas);
+  const auto logits = grid_logits(rng, 262144, 400, 0.05f);
+  by_every_group_size(s, [&] {
     for (int k : {1, 50, 333, 1024, 5000}) expect_distribution(s, logits, GpuDraw{0, 1.0f, k, 1.0f, 0.0f, 0.5}, 2);
     for (float p : {0.001f, 0.3f, 0.9f}) expect_distribution(s, logits, GpuDraw{0, 1.0f, 0, p, 0.0f, 0.25}, 2);
     expect_distribution(s, logits, GpuDraw{0, 0.8f, 100, 0.9f, 0.02f, 0.75}, 2);
-  }
+  });
 }
 
 // The same on rows of 5000: all equal (every cut inside the one run of ties), and a spike
@@ -172,19 +186,17 @@ TEST(CudaSampling, CutsInsideRunsOfTies) {
 TEST(CudaSampling, CutsInsideRunsOfTiesOnSmallRows) {
   ZC_REQUIRE_GPU();
   GpuSampler s;
-  for (const int ctas : ctas_counts()) {
-    SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
-    s.set_ctas_per_row(ctas);
+  const std::vector<float> equal(5000, 1.5f);
+  std::vector<float> spike(5000, -std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < spike.size(); i += 3) spike[i] = -float(i) * 1e-3f;
+  spike[4321] = 5.0f;
+  by_every_group_size(s, [&] {
     // (top-p not at a multiple of 1/5000: there the double reference's running sum falls
     // a rounding short of the exact one and keeps one tie more.)
-    std::vector<float> equal(5000, 1.5f);
     for (int k : {0, 1, 7, 4999}) expect_distribution(s, equal, GpuDraw{0, 1.0f, k, 0.4321f, 0.0f, 0.6}, 2);
-    std::vector<float> spike(5000, -std::numeric_limits<float>::infinity());
-    for (size_t i = 0; i < spike.size(); i += 3) spike[i] = -float(i) * 1e-3f;
-    spike[4321] = 5.0f;
     expect_distribution(s, spike, GpuDraw{0, 1.0f, 0, 0.999f, 0.0f, 0.999}, 3);
     expect_distribution(s, spike, GpuDraw{0, 2.0f, 20, 1.0f, 0.0f, 0.1}, 3);
-  }
+  });
 }
 
 // One draw with both selects and a cut inside a run of ties, by each count of CTAs per
@@ -194,13 +206,8 @@ TEST(CudaSampling, OneDrawByEveryGroupSize) {
   ZC_REQUIRE_GPU();
   zc::Rng rng(46);
   GpuSampler s;
-  std::vector<float> logits(3001);
-  for (auto& v : logits) v = float(rng.integer(0, 60)) * 0.1f;
-  for (const int ctas : ctas_counts()) {
-    SCOPED_TRACE("CTAs per row " + std::to_string(ctas));
-    s.set_ctas_per_row(ctas);
-    expect_distribution(s, logits, GpuDraw{0, 1.0f, 120, 0.7f, 0.01f, 0.3}, 2);
-  }
+  const auto logits = grid_logits(rng, 3001, 60, 0.1f);
+  by_every_group_size(s, [&] { expect_distribution(s, logits, GpuDraw{0, 1.0f, 120, 0.7f, 0.01f, 0.3}, 2); });
 }
 
 // One launch over rows of their own logits and options, some rows not drawn: each
