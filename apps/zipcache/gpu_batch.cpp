@@ -104,10 +104,7 @@ class GpuBatch final : public engine::BatchDecoder {
     std::vector<uint8_t> skip(slots.size(), 0);
     for (size_t i = 0; i < slots.size(); ++i) {
       skip[i] = picks[i].kind != engine::TokenPick::Kind::kLogits;
-      if (picks[i].kind == engine::TokenPick::Kind::kDraw) {
-        const engine::DrawSpec& d = picks[i].draw;
-        draws.push_back(cuda::GpuDraw{slots[i], d.temperature, d.top_k, d.top_p, d.min_p, d.u});
-      }
+      if (picks[i].kind == engine::TokenPick::Kind::kDraw) draws.push_back(gpu_draw(slots[i], picks[i].draw));
     }
     picked_.reserve(size_t(this->slots()));
     runner_->pick_async(draws, picked_.get());
@@ -224,6 +221,10 @@ class GpuBatch final : public engine::BatchDecoder {
 };
 
 }  // namespace
+
+cuda::GpuDraw gpu_draw(int row, const engine::DrawSpec& d) {
+  return cuda::GpuDraw{row, d.temperature, d.top_k, d.top_p, d.min_p, d.u};
+}
 
 std::unique_ptr<engine::BatchDecoder> make_gpu_batch(std::unique_ptr<cuda::GpuRunner> runner,
                                                      const cuda::KvPool& pool, int context, int vocab) {

@@ -8,6 +8,7 @@
 namespace zc::cuda {
 class GpuRunner;
 class KvPool;
+struct GpuDraw;
 }  // namespace zc::cuda
 
 namespace zc::app {
@@ -17,5 +18,9 @@ namespace zc::app {
 // remaining tokens need the pool's free bytes.
 std::unique_ptr<engine::BatchDecoder> make_gpu_batch(std::unique_ptr<cuda::GpuRunner> runner,
                                                      const cuda::KvPool& pool, int context, int vocab);
+
+// A kDraw pick's draw for the GPU sampler, of the runner's sequence `row` (the batch's
+// slots and the single decoder's sequence 0).
+cuda::GpuDraw gpu_draw(int row, const engine::DrawSpec& d);
 
 }  // namespace zc::app

@@ -54,8 +54,7 @@ class GpuDecoder final : public engine::Decoder {
     feed(id);
     picked_.reserve(1);
     if (pick.kind == engine::TokenPick::Kind::kDraw) {
-      const engine::DrawSpec& d = pick.draw;
-      const cuda::GpuDraw draw{0, d.temperature, d.top_k, d.top_p, d.min_p, d.u};
+      const cuda::GpuDraw draw = gpu_draw(0, pick.draw);
       runner_->pick_async(std::span<const cuda::GpuDraw>(&draw, 1), picked_.get());
     } else {
       runner_->argmax_async(picked_.get());

@@ -60,6 +60,11 @@ int GpuSampler::ctas_per_row(int rows, int vocab) {
   return std::min({8, largest_, by_sms, by_vocab});
 }
 
+void GpuSampler::grow_draws(size_t n) {
+  // Grown, never shrunk: a reallocation (cudaMalloc) would wait for the device.
+  if (draws_.size() < n) draws_.resize(std::max<size_t>(n, 64));
+}
+
 void GpuSampler::draw(const float* logits, int rows, int vocab, std::span<const GpuDraw> draws, int32_t* out,
                       cudaStream_t stream) {
   if (rows < 0) fail("cuda GpuSampler::draw: rows must be >= 0, got {}", rows);
@@ -75,8 +80,7 @@ void GpuSampler::draw(const float* logits, int rows, int vocab, std::span<const 
   }
   const size_t n = draws.size();
   staged_.reserve(n);
-  // Grown, never shrunk: a reallocation (cudaMalloc) would wait for the device.
-  if (draws_.size() < n) draws_.resize(std::max<size_t>(n, 64));
+  grow_draws(n);
   std::memcpy(staged_.get(), draws.data(), n * sizeof(GpuDraw));
   check(cudaMemcpyAsync(draws_.get(), staged_.get(), n * sizeof(GpuDraw), cudaMemcpyHostToDevice, stream),
         "GpuSampler::draw");
@@ -90,10 +94,9 @@ std::vector<double> GpuSampler::distribution(const float* logits_device, int voc
                                              int32_t* token) {
   if (vocab < 1) fail("cuda GpuSampler::distribution: vocab must be >= 1, got {}", vocab);
   if (logits_device == nullptr) fail("cuda GpuSampler::distribution: logits is a null pointer");
-  GpuDraw d = draw;
-  check_draw(d, 1, 0);
-  if (draws_.size() < 1) draws_.resize(64);  // as draw() sizes it: no reallocation there
-  check(cudaMemcpy(draws_.get(), &d, sizeof(GpuDraw), cudaMemcpyHostToDevice), "GpuSampler::distribution");
+  check_draw(draw, 1, 0);
+  grow_draws(1);
+  check(cudaMemcpy(draws_.get(), &draw, sizeof(GpuDraw), cudaMemcpyHostToDevice), "GpuSampler::distribution");
   token_.resize(1);
   token_.fill_bytes(0xff);
   dist_.resize(size_t(vocab));

@@ -57,6 +57,8 @@ class GpuSampler {
   int ctas_per_row(int rows, int vocab);  // the count the next launch of `rows` rows takes
 
  private:
+  void grow_draws(size_t n);  // draws_ holds at least n
+
   int forced_ctas_ = 0;
   int sms_ = 0, largest_ = -1;  // the current device's SMs and largest cluster, read once
   PinnedBuffer<GpuDraw> staged_;
